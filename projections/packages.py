@@ -1,0 +1,71 @@
+"""Project package domain events into graph operations (pure)."""
+
+from __future__ import annotations
+
+from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from schemas.envelope import Envelope
+from schemas.events import PackageChanged
+
+STATE_AFTER = {
+    "install": "installed",
+    "upgrade": "installed",
+    "downgrade": "installed",
+    "reinstall": "installed",
+    "remove": "removed",
+    "purge": "purged",
+}
+
+
+def software_key(host: str, ecosystem: str, name: str, arch: str | None) -> str:
+    """host/ecosystem/name[:arch] — multiarch packages (libc6:amd64, libc6:i386) are distinct software."""
+    return f"{host}/{ecosystem}/{name}" + (f":{arch}" if arch else "")
+
+
+def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
+    """Event node + Software current state + Host, and the relationships between them."""
+    ts = event.ts
+    version = payload.new_version if payload.new_version is not None else payload.old_version
+    skey = software_key(event.host, payload.ecosystem, payload.package, payload.arch)
+    return [
+        UpsertNode("Host", event.host, {"name": event.host, "first_seen": ts, "last_seen": ts}),
+        UpsertNode(
+            "Software",
+            skey,
+            {
+                "host": event.host,
+                "ecosystem": payload.ecosystem,
+                "name": payload.package,
+                "arch": payload.arch,
+                "version": version,
+                "state": STATE_AFTER[payload.action],
+                "automatic": payload.automatic,
+                "first_seen": ts,
+                "last_seen": ts,
+                "updated_at": ts,
+            },
+            ts=ts,
+        ),
+        UpsertNode(
+            "Event",
+            event.id,
+            {
+                "type": event.type,
+                "ts": ts,
+                "host": event.host,
+                "action": payload.action,
+                "package_name": payload.package,
+                "arch": payload.arch,
+                "ecosystem": payload.ecosystem,
+                "version": version,
+                "old_version": payload.old_version,
+                "source": ",".join(payload.sources),
+                "automatic": payload.automatic,
+                "requested_by": payload.requested_by,
+                "commandline": payload.commandline,
+                "repo": payload.repo,
+            },
+        ),
+        UpsertRel("INSTALLED_ON", "Software", skey, "Host", event.host),
+        UpsertRel("ACTED_ON", "Event", event.id, "Software", skey),
+        UpsertRel("HAPPENED_ON", "Event", event.id, "Host", event.host),
+    ]

@@ -1,0 +1,1 @@
+"""Graph-store adapters (I/O). Pure projection modules never import this package."""

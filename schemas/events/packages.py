@@ -1,0 +1,148 @@
+"""Software-install events: the raw observation a log parser makes and the domain events decided from it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import field_validator
+
+from schemas.envelope import utc
+from schemas.events.base import EventPayload, register, upcaster
+
+PackageAction = Literal["install", "upgrade", "downgrade", "remove", "purge", "reinstall"]
+PackageSource = Literal["apt", "dpkg", "dnf-rpm", "dnf", "dnf5", "brew"]
+Ecosystem = Literal["deb", "rpm", "brew"]
+
+_ECOSYSTEM: dict[str, Ecosystem] = {
+    "apt": "deb",
+    "dpkg": "deb",
+    "dnf-rpm": "rpm",
+    "dnf": "rpm",
+    "dnf5": "rpm",
+    "brew": "brew",
+}
+
+
+def ecosystem_of(source: str) -> Ecosystem:
+    return _ECOSYSTEM[source]
+
+
+class _PackageFields(EventPayload):
+    """Fields shared by the raw observation and the domain events.
+
+    Versions are written as the package manager prints them. For deb, the whole
+    `[epoch:]upstream[-revision]` string (epoch also split out); for rpm, `version-release`
+    with the epoch in `epoch` and the release also in `release`; for brew, the formula version.
+    `epoch`/`release` describe new_version when there is one, else old_version.
+    """
+
+    package: str
+    arch: str | None = None
+    old_version: str | None = None
+    new_version: str | None = None
+    epoch: str | None = None
+    release: str | None = None
+    automatic: bool | None = None
+    requested_by: str | None = None
+    commandline: str | None = None
+    repo: str | None = None
+    error: str | None = None
+
+
+@register
+class PackageChangeObserved(_PackageFields):
+    """One package change as one log line (or one snapshot difference) tells it. Raw, not yet decided."""
+
+    TYPE: ClassVar[str] = "PackageChangeObserved"
+    VERSION: ClassVar[int] = 1
+
+    ts: datetime
+    action: PackageAction
+    source: PackageSource
+    # The package-manager session this change belongs to (apt Start-Date/End-Date, dnf transaction).
+    session_start: datetime | None = None
+    session_end: datetime | None = None
+
+    @field_validator("ts", "session_start", "session_end")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else utc(v)
+
+    @property
+    def version(self) -> str | None:
+        """The version the change is about: the new one, or the removed one."""
+        return self.new_version if self.new_version is not None else self.old_version
+
+
+class PackageChanged(_PackageFields):
+    """Base of the domain events: a decided change of one package on one host."""
+
+    VERSION: ClassVar[int] = 2
+
+    action: PackageAction
+    ecosystem: Ecosystem
+    # Every source that told of this change, e.g. ["dpkg", "apt"]: one change, one event.
+    sources: tuple[PackageSource, ...]
+
+
+@register
+class PackageInstalled(PackageChanged):
+    TYPE: ClassVar[str] = "PackageInstalled"
+
+
+@register
+class PackageUpgraded(PackageChanged):
+    TYPE: ClassVar[str] = "PackageUpgraded"
+
+
+@register
+class PackageDowngraded(PackageChanged):
+    TYPE: ClassVar[str] = "PackageDowngraded"
+
+
+@register
+class PackageRemoved(PackageChanged):
+    TYPE: ClassVar[str] = "PackageRemoved"
+
+
+@register
+class PackagePurged(PackageChanged):
+    TYPE: ClassVar[str] = "PackagePurged"
+
+
+@register
+class PackageReinstalled(PackageChanged):
+    TYPE: ClassVar[str] = "PackageReinstalled"
+
+
+PACKAGE_EVENT_BY_ACTION: dict[str, type[PackageChanged]] = {
+    "install": PackageInstalled,
+    "upgrade": PackageUpgraded,
+    "downgrade": PackageDowngraded,
+    "remove": PackageRemoved,
+    "purge": PackagePurged,
+    "reinstall": PackageReinstalled,
+}
+
+
+def _v1_to_v2(action: str) -> Any:
+    """Version 1 (the first prototype's shape) named the package `name`, carried one `version`
+    and a single `source`; version 2 split old/new versions and lists every source."""
+
+    def up(p: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in p.items() if k not in ("name", "version", "source")}
+        out["package"] = p["name"]
+        key = "old_version" if action in ("remove", "purge") else "new_version"
+        out.setdefault(key, p.get("version"))
+        out.setdefault("action", action)
+        src = p.get("source", "dpkg")
+        out.setdefault("ecosystem", _ECOSYSTEM.get(src, "deb"))
+        out.setdefault("sources", [src])
+        return out
+
+    return up
+
+
+for _action, _cls in PACKAGE_EVENT_BY_ACTION.items():
+    upcaster(_cls.TYPE, 1)(_v1_to_v2(_action))

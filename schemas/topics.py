@@ -1,0 +1,48 @@
+"""The topic registry: every topic the product uses, declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    # None keeps records forever: the domain topics are the source of truth.
+    retention_days: int | None
+    retention_bytes: int | None = None
+    cleanup: Literal["delete", "compact"] = "delete"
+    description: str = ""
+
+
+RAW_PACKAGES = Topic(
+    "watchman.raw.packages",
+    partitions=4,
+    retention_days=30,
+    description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots; "
+    "key host/package.",
+)
+EVENTS_PACKAGES = Topic(
+    "watchman.events.packages",
+    partitions=4,
+    retention_days=None,
+    description="Package* domain events (one per real change); key host/package. Kept forever.",
+)
+DLQ = Topic(
+    "watchman.dlq",
+    partitions=1,
+    retention_days=30,
+    description="Input that could not be parsed or decided, with the raw bytes, the error and the position.",
+)
+
+TOPICS: dict[str, Topic] = {t.name: t for t in (RAW_PACKAGES, EVENTS_PACKAGES, DLQ)}
+DOMAIN_TOPICS: tuple[Topic, ...] = (EVENTS_PACKAGES,)
+
+
+def topic(name: str) -> Topic:
+    try:
+        return TOPICS[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; known: {', '.join(sorted(TOPICS))}") from None

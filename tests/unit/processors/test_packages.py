@@ -1,0 +1,167 @@
+"""The packages decide function: one event per real change, twins merged, re-reads dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from processors.packages import decide
+from processors.tables import MemoryTable
+from producers.packages.envelopes import raw_envelope
+from schemas.envelope import Envelope
+from schemas.events import PackageChangeObserved, PackageUpgraded, decode_payload
+
+T0 = datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC)
+
+
+def obs(source: str, **kw: Any) -> PackageChangeObserved:
+    base: dict[str, Any] = {
+        "ts": T0,
+        "action": "upgrade",
+        "source": source,
+        "package": "bash",
+        "arch": "amd64",
+        "old_version": "5.2-1",
+        "new_version": "5.2-2",
+    }
+    if source == "apt":
+        base |= {
+            "session_start": T0,
+            "session_end": T0 + timedelta(minutes=1),
+            "requested_by": "alice",
+            "commandline": "apt upgrade",
+            "automatic": None,
+        }
+    if source == "dpkg":
+        base["ts"] = T0 + timedelta(seconds=20)
+    base.update(kw)
+    return PackageChangeObserved(**base)
+
+
+def run(table: MemoryTable, *observations: PackageChangeObserved) -> list[Envelope]:
+    events: list[Envelope] = []
+    for o in observations:
+        raw = raw_envelope("h1", o, T0 + timedelta(hours=1))
+        events.extend(decide(raw, o, table))
+    return events
+
+
+def final(events: list[Envelope]) -> dict[str, Envelope]:
+    """What a projection keeps: the last record per event id."""
+    return {e.id: e for e in events}
+
+
+def test_apt_then_dpkg_is_one_event_with_apt_fields_and_dpkg_time() -> None:
+    events = run(MemoryTable(), obs("apt"), obs("dpkg"))
+    (event,) = final(events).values()
+    p = decode_payload(event.type, event.schema_version, event.payload)
+    assert isinstance(p, PackageUpgraded)
+    assert p.requested_by == "alice"
+    assert p.commandline == "apt upgrade"
+    assert p.sources == ("apt", "dpkg")
+    assert event.ts == T0 + timedelta(seconds=20)
+
+
+def test_dpkg_then_apt_gives_the_same_fields() -> None:
+    a = final(run(MemoryTable(), obs("apt"), obs("dpkg")))
+    b = final(run(MemoryTable(), obs("dpkg"), obs("apt")))
+    assert len(a) == len(b) == 1
+    (ea,), (eb,) = a.values(), b.values()
+    assert ea.payload == eb.payload
+    assert ea.ts == eb.ts
+    assert ea.type == eb.type
+
+
+def test_dpkg_first_is_emitted_at_once_then_amended_under_the_same_id() -> None:
+    events = run(MemoryTable(), obs("dpkg"), obs("apt"))
+    assert len(events) == 2
+    assert events[0].id == events[1].id
+    assert events[0].payload["requested_by"] is None
+    assert events[1].payload["requested_by"] == "alice"
+
+
+def test_reading_the_same_line_again_is_dropped() -> None:
+    table = MemoryTable()
+    assert len(run(table, obs("dpkg"))) == 1
+    assert run(table, obs("dpkg")) == []
+    assert len(run(table, obs("apt"))) == 1
+    assert run(table, obs("apt"), obs("dpkg")) == []
+
+
+def test_different_versions_are_different_changes() -> None:
+    table = MemoryTable()
+    events = run(
+        table,
+        obs("apt"),
+        obs("dpkg", old_version="5.2-2", new_version="5.2-3", ts=T0 + timedelta(seconds=30)),
+    )
+    assert len(final(events)) == 2
+
+
+def test_dpkg_outside_the_apt_session_is_not_a_twin() -> None:
+    table = MemoryTable()
+    events = run(table, obs("apt"), obs("dpkg", ts=T0 + timedelta(hours=2)))
+    assert len(final(events)) == 2
+
+
+def test_same_change_later_again_is_a_new_event() -> None:
+    """Reinstalling the same version next week is a second change, not a duplicate."""
+    table = MemoryTable()
+    later = T0 + timedelta(days=7)
+    events = run(
+        table,
+        obs("apt"),
+        obs("dpkg"),
+        obs("apt", session_start=later, session_end=later + timedelta(minutes=1), ts=later),
+        obs("dpkg", ts=later + timedelta(seconds=5)),
+    )
+    assert len(final(events)) == 2
+
+
+def test_arch_missing_in_old_apt_format_still_matches_and_fills_arch() -> None:
+    events = run(MemoryTable(), obs("apt", arch=None), obs("dpkg"))
+    (event,) = final(events).values()
+    assert event.payload["arch"] == "amd64"
+
+
+def test_dnf_and_rpm_log_are_twins_too() -> None:
+    dnf = obs(
+        "dnf",
+        action="install",
+        old_version=None,
+        new_version="3.2.2-1.fc39",
+        arch="x86_64",
+        package="htop",
+        release="1.fc39",
+        session_start=T0,
+        session_end=T0 + timedelta(seconds=40),
+        commandline="dnf install htop",
+        repo="updates",
+    )
+    rpm = obs(
+        "dnf-rpm",
+        action="install",
+        old_version=None,
+        new_version="3.2.2-1.fc39",
+        arch="x86_64",
+        package="htop",
+        release="1.fc39",
+        ts=T0 + timedelta(seconds=10),
+    )
+    (event,) = final(run(MemoryTable(), rpm, dnf)).values()
+    assert event.payload["repo"] == "updates"
+    assert event.payload["ecosystem"] == "rpm"
+    assert event.type == "PackageInstalled"
+
+
+def test_brew_changes_pass_through() -> None:
+    b = obs("brew", action="install", old_version=None, new_version="1.7.1", arch=None, package="jq")
+    (event,) = run(MemoryTable(), b)
+    assert event.payload["ecosystem"] == "brew"
+    assert event.subject == "jq"
+
+
+def test_decisions_are_deterministic() -> None:
+    a = run(MemoryTable(), obs("dpkg"), obs("apt"))
+    b = run(MemoryTable(), obs("dpkg"), obs("apt"))
+    assert [e.model_dump() for e in a] == [e.model_dump() for e in b]
