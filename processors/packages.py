@@ -50,7 +50,7 @@ def _is_twin(rec: dict[str, Any], obs: PackageChangeObserved) -> bool:
         return False
     if rec["action"] != obs.action or rec["version"] != obs.version:
         return False
-    if rec["arch"] is not None and obs.arch is not None and rec["arch"] != obs.arch:
+    if not _arch_compatible(rec["arch"], obs.arch):
         return False
     if obs.source in RICH:
         window = _window({"session_start": _iso(obs.session_start), "session_end": _iso(obs.session_end)})
@@ -62,6 +62,12 @@ def _is_twin(rec: dict[str, Any], obs: PackageChangeObserved) -> bool:
         rich_ts = obs.ts if obs.source in RICH else datetime.fromisoformat(rec["ts"])
         return abs(plain_ts - rich_ts) <= SLACK
     return window[0] <= plain_ts <= window[1]
+
+
+def _arch_compatible(a: str | None, b: str | None) -> bool:
+    # apt writes the native arch for Architecture: all packages (perl-modules:amd64) where dpkg.log
+    # writes :all; the old apt format writes no arch at all.
+    return a is None or b is None or a == b or "all" in (a, b)
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -94,8 +100,8 @@ def _merge(rec: dict[str, Any], raw_id: str, obs: PackageChangeObserved) -> dict
             continue
         if fields[name] is None or (rich_incoming and name in RICH_FIELDS and value is not None):
             fields[name] = value
-    if fields.get("arch") is None:
-        fields["arch"] = obs.arch
+    if obs.arch is not None and (fields.get("arch") is None or not rich_incoming):
+        fields["arch"] = obs.arch  # the plain log's arch is the package's own (all, not amd64)
     new["fields"] = fields
     new["arch"] = fields.get("arch")
     new["sources"] = sorted({*rec["sources"], obs.source})

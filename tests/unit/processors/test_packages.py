@@ -165,3 +165,10 @@ def test_decisions_are_deterministic() -> None:
     a = run(MemoryTable(), obs("dpkg"), obs("apt"))
     b = run(MemoryTable(), obs("dpkg"), obs("apt"))
     assert [e.model_dump() for e in a] == [e.model_dump() for e in b]
+
+
+def test_arch_all_in_dpkg_matches_native_arch_in_apt_in_either_order() -> None:
+    a = final(run(MemoryTable(), obs("apt", arch="amd64"), obs("dpkg", arch="all")))
+    b = final(run(MemoryTable(), obs("dpkg", arch="all"), obs("apt", arch="amd64")))
+    assert [e.payload["arch"] for e in a.values()] == ["all"]
+    assert [e.payload for e in a.values()] == [e.payload for e in b.values()]

@@ -13,7 +13,9 @@ T = datetime(2024, 1, 1, tzinfo=UTC)
 
 def test_fold_applies_min_max_latest_set() -> None:
     ops = [
-        UpsertNode("Software", "k", {"version": "2", "first_seen": T, "last_seen": T, "state": "installed"}, ts=T),
+        UpsertNode(
+            "Software", "k", {"version": "2", "first_seen": T, "last_seen": T, "state": "installed"}, ts=T
+        ),
         UpsertNode(
             "Software",
             "k",

@@ -1,0 +1,27 @@
+"""Wrap a parsed package change into the raw-topic envelope, with an id that re-reading reproduces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.envelope import Envelope, event_id
+from schemas.events import PackageChangeObserved
+
+
+def raw_envelope(host: str, obs: PackageChangeObserved, observed_at: datetime) -> Envelope:
+    """The id hashes the change's content, not the file offset, so a line read again from a rotated
+    (renamed or compressed) copy of the log still gets the same id."""
+    content = (obs.ts.isoformat(), obs.action, obs.package, obs.arch, obs.old_version, obs.new_version)
+    session = obs.session_start.isoformat() if obs.session_start else None
+    return Envelope(
+        id=event_id("raw", host, obs.source, *content),
+        type=obs.TYPE,
+        schema_version=obs.VERSION,
+        host=host,
+        source=obs.source,
+        ts=obs.ts,
+        observed_at=observed_at,
+        subject=obs.package,
+        correlation_id=event_id("session", host, obs.source, session) if session else None,
+        payload=obs.model_dump(mode="json"),
+    )

@@ -1,0 +1,147 @@
+"""Package sources (I/O): tail package-manager logs or snapshot brew, yielding raw envelopes and cursors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Protocol
+
+from producers.packages import brew, make_parser
+from producers.packages.base import LogParser, ParseError
+from producers.packages.envelopes import raw_envelope
+from producers.tailer import Cursor, FileTailer
+from schemas.dlq import DeadLetter
+from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Poll:
+    """What one poll of a source produced, and the cursor to save once the bus has acknowledged it."""
+
+    observations: list[Envelope] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    cursor: dict[str, Any] | None = None
+    lines: int = 0
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self, max_lines: int) -> Poll: ...
+
+    def close(self) -> None: ...
+
+
+class LogSource:
+    """Tail one log file (with its rotated generations on first start) through one parser.
+
+    The saved cursor never passes an incomplete multi-line record: after a crash the record is read
+    again from its first line, so none of its changes is lost.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        path: str | Path,
+        host: str,
+        cursor: dict[str, Any] | None = None,
+        *,
+        tz: tzinfo | None = None,
+        clock: Clock = _now,
+    ) -> None:
+        self.kind = kind
+        self.path = Path(path)
+        self.name = f"{kind}:{self.path}"
+        self.host = host
+        self._clock = clock
+        self._parser: LogParser = make_parser(kind, tz=tz)
+        self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None)
+        self._record_start: Cursor | None = None
+
+    def poll(self, max_lines: int) -> Poll:
+        lines = self._tailer.read(max_lines)
+        out = Poll(lines=len(lines))
+        if not lines:
+            return out
+        now = self._clock()
+        safe: Cursor | None = None
+        for line in lines:
+            before = self._parser.pending_start()
+            results = self._parser.feed(line.text, line.offset)
+            after = self._parser.pending_start()
+            if after is not None and after == line.offset and before != after:
+                self._record_start = line.cursor_before
+            safe = line.cursor if after is None else self._record_start
+            for r in results:
+                if isinstance(r, ParseError):
+                    out.dead.append(
+                        DeadLetter.of(
+                            self.host,
+                            self.name,
+                            str(r.offset),
+                            r.error,
+                            r.line.encode("utf-8", "replace"),
+                            now,
+                        )
+                    )
+                else:
+                    out.observations.append(raw_envelope(self.host, r, now))
+        out.cursor = None if safe is None else safe.to_dict()
+        return out
+
+    def close(self) -> None:
+        self._tailer.close()
+
+
+class BrewSource:
+    """Homebrew keeps no history log: diff snapshots of its Cellar/Caskroom into changes."""
+
+    def __init__(
+        self,
+        prefix: str | Path,
+        host: str,
+        cursor: dict[str, Any] | None = None,
+        *,
+        interval: float = 60.0,
+        clock: Clock = _now,
+    ) -> None:
+        self.path = Path(prefix)
+        self.interval = interval
+        self._next_at: datetime | None = None
+        self.name = f"brew:{self.path}"
+        self.host = host
+        self._clock = clock
+        self._last = brew.BrewSnapshot.from_dict(cursor) if cursor else None
+
+    def poll(self, max_lines: int) -> Poll:
+        now = self._clock()
+        # A snapshot walks the Cellar: cheap, but not something to do on every one-second poll.
+        if self._next_at is not None and now < self._next_at:
+            return Poll()
+        self._next_at = now + timedelta(seconds=self.interval)
+        if not self.path.exists():
+            return Poll()
+        snap = brew.read_snapshot(self.path)
+        if self._last is not None and snap.digest() == self._last.digest():
+            return Poll()
+        changes = brew.diff(self._last, snap, now)
+        self._last = snap
+        return Poll(
+            observations=[raw_envelope(self.host, c, now) for c in changes],
+            cursor=snap.to_dict(),
+            lines=len(changes),
+        )
+
+    def close(self) -> None:
+        pass

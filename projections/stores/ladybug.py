@@ -1,0 +1,299 @@
+"""The embedded graph store: a LadybugDB database in a directory, owned by this one process."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ladybug
+
+from projections.graph_ops import GraphOp, UpsertRel, fold
+from projections.stores.base import GraphStore, QueryResult, ReadOnlyViolation
+from projections.stores.ddl import (
+    POSITION,
+    NodeUpsert,
+    RelUpsert,
+    ladybug_ddl,
+    node_rows,
+    node_upsert,
+    position_rows,
+    rel_upsert,
+)
+from schemas.graph import NODES, RELS, NodeLabel
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "graph.lbug"
+LOCK_FILE = "graph.lock"
+
+# Internal ids of nodes and relationships: meaningless outside one database file, so never returned.
+_INTERNAL = frozenset({"_ID", "_SRC", "_DST"})
+
+
+class GraphLocked(RuntimeError):
+    """The graph directory is open in another process (or another store in this one)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(
+            f"graph database {path} is already open ({holder}); LadybugDB allows one process only: "
+            "query it through the process that holds it"
+        )
+        self.path = path
+
+
+class MissingEndpoint(ValueError):
+    """A relationship names a node that is neither stored nor upserted in the same batch."""
+
+
+def _store_value(value: Any) -> Any:
+    """LadybugDB drops a timezone offset without converting: hand it naive UTC (naive input is UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    if isinstance(value, Mapping):
+        return {k: _store_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_store_value(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "_LABEL" in value:  # a node or relationship
+            return {k: _plain(v) for k, v in value.items() if k not in _INTERNAL}
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rows(result: ladybug.QueryResult | list[ladybug.QueryResult]) -> tuple[list[str], list[list[Any]]]:
+    if isinstance(result, list):  # a script of several statements: query() prepares single ones only
+        for r in result:
+            r.close()
+        raise RuntimeError("expected one statement, ran a script")
+    try:
+        columns = list(result.get_column_names())
+        rows: list[list[Any]] = []
+        while result.has_next():
+            row = result.get_next()
+            rows.append([_plain(v) for v in (row.values() if isinstance(row, dict) else row)])
+        return columns, rows
+    finally:
+        result.close()
+
+
+def _is_no_transaction(exc: RuntimeError) -> bool:
+    return "No active transaction" in str(exc)
+
+
+class LadybugStore(GraphStore):
+    """The graph in `<directory>/graph.lbug`; `<directory>/graph.lock` is held while it is open.
+
+    Query results are what LadybugDB returns, made JSON-friendly only for graph elements: nodes and
+    relationships become dicts of their properties plus `_LABEL` (internal ids dropped). TIMESTAMP values
+    come back as NAIVE datetimes holding UTC; callers attach the zone. Calls are serialised by a lock:
+    one connection, so a query waits while a batch is applied. `buffer_pool_size` 0 keeps LadybugDB's
+    default (~80% of RAM, taken only as pages are used).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, buffer_pool_size: int = 0) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._mutex = threading.RLock()
+        self._lock_fd = self._take_lock()
+        try:
+            try:
+                self._db = ladybug.Database(str(self.directory / DB_FILE), buffer_pool_size=buffer_pool_size)
+            except RuntimeError as e:
+                # A process that opened graph.lbug directly (e.g. the LadybugDB shell) bypasses our lock.
+                if "Could not set lock" in str(e):
+                    raise GraphLocked(self.directory, str(e).splitlines()[0]) from e
+                raise
+            self._conn = ladybug.Connection(self._db)
+        except BaseException:
+            self._release_lock()
+            raise
+        self._closed = False
+        self._upserts: dict[str, NodeUpsert] = {}
+        self._rel_upserts: dict[tuple[str, str, str], RelUpsert] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def _take_lock(self) -> int:
+        # Our own flock besides LadybugDB's: it also refuses a second store in this process, names the
+        # holder, and is released by the kernel when a killed holder dies. (LadybugDB itself lets a
+        # read-only open in beside the writer, which then sees a frozen, sometimes corrupt snapshot.)
+        path = self.directory / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise GraphLocked(self.directory, f"held by pid {holder or '?'}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _release_lock(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._lock_fd, 0)
+        os.close(self._lock_fd)  # closing the descriptor drops the flock
+
+    def close(self) -> None:
+        with self._mutex:
+            if getattr(self, "_closed", True):
+                return
+            self._closed = True
+            try:
+                self._conn.close()
+                self._db.close()
+            finally:
+                self._release_lock()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"graph store {self.directory} is closed")
+
+    # --- statements ----------------------------------------------------------------------------------
+
+    def _run(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        return _rows(self._conn.execute(cypher, params or {}))[1]
+
+    def _end(self, statement: str) -> bool:
+        """COMMIT or ROLLBACK; False when no transaction was active any more.
+
+        After a failed statement LadybugDB has already rolled the transaction back on its own, and the
+        statements after it would run in auto-commit: callers stop at the first error.
+        """
+        try:
+            self._run(statement)
+        except RuntimeError as e:
+            if _is_no_transaction(e):
+                return False
+            raise
+        return True
+
+    def ensure_schema(self) -> None:
+        with self._mutex:
+            self._check_open()
+            for statement in ladybug_ddl():
+                self._run(statement)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[GraphOp], positions: Mapping[str, int]) -> None:
+        folded = fold(ops)  # validates every op before the transaction starts
+        started = time.perf_counter()
+        with self._mutex:
+            self._check_open()
+            self._run("BEGIN TRANSACTION")
+            try:
+                for label, nodes in folded.nodes.items():
+                    self._upsert_nodes(NODES[label], node_rows(NODES[label], nodes.values()))
+                for rels in folded.rels.values():
+                    self._upsert_rels(rels)
+                if positions:
+                    self._upsert_nodes(POSITION, position_rows(positions))
+            except BaseException:
+                with contextlib.suppress(RuntimeError):
+                    self._end("ROLLBACK")
+                raise
+            if not self._end("COMMIT"):
+                raise RuntimeError("the apply transaction ended before COMMIT; nothing was written")
+        log.debug(
+            "applied %d ops (%d nodes, %d rels) in %.3fs",
+            len(ops),
+            sum(len(n) for n in folded.nodes.values()),
+            sum(len(r) for r in folded.rels.values()),
+            time.perf_counter() - started,
+        )
+
+    def _upsert_nodes(self, node: NodeLabel, rows: list[dict[str, Any]]) -> None:
+        stmt = self._upserts.get(node.label)
+        if stmt is None:
+            stmt = self._upserts[node.label] = node_upsert(node, "ladybug")
+        keys = [r[node.key] for r in rows]
+        existing = {row[0] for row in self._run(stmt.existing, {"keys": keys})}
+        new: list[dict[str, Any]] = []
+        old: list[dict[str, Any]] = []
+        for row in rows:
+            for col in stmt.timestamps:
+                row[col] = _store_value(row[col])
+            (old if row[node.key] in existing else new).append(row)
+        if new:
+            self._run(stmt.create, {"rows": new})
+        if old and stmt.update:
+            self._run(stmt.update, {"rows": old})
+
+    def _upsert_rels(self, rels: Iterable[UpsertRel]) -> None:
+        by_pair: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for r in rels:
+            by_pair.setdefault((r.type, r.from_label, r.to_label), []).append(
+                {"f": r.from_key, "t": r.to_key}
+            )
+        for pair, rows in by_pair.items():
+            stmt = self._rel_upserts.get(pair)
+            if stmt is None:
+                stmt = self._rel_upserts[pair] = rel_upsert(RELS[pair[0]], pair[1], pair[2])
+            found = {(f, t): n for f, t, n in self._run(stmt.existing, {"rows": rows})}
+            missing = [r for r in rows if (r["f"], r["t"]) not in found]
+            if missing:
+                sample = ", ".join(f"{m['f']!r}->{m['t']!r}" for m in missing[:3])
+                raise MissingEndpoint(
+                    f"{len(missing)} {pair[0]} ({pair[1]}->{pair[2]}) name a missing node, e.g. {sample}"
+                )
+            todo = [r for r in rows if found[(r["f"], r["t"])] == 0]
+            if todo:
+                self._run(stmt.create, {"rows": todo})
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        result = self.query(f"MATCH (p:{POSITION.label}) RETURN p.name, p.offset")
+        return {str(name): int(offset) for name, offset in result.rows}
+
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *, read_only: bool = True
+    ) -> QueryResult:
+        """Run ONE statement in its own transaction; read-only ones in a READ ONLY transaction.
+
+        The engine, not a parse of the text, refuses writes: it rejects any write clause in a READ ONLY
+        transaction. It is prepared as a single statement because `COMMIT; CREATE …` run as one script
+        would end that transaction and write in auto-commit.
+        """
+        with self._mutex:
+            self._check_open()
+            self._run("BEGIN TRANSACTION READ ONLY" if read_only else "BEGIN TRANSACTION")
+            try:
+                stmt = ladybug.PreparedStatement(self._conn, cypher)
+                if not stmt.is_success():
+                    raise RuntimeError(stmt.get_error_message())
+                columns, rows = _rows(self._conn.execute(stmt, _store_value(dict(params or {}))))
+            except RuntimeError as e:
+                with contextlib.suppress(RuntimeError):
+                    self._end("ROLLBACK")
+                if read_only and "read-only transaction" in str(e):
+                    raise ReadOnlyViolation(f"read-only query tried to write: {e}") from e
+                raise
+            except BaseException:
+                with contextlib.suppress(RuntimeError):
+                    self._end("ROLLBACK")
+                raise
+            if not self._end("ROLLBACK" if read_only else "COMMIT"):
+                # The statement was itself a COMMIT or ROLLBACK: nothing ran after it, but it is no query.
+                if read_only:
+                    raise ReadOnlyViolation("a read-only query may not end its transaction")
+                raise ValueError("a query may not end its transaction")
+            return QueryResult(columns, rows)

@@ -1,0 +1,62 @@
+# Shared by scripts/run.sh and scripts/test.sh: make .venv exist and match pyproject.toml.
+# shellcheck shell=bash
+
+pick_python() {
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "The Watchman needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)." >&2
+    return 1
+}
+
+ensure_venv() {
+    # $1: pip extras to install, e.g. "dev" ("" for none)
+    local extras="$1" py stamp want
+    py=$(pick_python)
+    if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "Installing python3-venv (Debian splits venv out of python3)..." >&2
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        else
+            echo "Python's venv module is missing: run 'sudo apt-get install python3-venv' and retry." >&2
+            return 1
+        fi
+    fi
+    [ -x .venv/bin/python ] || "$py" -m venv .venv
+    stamp=.venv/.watchman-installed
+    want="$(sha256sum pyproject.toml | cut -c1-16)-${extras}"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "Installing The Watchman into .venv (first run, or pyproject.toml changed)..." >&2
+        .venv/bin/python -m pip install -q --upgrade pip >&2
+        if [ -n "$extras" ]; then
+            .venv/bin/python -m pip install -q -e ".[$extras]" >&2
+        else
+            .venv/bin/python -m pip install -q -e . >&2
+        fi
+        echo "$want" >"$stamp"
+    fi
+}
+
+ensure_debian_packages() {
+    # Install the Debian packages named in $@ whose command (before the colon) is missing,
+    # e.g. ensure_debian_packages logrotate:logrotate
+    local missing=() item cmd pkg
+    for item in "$@"; do
+        cmd=${item%%:*}
+        pkg=${item#*:}
+        command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "Installing ${missing[*]} (needed by the tests)..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "The tests need: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+        return 1
+    fi
+}

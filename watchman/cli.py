@@ -1,0 +1,510 @@
+"""The `watchman` command line: run the embedded daemon, parse logs, query the graph, replay, status."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from producers.packages import KINDS, brew, make_parser
+from producers.packages.base import ParseError
+from projections.catalog import QUERIES, CatalogError, resolve
+from projections.stores.base import ReadOnlyViolation
+from projections.stores.ladybug import GraphLocked
+from schemas.topics import DLQ, TOPICS
+from watchman import settings as settings_mod
+from watchman.daemon import (
+    AlreadyRunning,
+    Daemon,
+    DaemonClient,
+    Totals,
+    daemon_lock,
+    encode_params,
+    jsonable,
+)
+from watchman.settings import Settings
+from watchman.state import CursorStore
+from watchman.wiring import ConfigError, check_urls, graph_path, open_graph, open_log
+
+# Exit codes scripts can rely on.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MALFORMED = 3
+EXIT_BUSY = 4
+
+HELP = """The Watchman: one source of truth for what happens on this host.
+
+Producers tail package-manager logs into a durable event log; processors decide domain events;
+projections build a graph you query in Cypher. Everything runs in one process by default (an
+embedded SQLite log and an embedded LadybugDB graph under the data directory).
+
+\b
+Examples:
+  watchman run                          # follow this host's logs; Ctrl-C to stop
+  watchman run --once                   # import everything there is now, then exit
+  watchman parse apt /var/log/apt/history.log
+  watchman query --list                 # the questions the catalog answers
+  watchman query installed-this-week --table
+  watchman query last-updated -p name=docker
+  watchman query "MATCH (s:Software) RETURN s.name, s.version LIMIT 5"
+  watchman status
+  watchman replay                       # rebuild the graph from the event log
+
+\b
+Exit codes: 0 ok, 1 error, 2 usage, 3 malformed input found (parse), 4 data directory busy.
+Settings: ./watchman.toml or /etc/watchman/watchman.toml (or --config / WATCHMAN_CONFIG), then
+WATCHMAN_* environment variables, e.g. WATCHMAN_DATA_DIR=/tmp/w watchman run.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets; tracebacks must not print them
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+out = Console()
+
+_state: dict[str, Any] = {}
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    if "settings" not in _state:
+        try:
+            _state["settings"] = settings_mod.load(_state.get("config"))
+        except (ValidationError, FileNotFoundError, ValueError) as exc:
+            raise fail(f"bad configuration: {exc}") from None
+    settings: Settings = _state["settings"]
+    return settings
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file (default: ./watchman.toml)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens, to stderr")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _state.clear()
+    _state["config"] = config
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option(help="import what the sources hold now, then exit")] = False,
+) -> None:
+    """Run the embedded daemon: follow the logs, decide events, keep the graph current.
+
+    Watches the package logs in the settings (apt, dpkg, dnf, dnf5, brew; missing ones are picked up
+    when they appear). The first start backfills the whole history, rotated files included.
+    Other commands (query, status, replay) talk to this process while it runs.
+    """
+    s = get_settings()
+    try:
+        with daemon_lock(s.data_dir):
+            daemon = Daemon(s)
+            signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
+            watched = [src.name for src in daemon.sources]
+            err.print(f"watchman: data in {s.data_dir}; watching {len(watched)} sources (host {s.host})")
+            for name in watched:
+                err.print(f"  {name}")
+            line = StatusLine(enabled=err.is_terminal)
+            try:
+                totals = daemon.run(once=once, on_status=line.update)
+            except KeyboardInterrupt:
+                daemon.stop.set()
+                totals = daemon.totals
+            line.done(totals)
+    except AlreadyRunning as exc:
+        raise fail(str(exc), EXIT_BUSY) from None
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+class StatusLine:
+    """One line that says how far the pipeline got; on a terminal it rewrites itself, else it logs
+    at most once a minute."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+
+    def text(self, t: Totals) -> str:
+        rate = t.projected / max(time.monotonic() - t.started, 1e-6)
+        return (
+            f"ingested {t.ingested:,} · decided {t.processed:,} · in graph {t.projected:,} "
+            f"· dead letters {t.dead:,} · {rate:,.0f} events/s"
+        )
+
+    def update(self, t: Totals) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self._last >= 0.2:
+            err.file.write("\r\x1b[2K" + self.text(t))
+            err.file.flush()
+            self._last = now
+        elif not self.enabled and now - self._last >= 60:
+            logging.getLogger("watchman").info(self.text(t))
+            self._last = now
+
+    def done(self, t: Totals) -> None:
+        if self.enabled:
+            err.file.write("\r\x1b[2K")
+        err.print(f"watchman: stopped; {self.text(t)}")
+
+
+# -- parse ---------------------------------------------------------------------------------------
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    offset = 0
+    with opener(path, "rb") as fh:
+        for raw in fh:
+            yield offset, raw.rstrip(b"\n").rstrip(b"\r")
+            offset += len(raw)
+
+
+@app.command()
+def parse(
+    kind: Annotated[str, typer.Argument(help=f"log format: {', '.join(KINDS)}")],
+    file: Annotated[
+        Path, typer.Argument(help="log file (.gz is read too); for brew: a Homebrew prefix or Cellar")
+    ],
+    tz: Annotated[
+        str, typer.Option(help="zone of logs written in local time (apt, dpkg); default: this machine's")
+    ] = "",
+) -> None:
+    """Parse one log and print one JSON object per package change (for debugging a parser).
+
+    Malformed lines are reported on stderr as JSON objects with the reason; the exit code is then 3.
+
+    \b
+    Example:
+      watchman parse dpkg /var/log/dpkg.log | jq -r 'select(.action=="upgrade") | .package'
+    """
+    if kind not in KINDS:
+        raise fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}", EXIT_USAGE)
+    if not file.exists():
+        raise fail(f"{file} does not exist", EXIT_USAGE)
+    if kind == "brew":
+        for change in brew.diff(None, brew.read_snapshot(file), datetime.now(UTC)):
+            sys.stdout.buffer.write(orjson.dumps(change.model_dump(mode="json")) + b"\n")
+        return
+    zone = ZoneInfo(tz) if tz else None
+    parser = make_parser(kind, tz=zone)
+    bad = 0
+    write = sys.stdout.buffer.write
+    for offset, raw in _lines(file):
+        results = parser.feed(raw.decode("utf-8", "replace"), offset)
+        bad += _emit(results, write)
+    bad += _emit(parser.flush(), write)
+    sys.stdout.flush()
+    if bad:
+        err.print(f"{bad} malformed line(s) in {file}")
+        raise typer.Exit(EXIT_MALFORMED)
+
+
+def _emit(results: list[Any], write: Any) -> int:
+    bad = 0
+    for r in results:
+        if isinstance(r, ParseError):
+            bad += 1
+            sys.stderr.write(orjson.dumps(r.model_dump(mode="json")).decode() + "\n")
+        else:
+            write(orjson.dumps(r.model_dump(mode="json")) + b"\n")
+    return bad
+
+
+# -- query ---------------------------------------------------------------------------------------
+
+
+def _param_value(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+@app.command()
+def query(
+    text: Annotated[str | None, typer.Argument(help="a named query (see --list) or Cypher text")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")] = None,
+    table: Annotated[bool, typer.Option("--table", help="print a table instead of JSON lines")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="allow Cypher that writes (default: read-only)")
+    ] = False,
+    list_: Annotated[bool, typer.Option("--list", help="list the named queries and exit")] = False,
+) -> None:
+    """Ask the graph: a named question from the catalog, or your own Cypher (parameterised with -p).
+
+    Runs through the running daemon when there is one, else opens the graph directly.
+
+    \b
+    Examples:
+      watchman query installed-this-week -p days=3 --table
+      watchman query "MATCH (e:Event) WHERE e.package_name = \\$p RETURN e.ts, e.action" -p p=bash
+    """
+    if list_:
+        for q in QUERIES.values():
+            takes = " ".join(f"{p.name}={p.default if p.default is not None else '…'}" for p in q.params)
+            out.print(f"[bold]{q.name}[/bold]  {q.question}" + (f"  [dim]({takes})[/dim]" if takes else ""))
+        return
+    if not text:
+        raise fail("give a named query or Cypher text (see watchman query --list)", EXIT_USAGE)
+    params: dict[str, Any] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--param wants KEY=VALUE, got {item!r}", EXIT_USAGE)
+        params[key] = _param_value(value)
+    if text in QUERIES:
+        try:
+            cypher, params = resolve(text, params, datetime.now(UTC))
+        except CatalogError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+    else:
+        cypher = text
+    columns, rows = _run_query(cypher, params, read_only=not write)
+    if table:
+        t = Table(*columns)
+        for row in rows:
+            t.add_row(*("" if v is None else str(v) for v in row))
+        out.print(t)
+    else:
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n")
+
+
+def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple[list[str], list[list[Any]]]:
+    s = get_settings()
+    client = DaemonClient.connect(s)
+    if client is not None:
+        request = {"op": "query", "cypher": cypher, "params": encode_params(params), "read_only": read_only}
+        answer = next(client.request(request))
+        if "error" in answer:
+            hint = " (pass --write to allow writing Cypher)" if answer.get("kind") == "read_only" else ""
+            raise fail(answer["error"] + hint)
+        return answer["columns"], answer["rows"]
+    if not graph_path(s.graph_url).exists():
+        raise fail(
+            f"no graph yet at {graph_path(s.graph_url)}: start `watchman run` (or `watchman run --once`)"
+        )
+    try:
+        with open_graph(s.graph_url) as store:
+            result = store.query(cypher, params, read_only=read_only)
+    except ReadOnlyViolation as exc:
+        raise fail(f"{exc} (pass --write to allow writing Cypher)") from None
+    except GraphLocked as exc:
+        raise fail(f"{exc}; is a `watchman run` starting up?", EXIT_BUSY) from None
+    except RuntimeError as exc:  # LadybugDB reports Cypher errors as RuntimeError
+        raise fail(f"query failed: {exc}") from None
+    return result.columns, jsonable(result.rows)
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    batch_size: Annotated[int, typer.Option(min=1, help="domain records per graph transaction")] = 5000,
+) -> None:
+    """Rebuild the graph from the event log (offset zero) into a fresh store, then swap it in.
+
+    The old graph is kept beside the new one as `<graph>.previous`. With a daemon running, the daemon
+    does the rebuild (its live projection pauses meanwhile; ingest goes on) and queries keep working
+    on the old graph until the swap.
+    """
+    from watchman.replay import domain_backlog, replay_into_place
+
+    s = get_settings()
+    with _progress() as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        client = DaemonClient.connect(s)
+        if client is not None:
+            n = 0
+            for msg in client.request({"op": "replay"}):
+                if "error" in msg:
+                    raise fail(msg["error"])
+                if "progress" in msg:
+                    progress(msg["progress"], msg["total"])
+                n = msg.get("done", n)
+        else:
+            try:
+                with daemon_lock(s.data_dir):
+                    log_ = open_log(s.bus_url)
+                    try:
+                        bar.update(task, total=domain_backlog(log_))
+                        store, n = replay_into_place(
+                            log_, s.graph_url, None, batch_size=batch_size, progress=progress
+                        )
+                        store.close()
+                    finally:
+                        log_.close()
+            except AlreadyRunning as exc:
+                raise fail(str(exc), EXIT_BUSY) from None
+    err.print(f"replayed {n:,} events into {graph_path(s.graph_url)}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+def collect_status(s: Settings) -> dict[str, Any]:
+    """Positions, lags, counts and DLQ size, from the log (read-only) and the graph."""
+    status: dict[str, Any] = {
+        "data_dir": str(s.data_dir),
+        "host": s.host,
+        "bus": s.bus_url,
+        "graph": s.graph_url,
+    }
+    client = DaemonClient.connect(s)
+    status["daemon"] = next(client.request({"op": "ping"})) if client else None
+    log_path = Path(s.bus_url.removeprefix("sqlite://"))
+    if not log_path.exists():
+        status["topics"] = {}
+        return status
+    log_ = open_log(s.bus_url, read_only=True)
+    try:
+        topics: dict[str, Any] = {}
+        for name in TOPICS:
+            try:
+                ends = log_.end_offsets(name)
+            except KeyError:
+                continue
+            topics[name] = {"records": log_.count(name), "end_offsets": ends}
+        status["topics"] = topics
+        status["consumers"] = {f"{g} <- {t}": {"lag": sum(log_.lag(g, t).values())} for g, t in log_.groups()}
+        status["dlq"] = topics.get(DLQ.name, {}).get("records", 0)
+        status["sources"] = {
+            name: {"cursor": cur, "exists": Path(name.split(":", 1)[1]).exists()}
+            for name, cur in CursorStore(log_).all().items()
+        }
+        positions = _graph_positions(s, client)
+        if positions is not None:
+            lag = 0
+            for name, meta in topics.items():
+                if not name.startswith("watchman.events."):
+                    continue
+                for p, end in meta["end_offsets"].items():
+                    lag += end - (positions.get(f"{name}/{p}", -1) + 1)
+            status["graph_lag"] = lag
+    finally:
+        log_.close()
+    return status
+
+
+def _graph_positions(s: Settings, client: DaemonClient | None) -> dict[str, int] | None:
+    if client is not None:
+        positions: dict[str, int] = next(client.request({"op": "positions"}))["positions"]
+        return positions
+    if not graph_path(s.graph_url).exists():
+        return {}
+    try:
+        with open_graph(s.graph_url) as store:
+            return store.positions()
+    except Exception:  # held by a process that is not answering: report without it
+        return None
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show positions, lags, counts and dead letters: is everything read, decided and projected?"""
+    st = collect_status(get_settings())
+    if as_json:
+        sys.stdout.buffer.write(
+            orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+        )
+        return
+    d = st["daemon"]
+    out.print(f"data dir  {st['data_dir']}   host {st['host']}")
+    out.print(f"daemon    {'running, pid ' + str(d['pid']) if d else 'not running'}")
+    t = Table("topic", "records", "partitions")
+    for name, meta in st.get("topics", {}).items():
+        t.add_row(name, f"{meta['records']:,}", str(len(meta["end_offsets"])))
+    out.print(t)
+    for name, meta in st.get("consumers", {}).items():
+        out.print(f"consumer  {name}: lag {meta['lag']:,}")
+    if "graph_lag" in st:
+        out.print(f"graph     lag {st['graph_lag']:,} events not yet projected")
+    out.print(f"dead letters {st.get('dlq', 0):,}")
+    for name, meta in st.get("sources", {}).items():
+        out.print(f"source    {name}{'' if meta['exists'] else '  (missing)'}")
+
+
+# -- config --------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings as JSON (defaults, file and environment merged)."""
+    s = get_settings()
+    data = s.model_dump(mode="json")
+    data["bus"], data["graph"] = s.bus_url, s.graph_url
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the settings and say which sources exist on this host."""
+    s = get_settings()
+    try:
+        check_urls(s.bus_url, s.graph_url)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"settings ok; data dir {s.data_dir}")
+    for kind, path in s.packages.logs():
+        out.print(f"  {kind:8} {path}  {'found' if path.exists() else 'not present (watched)'}")
+    for prefix in s.packages.brew:
+        out.print(f"  {'brew':8} {prefix}  {'found' if prefix.exists() else 'not present (watched)'}")
+
+
+def main() -> None:
+    app()

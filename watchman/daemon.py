@@ -1,0 +1,243 @@
+"""The embedded daemon (`watchman run`): the pipeline loop plus a local query socket for other commands.
+
+LadybugDB may be opened by one process only, so `watchman query`, `status` and `replay` talk to the
+running daemon through a Unix socket in the data directory (mode 0600: only its owner may connect).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from projections.stores.base import QueryResult, ReadOnlyViolation
+from watchman.bus.sqlite_log import SqliteLog
+from watchman.pipeline import EmbeddedPipeline
+from watchman.replay import replay_into_place
+from watchman.settings import Settings
+from watchman.state import CursorStore
+from watchman.wiring import build_sources, open_graph, open_log
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY = 3600.0
+
+
+class Sink(Protocol):
+    """Where answers are written: a socket's buffered writer."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class AlreadyRunning(RuntimeError):
+    """Another daemon holds this data directory."""
+
+
+def jsonable(value: Any) -> Any:
+    """Query values as JSON: times as ISO 8601 UTC (stores keep naive UTC), nested values recursively."""
+    if isinstance(value, datetime):
+        ts = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return ts.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items() if not str(k).startswith("_ID")}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def encode_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Query parameters for the socket: JSON has no time type, so times travel tagged."""
+    return {k: {"$datetime": v.isoformat()} if isinstance(v, datetime) else v for k, v in params.items()}
+
+
+def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v["$datetime"]) if isinstance(v, dict) and "$datetime" in v else v
+        for k, v in params.items()
+    }
+
+
+@contextmanager
+def daemon_lock(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = data_dir / "daemon.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise AlreadyRunning(f"another `watchman run` (pid {pid}) is using {data_dir}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+@dataclass
+class Totals:
+    started: float = field(default_factory=time.monotonic)
+    ingested: int = 0
+    processed: int = 0
+    projected: int = 0
+    dead: int = 0
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log: SqliteLog = open_log(settings.bus_url)
+        graph = open_graph(settings.graph_url)
+        self.sources = build_sources(settings, CursorStore(self.log))
+        self.pipeline = EmbeddedPipeline(
+            self.log, graph, self.sources, host=settings.host, batch_size=settings.batch_size
+        )
+        self.totals = Totals()
+        self.stop = threading.Event()
+        self._server: socketserver.UnixStreamServer | None = None
+
+    # -- requests from other processes ----------------------------------------------------------
+
+    def handle(self, request: dict[str, Any], out: Sink) -> None:
+        op = request.get("op")
+        if op == "query":
+            with self.pipeline.graph_lock:
+                result: QueryResult = self.pipeline.graph.query(
+                    str(request["cypher"]),
+                    decode_params(request.get("params") or {}),
+                    read_only=bool(request.get("read_only", True)),
+                )
+            _send(out, {"columns": result.columns, "rows": jsonable(result.rows)})
+        elif op == "positions":
+            with self.pipeline.graph_lock:
+                _send(out, {"positions": self.pipeline.graph.positions()})
+        elif op == "replay":
+            self._replay(out)
+        elif op == "ping":
+            _send(out, {"pid": os.getpid(), "uptime": time.monotonic() - self.totals.started})
+        else:
+            _send(out, {"error": f"unknown op {op!r}"})
+
+    def _replay(self, out: Sink) -> None:
+        def progress(done: int, total: int) -> None:
+            _send(out, {"progress": done, "total": total})
+
+        # Holding the graph lock pauses the live projection; ingest and processing go on meanwhile.
+        with self.pipeline.graph_lock:
+            self.pipeline.graph, n = replay_into_place(
+                self.log, self.settings.graph_url, self.pipeline.graph, progress=progress
+            )
+        _send(out, {"done": n})
+
+    def _serve(self) -> None:
+        path = self.settings.socket_path
+        with suppress(FileNotFoundError):
+            path.unlink()
+        daemon = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline()
+                try:
+                    daemon.handle(orjson.loads(line), self.wfile)
+                except ReadOnlyViolation as exc:
+                    _send(self.wfile, {"error": str(exc), "kind": "read_only"})
+                except Exception as exc:  # one bad request must not take the daemon down
+                    log.info("request failed: %s", exc)
+                    _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
+
+        old_umask = os.umask(0o177)
+        try:
+            server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+        finally:
+            os.umask(old_umask)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="watchman-socket", daemon=True).start()
+
+    # -- main loop ------------------------------------------------------------------------------
+
+    def run(self, *, once: bool = False, on_status: Callable[[Totals], None] | None = None) -> Totals:
+        self._serve()
+        next_retention = 0.0
+        try:
+            while not self.stop.is_set():
+                step = self.pipeline.step()
+                self.totals.ingested += step.ingested
+                self.totals.processed += step.processed
+                self.totals.projected += step.projected
+                self.totals.dead += step.dead
+                if on_status is not None:
+                    on_status(self.totals)
+                if time.monotonic() >= next_retention:
+                    self.log.enforce_retention()
+                    next_retention = time.monotonic() + RETENTION_EVERY
+                if step.busy:
+                    continue
+                if once:
+                    break
+                self.stop.wait(self.settings.poll_interval)
+        finally:
+            self.close()
+        return self.totals
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            with suppress(FileNotFoundError):
+                self.settings.socket_path.unlink()
+            self._server = None
+        self.pipeline.close()
+        with self.pipeline.graph_lock:
+            self.pipeline.graph.close()
+        self.log.close()
+
+
+def _send(out: Sink, obj: dict[str, Any]) -> None:
+    out.write(orjson.dumps(obj) + b"\n")
+    out.flush()
+
+
+class DaemonClient:
+    """Talks to a running daemon over its socket; `connect` returns None when none is listening."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def connect(cls, settings: Settings) -> DaemonClient | None:
+        client = cls(settings.socket_path)
+        if not client.path.exists():
+            return None
+        try:
+            next(client.request({"op": "ping"}))
+        except (OSError, StopIteration):
+            return None
+        return client
+
+    def request(self, obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Send one request; yield each JSON line of the answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(self.path))
+            s.sendall(orjson.dumps(obj) + b"\n")
+            with s.makefile("rb") as fh:
+                for line in fh:
+                    yield orjson.loads(line)

@@ -1,0 +1,129 @@
+"""One frozen settings object, read from watchman.toml and WATCHMAN_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "WATCHMAN_CONFIG"
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/watchman")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "watchman"
+
+
+def default_config_file() -> Path | None:
+    """$WATCHMAN_CONFIG, else ./watchman.toml, else /etc/watchman/watchman.toml (first that exists)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    for candidate in (Path("watchman.toml"), Path("/etc/watchman/watchman.toml")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+class PackageSources(BaseModel):
+    """Package-manager logs to follow. Paths that do not exist are watched and read once they appear."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    apt: tuple[Path, ...] = (Path("/var/log/apt/history.log"),)
+    dpkg: tuple[Path, ...] = (Path("/var/log/dpkg.log"),)
+    dnf_rpm: tuple[Path, ...] = (Path("/var/log/dnf.rpm.log"),)
+    dnf: tuple[Path, ...] = (Path("/var/log/dnf.log"),)
+    dnf5: tuple[Path, ...] = (Path("/var/log/dnf5.log"),)
+    brew: tuple[Path, ...] = (
+        Path("/home/linuxbrew/.linuxbrew"),
+        Path("/opt/homebrew"),
+        Path("/usr/local/Homebrew"),
+    )
+
+    def logs(self) -> list[tuple[str, Path]]:
+        """(kind, path) of every log, kinds named as `watchman parse` names them."""
+        kinds = (("apt", self.apt), ("dpkg", self.dpkg), ("dnf-rpm", self.dnf_rpm), ("dnf", self.dnf))
+        out = [(kind, p) for kind, paths in kinds for p in paths]
+        return out + [("dnf5", p) for p in self.dnf5]
+
+
+class Settings(BaseSettings):
+    """Everything The Watchman reads at start. `watchman config show` prints the effective values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WATCHMAN_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = Field(default_factory=socket.gethostname)
+    # Adapters by URL: sqlite:///PATH (embedded log) | kafka://HOST:PORT (distributed, later)
+    bus: str = ""
+    # ladybug:///DIRECTORY (embedded graph) | neo4j://HOST:PORT (distributed, later)
+    graph: str = ""
+    # IANA zone of logs that write local time without an offset (apt, dpkg); empty = this machine's zone
+    log_timezone: str = ""
+    poll_interval: float = Field(1.0, gt=0, description="seconds between polls of the sources when idle")
+    brew_interval: float = Field(60.0, gt=0, description="seconds between brew snapshots")
+    batch_size: int = Field(2000, ge=1, le=100_000)
+    packages: PackageSources = PackageSources()
+
+    @field_validator("log_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if v:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {v!r} (use an IANA name such as Europe/Berlin)"
+                ) from None
+        return v
+
+    @property
+    def bus_url(self) -> str:
+        return self.bus or f"sqlite://{self.data_dir / 'log.sqlite'}"
+
+    @property
+    def graph_url(self) -> str:
+        return self.graph or f"ladybug://{self.data_dir / 'graph'}"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "watchman.sock"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML source reads model_config["toml_file"], which load() sets per call.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings: explicit overrides > environment > TOML file > defaults."""
+    path = config_file or default_config_file()
+    if path is not None and not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+
+    class FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+
+    return FromFile(**overrides)
