@@ -1,12 +1,17 @@
 """Decide package domain events from raw package observations (pure: no I/O, no clock).
 
 One real change is often told twice: apt's history.log and dpkg's dpkg.log both report it, and so do
-dnf.log and dnf.rpm.log. Those "twins" become ONE domain event. Whichever twin arrives first is emitted
-at once (so a change reaches the graph without waiting); when the other arrives, the event is emitted
+dnf.log and dnf.rpm.log. Those "twins" become ONE domain event. Whichever arrives first is emitted at
+once (so a change reaches the graph without waiting); when the other arrives, the event is emitted
 again under the SAME id with the merged fields: the rich log's fields (requested_by, commandline,
-automatic, repo, error) win, the plain log's per-package timestamp wins because it is the precise one.
-Projections upsert by event id, so the graph holds one Event either way. Re-read observations (same
-raw id) are dropped.
+automatic, repo, error) win; the plain log's per-package timestamp and arch win because they are the
+precise ones. Projections upsert by event id, so the graph holds one Event whatever the order.
+
+A purge is one change even where dpkg logs it as two steps: `remove` then `purge` (and only `remove`
+for packages without conffiles, even under `apt purge`). So a plain log's remove and purge of the
+same version within moments, and apt's Purge, all fold into one PackagePurged event.
+
+Re-read observations (same raw id) are dropped.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from schemas.envelope import Envelope, event_id
 from schemas.events import PACKAGE_EVENT_BY_ACTION, PackageChangeObserved, ecosystem_of
 
 SOURCE = "processors.packages"
-# rich source -> the plain log that tells the same changes with less context
-TWIN_OF = {"apt": "dpkg", "dpkg": "apt", "dnf": "dnf-rpm", "dnf-rpm": "dnf"}
-RICH = frozenset({"apt", "dnf"})
+# the plain log that tells the same changes as a rich one, with less context
+PLAIN_OF = {"apt": "dpkg", "dnf": "dnf-rpm"}
+RICH = frozenset(PLAIN_OF)
+PLAIN = frozenset(PLAIN_OF.values())
 RICH_FIELDS = ("automatic", "requested_by", "commandline", "repo", "error")
+REMOVALS = frozenset({"remove", "purge"})
 # How far the plain log's timestamp may lie outside the rich log's session and still be the same change.
 SLACK = timedelta(minutes=2)
 # A session without an end (apt killed mid-run) is taken to cover this long.
@@ -34,34 +41,12 @@ def state_key(host: str, obs: PackageChangeObserved) -> str:
     return f"{host}/{ecosystem_of(obs.source)}/{obs.package}"
 
 
-def _window(rec: dict[str, Any]) -> tuple[datetime, datetime] | None:
-    start = rec.get("session_start")
-    if start is None:
-        return None
-    s = datetime.fromisoformat(start)
-    end = rec.get("session_end")
-    e = datetime.fromisoformat(end) if end else s + OPEN_SESSION
-    return s - SLACK, e + SLACK
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
-def _is_twin(rec: dict[str, Any], obs: PackageChangeObserved) -> bool:
-    twin = TWIN_OF.get(obs.source)
-    if twin is None or twin not in rec["sources"] or obs.source in rec["sources"]:
-        return False
-    if rec["action"] != obs.action or rec["version"] != obs.version:
-        return False
-    if not _arch_compatible(rec["arch"], obs.arch):
-        return False
-    if obs.source in RICH:
-        window = _window({"session_start": _iso(obs.session_start), "session_end": _iso(obs.session_end)})
-        plain_ts = datetime.fromisoformat(rec["ts"])
-    else:
-        window = _window(rec)
-        plain_ts = obs.ts
-    if window is None:  # a rich record without session times: fall back to closeness in time
-        rich_ts = obs.ts if obs.source in RICH else datetime.fromisoformat(rec["ts"])
-        return abs(plain_ts - rich_ts) <= SLACK
-    return window[0] <= plain_ts <= window[1]
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat()
 
 
 def _arch_compatible(a: str | None, b: str | None) -> bool:
@@ -70,12 +55,49 @@ def _arch_compatible(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b or "all" in (a, b)
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.isoformat()
+def _actions_compatible(a: str, b: str) -> bool:
+    return a == b or (a in REMOVALS and b in REMOVALS)
+
+
+def _session(start: str | None, end: str | None) -> tuple[datetime, datetime] | None:
+    if start is None:
+        return None
+    s = _ts(start)
+    e = _ts(end) if end else s + OPEN_SESSION
+    return s - SLACK, e + SLACK
+
+
+def _within(plain_ts: datetime, rich_ts: datetime, session: tuple[datetime, datetime] | None) -> bool:
+    if session is None:  # a rich record without session times: closeness in time decides
+        return abs(plain_ts - rich_ts) <= SLACK
+    return session[0] <= plain_ts <= session[1]
+
+
+def _matches(rec: dict[str, Any], obs: PackageChangeObserved) -> bool:
+    """Is `obs` another telling of the change `rec` records?"""
+    if rec["version"] != obs.version or not _arch_compatible(rec["arch"], obs.arch):
+        return False
+    if not _actions_compatible(rec["action"], obs.action):
+        return False
+    sources = set(rec["sources"])
+    if obs.source in RICH:
+        if sources & RICH or PLAIN_OF[obs.source] not in sources:
+            return False
+        session = _session(_iso(obs.session_start), _iso(obs.session_end))
+        return _within(_ts(rec["ts"]), obs.ts, session)
+    if obs.source not in PLAIN or obs.action in rec["plain_actions"]:
+        return False
+    rich = sources & RICH
+    if rich and PLAIN_OF[next(iter(rich))] == obs.source:
+        session = _session(rec["session_start"], rec["session_end"])
+        return _within(obs.ts, _ts(rec["rich_ts"]), session)
+    # plain after plain: only dpkg's remove-then-purge of one package, moments apart
+    return sources == {obs.source} and obs.action == "purge" and abs(obs.ts - _ts(rec["ts"])) <= SLACK
 
 
 def _record(eid: str, raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]:
     fields = obs.model_dump(mode="json", exclude={"ts", "action", "source", "session_start", "session_end"})
+    rich = obs.source in RICH
     return {
         "id": eid,
         "raw_ids": [raw_id],
@@ -83,7 +105,9 @@ def _record(eid: str, raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]
         "version": obs.version,
         "arch": obs.arch,
         "ts": obs.ts.isoformat(),
+        "rich_ts": obs.ts.isoformat() if rich else None,
         "sources": [obs.source],
+        "plain_actions": [] if rich else [obs.action],
         "session_start": _iso(obs.session_start),
         "session_end": _iso(obs.session_end),
         "fields": fields,
@@ -93,24 +117,25 @@ def _record(eid: str, raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]
 def _merge(rec: dict[str, Any], raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]:
     new = dict(rec)
     fields = dict(rec["fields"])
-    incoming = obs.model_dump(mode="json")
-    rich_incoming = obs.source in RICH
-    for name, value in incoming.items():
-        if name not in fields:
-            continue
-        if fields[name] is None or (rich_incoming and name in RICH_FIELDS and value is not None):
+    rich = obs.source in RICH
+    for name, value in obs.model_dump(mode="json").items():
+        if name in fields and (fields[name] is None or (rich and name in RICH_FIELDS and value is not None)):
             fields[name] = value
-    if obs.arch is not None and (fields.get("arch") is None or not rich_incoming):
+    if not rich and obs.arch is not None:
         fields["arch"] = obs.arch  # the plain log's arch is the package's own (all, not amd64)
     new["fields"] = fields
-    new["arch"] = fields.get("arch")
+    new["arch"] = fields["arch"]
     new["sources"] = sorted({*rec["sources"], obs.source})
     new["raw_ids"] = [*rec["raw_ids"], raw_id]
-    if rich_incoming:
+    if "purge" in (rec["action"], obs.action):
+        new["action"] = "purge"
+    if rich:
         new["session_start"] = _iso(obs.session_start)
         new["session_end"] = _iso(obs.session_end)
+        new["rich_ts"] = obs.ts.isoformat()
     else:
-        new["ts"] = obs.ts.isoformat()  # the plain log's timestamp is per package, the rich one per session
+        new["plain_actions"] = [*rec["plain_actions"], obs.action]
+        new["ts"] = obs.ts.isoformat()  # per package, where the rich log's time is per session
     return new
 
 
@@ -130,7 +155,7 @@ def _event(host: str, rec: dict[str, Any], raw: Envelope) -> Envelope:
         schema_version=cls.VERSION,
         host=host,
         source=SOURCE,
-        ts=datetime.fromisoformat(rec["ts"]),
+        ts=_ts(rec["ts"]),
         observed_at=raw.observed_at,
         subject=payload.package,
         causation_id=raw.id,
@@ -147,11 +172,11 @@ def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Enve
     if any(raw.id in rec["raw_ids"] for rec in recent):
         return []
     for i, rec in enumerate(recent):
-        if _is_twin(rec, obs):
+        if _matches(rec, obs):
             merged = _merge(rec, raw.id, obs)
             recent[i] = merged
             table.set(key, state)
-            if merged["fields"] == rec["fields"] and merged["ts"] == rec["ts"]:
+            if all(merged[k] == rec[k] for k in ("fields", "ts", "sources", "action")):
                 return []
             return [_event(raw.host, merged, raw)]
     rec = _record(event_id("packages", raw.id), raw.id, obs)

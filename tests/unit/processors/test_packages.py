@@ -172,3 +172,49 @@ def test_arch_all_in_dpkg_matches_native_arch_in_apt_in_either_order() -> None:
     b = final(run(MemoryTable(), obs("dpkg", arch="all"), obs("apt", arch="amd64")))
     assert [e.payload["arch"] for e in a.values()] == ["all"]
     assert [e.payload for e in a.values()] == [e.payload for e in b.values()]
+
+
+def test_twin_with_identical_fields_still_records_both_sources() -> None:
+    """apt's entry at the same second as dpkg's line: nothing but the sources differ."""
+    same_second: dict[str, Any] = {"ts": T0, "session_start": T0, "session_end": T0}
+    same_second |= {"requested_by": None, "commandline": None}
+    events = run(MemoryTable(), obs("apt", **same_second), obs("dpkg", ts=T0))
+    assert [e.payload["sources"] for e in final(events).values()] == [["apt", "dpkg"]]
+
+
+def _purge_trio() -> tuple[PackageChangeObserved, PackageChangeObserved, PackageChangeObserved]:
+    rm = {"old_version": "5.2-2", "new_version": None}
+    apt = obs("apt", action="purge", **rm)
+    dpkg_remove = obs("dpkg", action="remove", **rm)
+    dpkg_purge = obs("dpkg", action="purge", ts=T0 + timedelta(seconds=25), **rm)
+    return apt, dpkg_remove, dpkg_purge
+
+
+def test_apt_purge_and_dpkg_remove_plus_purge_are_one_purge_in_any_order() -> None:
+    import itertools
+
+    apt, dpkg_remove, dpkg_purge = _purge_trio()
+    outcomes = []
+    for order in itertools.permutations([apt, dpkg_remove, dpkg_purge]):
+        if order.index(dpkg_remove) > order.index(dpkg_purge):
+            continue  # dpkg always logs remove before purge
+        (event,) = final(run(MemoryTable(), *order)).values()
+        outcomes.append((event.type, event.payload, event.ts))
+    assert len(outcomes) == 3
+    assert all(o == outcomes[0] for o in outcomes)
+    assert outcomes[0][0] == "PackagePurged"
+    assert outcomes[0][1]["requested_by"] == "alice"
+
+
+def test_apt_purge_of_a_package_without_conffiles_matches_dpkg_remove_alone() -> None:
+    apt, dpkg_remove, _ = _purge_trio()
+    (event,) = final(run(MemoryTable(), dpkg_remove, apt)).values()
+    assert event.type == "PackagePurged"
+    assert event.payload["sources"] == ["apt", "dpkg"]
+
+
+def test_dpkg_remove_then_purge_days_later_are_two_changes() -> None:
+    _, dpkg_remove, dpkg_purge = _purge_trio()
+    later = dpkg_purge.model_copy(update={"ts": T0 + timedelta(days=3)})
+    events = final(run(MemoryTable(), dpkg_remove, later))
+    assert sorted(e.type for e in events.values()) == ["PackagePurged", "PackageRemoved"]
