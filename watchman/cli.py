@@ -274,7 +274,7 @@ def query(
     \b
     Examples:
       watchman query installed-this-week -p days=3 --table
-      watchman query "MATCH (e:Event) WHERE e.package_name = \\$p RETURN e.ts, e.action" -p p=bash
+      watchman query 'MATCH (e:Event) WHERE e.package_name = $p RETURN e.ts, e.action' -p p=bash
     """
     if list_:
         for q in QUERIES.values():
@@ -507,4 +507,4 @@ def config_check() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="watchman")
