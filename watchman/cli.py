@@ -219,7 +219,7 @@ def parse(
     if not file.exists():
         raise fail(f"{file} does not exist", EXIT_USAGE)
     if kind == "brew":
-        for change in brew.diff(None, brew.read_snapshot(file), datetime.now(UTC)):
+        for change in brew.parse_dir(file, datetime.now(UTC)):
             sys.stdout.buffer.write(orjson.dumps(change.model_dump(mode="json")) + b"\n")
         return
     zone = ZoneInfo(tz) if tz else None
