@@ -169,12 +169,14 @@ class SqliteLog(Bus):
             return self._ends(topic)
 
     def start_offsets(self, topic: str) -> dict[int, int]:
-        ends = self.end_offsets(topic)
-        rows = self._db.execute(
-            "SELECT partition, MIN(offset) FROM records WHERE topic=? GROUP BY partition", (topic,)
-        )
-        first = {int(p): int(o) for p, o in rows}
-        return {p: first.get(p, end) for p, end in ends.items()}
+        out: dict[int, int] = {}
+        for p, end in self.end_offsets(topic).items():
+            # One primary-key seek per partition: a GROUP BY would scan the whole topic on every poll.
+            row = self._db.execute(
+                "SELECT MIN(offset) FROM records WHERE topic=? AND partition=?", (topic, p)
+            ).fetchone()
+            out[p] = end if row[0] is None else int(row[0])
+        return out
 
     def count(self, topic: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM records WHERE topic=?", (topic,)).fetchone()
