@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -9,12 +10,21 @@ import pytest
 from schemas.topics import Topic
 from watchman.bus.base import Bus, Record, UnknownTopic
 
-T3 = Topic("test.three", partitions=3, retention_days=None)
-T1 = Topic("test.one", partitions=1, retention_days=None)
-
 
 class BusSuite:
-    """Subclasses provide the fixtures `bus` (a fresh bus) and `reopen` (close and open the same bus)."""
+    """Subclasses provide the fixtures `bus` (a fresh bus) and `reopen` (close and open the same bus).
+
+    Every test gets topics with fresh names, so the suite also runs against a shared, long-lived
+    broker where topics from earlier tests still exist.
+    """
+
+    @pytest.fixture
+    def T1(self) -> Topic:
+        return Topic(f"test.one.{uuid.uuid4().hex[:12]}", partitions=1, retention_days=None)
+
+    @pytest.fixture
+    def T3(self) -> Topic:
+        return Topic(f"test.three.{uuid.uuid4().hex[:12]}", partitions=3, retention_days=None)
 
     @pytest.fixture
     def bus(self) -> Bus:  # pragma: no cover - overridden
@@ -24,7 +34,7 @@ class BusSuite:
     def reopen(self) -> Callable[[Bus], Bus]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def test_append_then_read_from_zero(self, bus: Bus) -> None:
+    def test_append_then_read_from_zero(self, bus: Bus, T1: Topic) -> None:
         bus.ensure_topics([T1])
         positions = bus.append(T1.name, [Record("k", b"a"), Record("k", b"b"), Record("k", b"c")])
         assert positions == [(0, 0), (0, 1), (0, 2)]
@@ -33,14 +43,14 @@ class BusSuite:
         assert [r.offset for r in got] == [0, 1, 2]
         assert all(r.key == "k" for r in got)
 
-    def test_read_from_any_offset_and_bounded(self, bus: Bus) -> None:
+    def test_read_from_any_offset_and_bounded(self, bus: Bus, T1: Topic) -> None:
         bus.ensure_topics([T1])
         bus.append(T1.name, [Record("k", str(i).encode()) for i in range(10)])
         assert [r.value for r in bus.read(T1.name, 0, 7)] == [b"7", b"8", b"9"]
         assert [r.offset for r in bus.read(T1.name, 0, 2, max_records=3)] == [2, 3, 4]
         assert bus.read(T1.name, 0, 10) == []
 
-    def test_same_key_same_partition_in_order(self, bus: Bus) -> None:
+    def test_same_key_same_partition_in_order(self, bus: Bus, T3: Topic) -> None:
         bus.ensure_topics([T3])
         keys = [f"host/pkg{i % 7}" for i in range(70)]
         pos = bus.append(T3.name, [Record(k, f"{k}#{i}".encode()) for i, k in enumerate(keys)])
@@ -55,13 +65,13 @@ class BusSuite:
                 seq = [int(v.split("#")[1]) for v in values if v.startswith(k + "#")]
                 assert seq == sorted(seq)
 
-    def test_headers_round_trip(self, bus: Bus) -> None:
+    def test_headers_round_trip(self, bus: Bus, T1: Topic) -> None:
         bus.ensure_topics([T1])
         bus.append(T1.name, [Record("k", b"{}", {"type": "PackageInstalled", "schema_version": "2"})])
         (r,) = bus.read(T1.name, 0, 0)
         assert dict(r.headers) == {"type": "PackageInstalled", "schema_version": "2"}
 
-    def test_end_offsets_and_lag(self, bus: Bus) -> None:
+    def test_end_offsets_and_lag(self, bus: Bus, T3: Topic) -> None:
         bus.ensure_topics([T3])
         pos = bus.append(T3.name, [Record(f"k{i}", b"x") for i in range(30)])
         ends = bus.end_offsets(T3.name)
@@ -74,7 +84,7 @@ class BusSuite:
         assert lag[p0] == 0
         assert sum(lag.values()) == 30 - ends[p0]
 
-    def test_commit_positions_per_group(self, bus: Bus) -> None:
+    def test_commit_positions_per_group(self, bus: Bus, T3: Topic) -> None:
         bus.ensure_topics([T3])
         bus.append(T3.name, [Record(f"k{i}", b"x") for i in range(9)])
         assert bus.committed("a", T3.name) == {}
@@ -84,7 +94,7 @@ class BusSuite:
         assert bus.committed("a", T3.name) == {0: 3, 1: 1}
         assert bus.committed("b", T3.name) == {2: 1}
 
-    def test_durable_across_reopen(self, bus: Bus, reopen: Callable[[Bus], Bus]) -> None:
+    def test_durable_across_reopen(self, bus: Bus, reopen: Callable[[Bus], Bus], T1: Topic) -> None:
         bus.ensure_topics([T1])
         bus.append(T1.name, [Record("k", b"kept")])
         bus.commit("g", T1.name, {0: 1})
@@ -97,14 +107,14 @@ class BusSuite:
         with pytest.raises(UnknownTopic):
             bus.append("no.such.topic", [Record("k", b"x")])
 
-    def test_ensure_topics_is_idempotent(self, bus: Bus) -> None:
+    def test_ensure_topics_is_idempotent(self, bus: Bus, T3: Topic) -> None:
         bus.ensure_topics([T3])
         bus.append(T3.name, [Record("k", b"x")])
         bus.ensure_topics([T3])
         assert bus.partitions(T3.name) == 3
         assert sum(bus.end_offsets(T3.name).values()) == 1
 
-    def test_binary_and_unicode_values(self, bus: Bus) -> None:
+    def test_binary_and_unicode_values(self, bus: Bus, T1: Topic) -> None:
         bus.ensure_topics([T1])
         raw = bytes(range(256))
         bus.append(T1.name, [Record("clé/ü", raw)])
