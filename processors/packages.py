@@ -11,7 +11,9 @@ A purge is one change even where dpkg logs it as two steps: `remove` then `purge
 for packages without conffiles, even under `apt purge`). So a plain log's remove and purge of the
 same version within moments, and apt's Purge, all fold into one PackagePurged event.
 
-Re-read observations (same raw id) are dropped.
+A re-read observation (same raw id) re-emits the change as it stands, under its id: harmless for
+the graph, and the only safe answer under at-least-once delivery, where table state can outlive a
+lost output.
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ REMOVALS = frozenset({"remove", "purge"})
 SLACK = timedelta(minutes=2)
 # A session without an end (apt killed mid-run) is taken to cover this long.
 OPEN_SESSION = timedelta(hours=6)
-KEEP_PER_PACKAGE = 32
+# Changes kept per state key; a key is one package, action family and version, so this only bounds
+# how often the very same change may recur (reinstalls of one version).
+KEEP_PER_KEY = 64
 
 
 def state_key(host: str, obs: PackageChangeObserved) -> str:
-    return f"{host}/{ecosystem_of(obs.source)}/{obs.package}"
+    """Twins can only be the same package, action family and version: keying the state by all three
+    makes matching a lookup, however far one log runs ahead of the other during a backfill (apt's
+    history covers many more changes per line than dpkg.log)."""
+    family = "removal" if obs.action in REMOVALS else obs.action
+    return f"{host}/{ecosystem_of(obs.source)}/{obs.package}/{family}/{obs.version}"
 
 
 def _ts(value: str) -> datetime:
@@ -169,8 +177,12 @@ def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Enve
     key = state_key(raw.host, obs)
     state: dict[str, Any] = table.get(key) or {"recent": []}
     recent: list[dict[str, Any]] = state["recent"]
-    if any(raw.id in rec["raw_ids"] for rec in recent):
-        return []
+    for rec in recent:
+        if raw.id in rec["raw_ids"]:
+            # Seen before: at-least-once delivery (or a log line read twice). Re-emit the change as it
+            # stands instead of nothing: if the state was saved but the event was lost in a crash,
+            # this is what brings it back; if not, the same id makes it a no-op downstream.
+            return [_event(raw.host, rec, raw)]
     for i, rec in enumerate(recent):
         if _matches(rec, obs):
             merged = _merge(rec, raw.id, obs)
@@ -181,6 +193,6 @@ def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Enve
             return [_event(raw.host, merged, raw)]
     rec = _record(event_id("packages", raw.id), raw.id, obs)
     recent.append(rec)
-    del recent[:-KEEP_PER_PACKAGE]
+    del recent[:-KEEP_PER_KEY]
     table.set(key, state)
     return [_event(raw.host, rec, raw)]

@@ -80,12 +80,16 @@ def test_dpkg_first_is_emitted_at_once_then_amended_under_the_same_id() -> None:
     assert events[1].payload["requested_by"] == "alice"
 
 
-def test_reading_the_same_line_again_is_dropped() -> None:
+def test_reading_the_same_line_again_re_emits_the_change_as_it_stands() -> None:
     table = MemoryTable()
-    assert len(run(table, obs("dpkg"))) == 1
-    assert run(table, obs("dpkg")) == []
-    assert len(run(table, obs("apt"))) == 1
-    assert run(table, obs("apt"), obs("dpkg")) == []
+    (first,) = run(table, obs("dpkg"))
+    (again,) = run(table, obs("dpkg"))
+    assert again.id == first.id and again.payload == first.payload
+    (merged,) = run(table, obs("apt"))
+    replays = run(table, obs("apt"), obs("dpkg"))
+    assert [e.id for e in replays] == [first.id, first.id]
+    assert all(e.payload == merged.payload and e.ts == merged.ts for e in replays)
+    assert [len(v["recent"]) for v in table.data.values()] == [1]
 
 
 def test_different_versions_are_different_changes() -> None:
@@ -218,3 +222,18 @@ def test_dpkg_remove_then_purge_days_later_are_two_changes() -> None:
     later = dpkg_purge.model_copy(update={"ts": T0 + timedelta(days=3)})
     events = final(run(MemoryTable(), dpkg_remove, later))
     assert sorted(e.type for e in events.values()) == ["PackagePurged", "PackageRemoved"]
+
+
+def test_twins_match_however_far_apt_runs_ahead() -> None:
+    """Backfill reads apt's history much faster than dpkg.log: hundreds of changes of one package
+    may be decided before the first dpkg twin arrives."""
+    table = MemoryTable()
+    apts, dpkgs = [], []
+    for i in range(300):
+        t = T0 + timedelta(hours=i)
+        versions = {"old_version": f"1.{i}", "new_version": f"1.{i + 1}"}
+        apts.append(obs("apt", ts=t, session_start=t, session_end=t + timedelta(minutes=1), **versions))
+        dpkgs.append(obs("dpkg", ts=t + timedelta(seconds=20), **versions))
+    events = final(run(table, *apts, *dpkgs))
+    assert len(events) == 300
+    assert all(e.payload["sources"] == ["apt", "dpkg"] for e in events.values())
