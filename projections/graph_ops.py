@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from schemas.graph import NODES, RELS, NodeLabel
+from schemas.graph import NODES, RELS, NodeLabel, RelType
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,8 @@ class UpsertRel:
 GraphOp = UpsertNode | UpsertRel
 
 
-def _merge_value(node: NodeLabel, name: str, old: Any, new: Any, newer: bool) -> Any:
-    rule = node.prop(name).merge
-    if new is None:
-        return old
-    if old is None:
-        return new
+def _merge(rule: str, old: Any, new: Any, newer: bool) -> Any:
+    """Merge two non-null values of one property by its rule."""
     if rule == "min":
         return min(old, new)
     if rule == "max":
@@ -71,22 +67,36 @@ class FoldedBatch:
     rels: dict[str, list[UpsertRel]]  # type -> unique rels, in order
 
 
+# Shapes already validated: (label, property names, has ts) -> the NodeLabel they were checked against,
+# and (type, from label, to label) -> the RelType. A batch repeats a handful of shapes thousands of times.
+_VALID_NODES: dict[tuple[str, tuple[str, ...], bool], NodeLabel] = {}
+_VALID_RELS: dict[tuple[str, str, str], RelType] = {}
+
+
 def validate(op: GraphOp) -> None:
     """Reject operations the graph schema does not declare: a typo must fail loudly, not write junk."""
     if isinstance(op, UpsertNode):
         node = NODES.get(op.label)
         if node is None:
             raise ValueError(f"unknown node label {op.label!r}")
+        shape = (op.label, tuple(op.props), op.ts is not None)
+        if _VALID_NODES.get(shape) is node:
+            return
         for name in op.props:
             node.prop(name)
-        if node.has_latest and op.ts is None and any(node.prop(n).merge == "latest" for n in op.props):
+        if op.ts is None and not node.latest.isdisjoint(op.props):
             raise ValueError(f"{op.label} upsert with 'latest' properties needs ts")
+        _VALID_NODES[shape] = node
     else:
         rel = RELS.get(op.type)
         if rel is None:
             raise ValueError(f"unknown relationship type {op.type!r}")
+        key = (op.type, op.from_label, op.to_label)
+        if _VALID_RELS.get(key) is rel:
+            return
         if (op.from_label, op.to_label) not in rel.endpoints:
             raise ValueError(f"{op.type} does not connect {op.from_label} to {op.to_label}")
+        _VALID_RELS[key] = rel
 
 
 def fold(ops: Iterable[GraphOp]) -> FoldedBatch:
@@ -105,24 +115,33 @@ def fold(ops: Iterable[GraphOp]) -> FoldedBatch:
                 rels.setdefault(op.type, []).append(op)
             continue
         schema = NODES[op.label]
-        by_key = nodes.setdefault(op.label, {})
+        latest = schema.latest
+        by_key = nodes.get(op.label)
+        if by_key is None:
+            by_key = nodes[op.label] = {}
         cur = by_key.get(op.key)
         if cur is None:
             props = {k: v for k, v in op.props.items() if v is not None}
             props[schema.key] = op.key
-            latest_ts = {n: op.ts for n in props if op.ts is not None and schema.prop(n).merge == "latest"}
-            by_key[op.key] = FoldedNode(op.label, op.key, props, op.ts, latest_ts)
+            ts = op.ts
+            latest_ts = {n: ts for n in props if n in latest} if ts is not None and latest else {}
+            by_key[op.key] = FoldedNode(op.label, op.key, props, ts, latest_ts)
             continue
         newer = op.ts is not None and (cur.ts is None or op.ts >= cur.ts)
+        by_name = schema.by_name
+        cur_props = cur.props
         for name, value in op.props.items():
-            if schema.prop(name).merge == "latest":
+            if name in latest:
                 # One by one, an op older than an earlier op of the batch would not apply, even where the
                 # node has no value yet: skip it here too, or the result would depend on the batch size.
                 if value is not None and newer and op.ts is not None:
-                    cur.props[name] = value
+                    cur_props[name] = value
                     cur.latest_ts[name] = op.ts
                 continue
-            cur.props[name] = _merge_value(schema, name, cur.props.get(name), value, newer)
+            if value is None:
+                continue
+            old = cur_props.get(name)
+            cur_props[name] = value if old is None else _merge(by_name[name].merge, old, value, newer)
         if newer:
             cur.ts = op.ts
     return FoldedBatch(nodes, rels)

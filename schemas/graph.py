@@ -12,6 +12,7 @@ Each property says how a new value merges with the stored one, so every store ap
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 PropType = Literal["STRING", "INT64", "DOUBLE", "BOOLEAN", "TIMESTAMP"]
@@ -32,15 +33,25 @@ class NodeLabel:
     props: tuple[Prop, ...]
     description: str = ""
 
-    @property
+    # cached_property: computed once per label (every upsert asks), stored beside the frozen fields.
+    @cached_property
     def has_latest(self) -> bool:
         return any(p.merge == "latest" for p in self.props)
 
+    @cached_property
+    def by_name(self) -> dict[str, Prop]:
+        return {p.name: p for p in self.props}
+
+    @cached_property
+    def latest(self) -> frozenset[str]:
+        """The names of the `latest` properties."""
+        return frozenset(p.name for p in self.props if p.merge == "latest")
+
     def prop(self, name: str) -> Prop:
-        for p in self.props:
-            if p.name == name:
-                return p
-        raise KeyError(f"{self.label} has no property {name!r}")
+        p = self.by_name.get(name)
+        if p is None:
+            raise KeyError(f"{self.label} has no property {name!r}")
+        return p
 
 
 @dataclass(frozen=True)

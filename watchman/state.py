@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -10,21 +12,73 @@ from watchman.bus.sqlite_log import SqliteLog
 
 
 class SqliteTable:
-    """processors.tables.Table over the log's key/value store: writes commit with the events."""
+    """processors.tables.Table over the log's key/value store: writes commit with the events.
+
+    Inside `batch()` reads are cached and writes buffered, then written when the block ends; outside it
+    every call is a statement on the log.
+    """
 
     def __init__(self, log: SqliteLog, name: str) -> None:
         self._log = log
         self._ns = f"table:{name}"
+        # While in batch(): key -> stored JSON (None: absent), and the keys written since it began. Bytes,
+        # not objects, so a get returns a fresh object exactly as decoded from what a set would have stored.
+        self._cache: dict[str, bytes | None] | None = None
+        self._dirty: dict[str, None] = {}  # insertion-ordered: writes go out in a stable order
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Cache this table for the block; enter it INSIDE the log transaction that commits its writes.
+
+        The buffered writes go to the log when the block ends normally, still inside that transaction, so
+        they commit or roll back with it. On an exception nothing is written. Either way the cache ends with
+        the block: it cannot outlive a rollback and serve values that were never committed. Nested blocks
+        join the outer one.
+        """
+        if self._cache is not None:
+            yield
+            return
+        self._cache, self._dirty = {}, {}
+        try:
+            yield
+            cache, dirty = self._cache, self._dirty
+            with self._log.transaction():
+                for key in dirty:
+                    raw = cache[key]
+                    if raw is None:
+                        self._log.kv_delete(self._ns, key)
+                    else:
+                        self._log.kv_put(self._ns, key, raw)
+        finally:
+            self._cache, self._dirty = None, {}
+
+    def _raw(self, key: str) -> bytes | None:
+        cache = self._cache
+        if cache is None:
+            return self._log.kv_get(self._ns, key)
+        if key in cache:
+            return cache[key]
+        raw = cache[key] = self._log.kv_get(self._ns, key)
+        return raw
 
     def get(self, key: str) -> Any | None:
-        raw = self._log.kv_get(self._ns, key)
+        raw = self._raw(key)
         return None if raw is None else orjson.loads(raw)
 
     def set(self, key: str, value: Any) -> None:
-        self._log.kv_put(self._ns, key, orjson.dumps(value))
+        raw = orjson.dumps(value)
+        if self._cache is None:
+            self._log.kv_put(self._ns, key, raw)
+        else:
+            self._cache[key] = raw
+            self._dirty[key] = None
 
     def delete(self, key: str) -> None:
-        self._log.kv_delete(self._ns, key)
+        if self._cache is None:
+            self._log.kv_delete(self._ns, key)
+        else:
+            self._cache[key] = None
+            self._dirty[key] = None
 
 
 class CursorStore:

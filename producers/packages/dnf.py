@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 
 from producers.packages.base import LogParser, ParseResult, parse_iso_offset
@@ -16,6 +16,32 @@ _RECORD = re.compile(r"(\d{4}-\d{2}-\d{2}T\S*)\s+(\S+)(?:\s(.*))?")
 # dnf 1.x stamped `Jan 15 10:23:45`: no year, so no instant can be derived from it.
 _YEARLESS = re.compile(r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} ")
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+
+
+# parse_iso_offset's forms, with the fields as groups: building the datetime from them is ~5x faster than
+# its strptime, and gives the same instant (or None) for every ASCII input (other digits: see _timestamp).
+_STAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:Z|([+-])(\d{2})(?::?(\d{2}))?)")
+_ZONES: dict[tuple[str, str, str | None], tzinfo] = {}
+
+
+def _timestamp(text: str) -> datetime | None:
+    """`parse_iso_offset`, faster: dnf.rpm.log has a timestamp on every line."""
+    if not text.isascii():  # strptime's own rules for non-ASCII digits: leave those to it
+        return parse_iso_offset(text)
+    m = _STAMP.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, sign, oh, om = m.groups()
+    try:
+        if sign is None:
+            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
+        zone = _ZONES.get((sign, oh, om))
+        if zone is None:
+            offset = timedelta(hours=int(oh), minutes=int(om or 0))
+            zone = _ZONES[(sign, oh, om)] = timezone(-offset if sign == "-" else offset)
+        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _split_record(line: str) -> tuple[str, str, str] | None:
@@ -118,7 +144,7 @@ class DnfRpmLogParser(LogParser):
                 return [self.error(offset, line, "dnf 1.x timestamp has no year; cannot place the change")]
             return []  # scriptlet output and other continuation lines of a multi-line record
         stamp, _level, message = record
-        ts = parse_iso_offset(stamp)
+        ts = _timestamp(stamp)
         if ts is None:
             return [self.error(offset, line, f"invalid timestamp {stamp!r}")]
         out: list[ParseResult] = self._expire(ts)
@@ -312,7 +338,7 @@ class DnfLogParser(LogParser):
             return self._continuation(line, offset)
         out = self._end_table()
         stamp, level, message = record
-        ts = parse_iso_offset(stamp)
+        ts = _timestamp(stamp)
         if ts is None:
             return [*out, self.error(offset, line, f"invalid timestamp {stamp!r}")]
         out.extend(self._expire(ts))

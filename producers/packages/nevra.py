@@ -20,6 +20,10 @@ _ARCHES = frozenset(
 )  # fmt: skip
 
 _EPOCH = re.compile(r"\d+")
+_LEADING_EPOCH = re.compile(r"(\d+):")
+# One search instead of a Python loop over characters; `\s` matches exactly what str.isspace() accepts.
+_SPACE = re.compile(r"\s")
+_NOT_IN_PART = re.compile(r"[\s:-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ def _norm_epoch(epoch: str | None) -> str | None:
 
 
 def _valid_part(text: str) -> bool:
-    return bool(text) and not any(c.isspace() or c in "-:" for c in text)
+    return bool(text) and _NOT_IN_PART.search(text) is None
 
 
 def parse_evr(text: str) -> Evr | None:
@@ -94,7 +98,7 @@ def parse_nevra(text: str) -> Nevra | None:
     `epoch:name-version-release.arch` (yum, rpm -q --qf). Names may contain dashes and dots; the arch is
     recognised only from the known list, so `foo-1.0-1.el9` (no arch) parses with arch None.
     """
-    if not text or any(c.isspace() for c in text):
+    if not text or _SPACE.search(text) is not None:
         return None
     body = text
     arch: str | None = None
@@ -103,7 +107,7 @@ def parse_nevra(text: str) -> Nevra | None:
         body, arch = head, tail
 
     leading_epoch: str | None = None
-    m = re.match(r"(\d+):", body)
+    m = _LEADING_EPOCH.match(body)
     if m is not None and body.count(":") == 1:
         leading_epoch = m.group(1)
         body = body[m.end() :]

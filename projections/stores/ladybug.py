@@ -15,17 +15,17 @@ from typing import Any
 
 import ladybug
 
-from projections.graph_ops import GraphOp, UpsertRel, fold
+from projections.graph_ops import FoldedNode, GraphOp, UpsertRel, fold
 from projections.stores.base import GraphStore, QueryResult, ReadOnlyViolation
 from projections.stores.ddl import (
+    COLUMN_END,
     POSITION,
-    NodeUpsert,
+    ColumnUpsert,
     RelUpsert,
+    column_upsert,
     ladybug_ddl,
-    node_rows,
-    node_upsert,
-    position_rows,
-    rel_upsert,
+    node_columns,
+    rel_columns_upsert,
 )
 from schemas.graph import NODES, RELS, NodeLabel
 
@@ -90,6 +90,28 @@ def _rows(result: ladybug.QueryResult | list[ladybug.QueryResult]) -> tuple[list
         result.close()
 
 
+def _naive_utc(value: Any) -> Any:
+    return (
+        value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) and value.tzinfo else value
+    )
+
+
+def _position(name: str, offset: int) -> FoldedNode:
+    return FoldedNode(POSITION.label, name, {"name": name, "offset": int(offset)}, None)
+
+
+def _fetch(result: ladybug.QueryResult | list[ladybug.QueryResult]) -> list[list[Any]]:
+    """The rows of an internal statement (plain values only: no node or relationship to convert)."""
+    assert not isinstance(result, list)
+    try:
+        rows: list[list[Any]] = []
+        while result.has_next():
+            rows.append(result.get_next())  # type: ignore[arg-type]
+        return rows
+    finally:
+        result.close()
+
+
 def _is_no_transaction(exc: RuntimeError) -> bool:
     return "No active transaction" in str(exc)
 
@@ -122,8 +144,12 @@ class LadybugStore(GraphStore):
             self._release_lock()
             raise
         self._closed = False
-        self._upserts: dict[str, NodeUpsert] = {}
+        self._upserts: dict[str, ColumnUpsert] = {}
         self._rel_upserts: dict[tuple[str, str, str], RelUpsert] = {}
+        # Statements of apply(), prepared once each (by Cypher text) with parameters of the schema's
+        # types: executing a statement text with parameters makes the driver walk every value to key its
+        # own cache of prepared statements, and that walk cost more than the engine's work.
+        self._prepared: dict[str, ladybug.PreparedStatement] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -156,6 +182,7 @@ class LadybugStore(GraphStore):
             if getattr(self, "_closed", True):
                 return
             self._closed = True
+            self._prepared.clear()
             try:
                 self._conn.close()
                 self._db.close()
@@ -170,6 +197,16 @@ class LadybugStore(GraphStore):
 
     def _run(self, cypher: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return _rows(self._conn.execute(cypher, params or {}))[1]
+
+    def _exec(self, cypher: str, sample: dict[str, Any], params: dict[str, Any]) -> list[list[Any]]:
+        """Run an internal statement, prepared on first use with `sample` (parameters of stable types)."""
+        stmt = self._prepared.get(cypher)
+        if stmt is None:
+            stmt = ladybug.PreparedStatement(self._conn, cypher, sample)
+            if not stmt.is_success():
+                raise RuntimeError(stmt.get_error_message())
+            self._prepared[cypher] = stmt
+        return _fetch(self._conn.execute(stmt, params))
 
     def _end(self, statement: str) -> bool:
         """COMMIT or ROLLBACK; False when no transaction was active any more.
@@ -188,6 +225,7 @@ class LadybugStore(GraphStore):
     def ensure_schema(self) -> None:
         with self._mutex:
             self._check_open()
+            self._prepared.clear()  # prepared against the tables as they were
             for statement in ladybug_ddl():
                 self._run(statement)
 
@@ -200,12 +238,14 @@ class LadybugStore(GraphStore):
             self._check_open()
             self._run("BEGIN TRANSACTION")
             try:
-                for label, nodes in folded.nodes.items():
-                    self._upsert_nodes(NODES[label], node_rows(NODES[label], nodes.values()))
+                created = {
+                    label: self._upsert_nodes(NODES[label], list(nodes.values()))
+                    for label, nodes in folded.nodes.items()
+                }
                 for rels in folded.rels.values():
-                    self._upsert_rels(rels)
+                    self._upsert_rels(rels, folded.nodes, created)
                 if positions:
-                    self._upsert_nodes(POSITION, position_rows(positions))
+                    self._upsert_nodes(POSITION, [_position(name, off) for name, off in positions.items()])
             except BaseException:
                 with contextlib.suppress(RuntimeError):
                     self._end("ROLLBACK")
@@ -220,43 +260,76 @@ class LadybugStore(GraphStore):
             time.perf_counter() - started,
         )
 
-    def _upsert_nodes(self, node: NodeLabel, rows: list[dict[str, Any]]) -> None:
+    def _upsert_nodes(self, node: NodeLabel, folded: list[FoldedNode]) -> set[str]:
+        """Create or merge `folded` (one per key); returns the keys it created."""
         stmt = self._upserts.get(node.label)
         if stmt is None:
-            stmt = self._upserts[node.label] = node_upsert(node, "ladybug")
-        keys = [r[node.key] for r in rows]
-        existing = {row[0] for row in self._run(stmt.existing, {"keys": keys})}
-        new: list[dict[str, Any]] = []
-        old: list[dict[str, Any]] = []
-        for row in rows:
-            for col in stmt.timestamps:
-                row[col] = _store_value(row[col])
-            (old if row[node.key] in existing else new).append(row)
+            stmt = self._upserts[node.label] = column_upsert(node)
+        stored = {
+            row[0] for row in self._exec(stmt.existing, {"keys": [""]}, {"keys": [f.key for f in folded]})
+        }
+        new = [f for f in folded if f.key not in stored]
+        old = [f for f in folded if f.key in stored] if stored else []
         if new:
-            self._run(stmt.create, {"rows": new})
+            self._exec(stmt.create, self._column_sample(stmt), self._columns(node, stmt, new))
         if old and stmt.update:
-            self._run(stmt.update, {"rows": old})
+            self._exec(stmt.update, self._column_sample(stmt), self._columns(node, stmt, old))
+        return {f.key for f in new}
 
-    def _upsert_rels(self, rels: Iterable[UpsertRel]) -> None:
-        by_pair: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    @staticmethod
+    def _column_sample(stmt: ColumnUpsert) -> dict[str, Any]:
+        sample: dict[str, Any] = {"n": 1}
+        for i, type_ in enumerate(stmt.types):
+            sample[f"c{i}"] = [COLUMN_END[type_]]
+        return sample
+
+    @staticmethod
+    def _columns(node: NodeLabel, stmt: ColumnUpsert, folded: list[FoldedNode]) -> dict[str, Any]:
+        params = node_columns(node, folded)
+        for i, type_ in enumerate(stmt.types):
+            if type_ == "TIMESTAMP":
+                params[f"c{i}"] = [_naive_utc(v) for v in params[f"c{i}"]]
+        return params
+
+    def _upsert_rels(
+        self,
+        rels: Iterable[UpsertRel],
+        batch: Mapping[str, Mapping[str, FoldedNode]],
+        created: Mapping[str, set[str]],
+    ) -> None:
+        """Create each relationship once. One whose endpoints are both upserted in this batch and one of
+        them was just created cannot exist yet: it is created without looking; the others are looked up."""
+        by_pair: dict[tuple[str, str, str], tuple[list[UpsertRel], list[UpsertRel]]] = {}
         for r in rels:
-            by_pair.setdefault((r.type, r.from_label, r.to_label), []).append(
-                {"f": r.from_key, "t": r.to_key}
-            )
-        for pair, rows in by_pair.items():
+            fresh, check = by_pair.setdefault((r.type, r.from_label, r.to_label), ([], []))
+            new_from, new_to = created.get(r.from_label, ()), created.get(r.to_label, ())
+            if (r.from_key in new_from or r.to_key in new_to) and (
+                r.from_key in batch.get(r.from_label, {}) and r.to_key in batch.get(r.to_label, {})
+            ):
+                fresh.append(r)
+            else:
+                check.append(r)
+        sample = {"n": 1, "f": [""], "t": [""]}
+        for pair, (fresh, check) in by_pair.items():
             stmt = self._rel_upserts.get(pair)
             if stmt is None:
-                stmt = self._rel_upserts[pair] = rel_upsert(RELS[pair[0]], pair[1], pair[2])
-            found = {(f, t): n for f, t, n in self._run(stmt.existing, {"rows": rows})}
-            missing = [r for r in rows if (r["f"], r["t"]) not in found]
-            if missing:
-                sample = ", ".join(f"{m['f']!r}->{m['t']!r}" for m in missing[:3])
-                raise MissingEndpoint(
-                    f"{len(missing)} {pair[0]} ({pair[1]}->{pair[2]}) name a missing node, e.g. {sample}"
-                )
-            todo = [r for r in rows if found[(r["f"], r["t"])] == 0]
+                stmt = self._rel_upserts[pair] = rel_columns_upsert(RELS[pair[0]], pair[1], pair[2])
+            todo = fresh
+            if check:
+                params = {"n": len(check), "f": [r.from_key for r in check], "t": [r.to_key for r in check]}
+                found = {int(i): int(n) for i, n in self._exec(stmt.existing, sample, params)}
+                missing = [r for i, r in enumerate(check, 1) if i not in found]
+                if missing:
+                    example = ", ".join(f"{m.from_key!r}->{m.to_key!r}" for m in missing[:3])
+                    raise MissingEndpoint(
+                        f"{len(missing)} {pair[0]} ({pair[1]}->{pair[2]}) name a missing node, e.g. {example}"
+                    )
+                todo = fresh + [r for i, r in enumerate(check, 1) if found[i] == 0]
             if todo:
-                self._run(stmt.create, {"rows": todo})
+                pairs = [[r.from_key, r.to_key] for r in todo]
+                made = self._exec(stmt.create, {"p": [["", ""]]}, {"p": pairs})[0][0]
+                if made != len(todo):  # an endpoint vanished: never expected, but never silently
+                    raise MissingEndpoint(f"created {made} of {len(todo)} {pair[0]} ({pair[1]}->{pair[2]})")
 
     # --- reads ---------------------------------------------------------------------------------------
 
