@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,3 +47,9 @@ def topic(name: str) -> Topic:
         return TOPICS[name]
     except KeyError:
         raise KeyError(f"unknown topic {name!r}; known: {', '.join(sorted(TOPICS))}") from None
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable key -> partition mapping, the same on every bus, so one entity's records stay ordered in
+    one partition and a Faust table partition holds exactly the keys of its stream partition."""
+    return zlib.crc32(key.encode("utf-8", "surrogateescape")) % partitions

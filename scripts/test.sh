@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Set up on first use, then run every check CI runs: lint, format, types, import rules, the test suite.
+# Set up on first use, then run every check CI runs: lint, format, types, import rules, the test suite
+# against real servers (Kafka and Neo4j started from infra/, stopped again at the end).
 # Arguments go to pytest, e.g. scripts/test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_venv "dev"
-# Real tools the tests drive (a test never skips because one is missing).
-ensure_debian_packages logrotate:logrotate
+# Real tools the tests drive (a test never skips because one is missing): logrotate for the tailer,
+# Java 17 and Maven to fetch and run Kafka and Neo4j from Maven Central.
+ensure_debian_packages logrotate:logrotate java:openjdk-17-jre-headless mvn:maven
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff" && ruff check . && ruff format --check .
+echo "== ruff" && ruff check . infra/services && ruff format --check . infra/services
 echo "== mypy (strict, every package)" && mypy
 echo "== import rules" && lint-imports
+echo "== servers (Kafka, Neo4j) from infra/"
+# Stop them at the end only if this run started them (a developer's running pair stays up).
+if ! infra/services status >/dev/null 2>&1 && [ -z "${WATCHMAN_KEEP_SERVICES:-}" ]; then
+    trap 'infra/services down all >/dev/null 2>&1 || true' EXIT
+fi
+infra/services up all
+eval "$(infra/services env)"
 echo "== pytest" && pytest "$@"

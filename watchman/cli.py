@@ -6,6 +6,7 @@ import gzip
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,13 +21,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from processors.faust_app import APP_ID as FAUST_APP_ID
+from processors.registry import ROUTES
 from producers.packages import KINDS, brew, make_parser
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
 from projections.stores.ladybug import GraphLocked
-from schemas.topics import DLQ, TOPICS
+from schemas.topics import DLQ, RAW_PACKAGES, TOPICS
 from watchman import settings as settings_mod
+from watchman.bus.base import Bus
 from watchman.daemon import (
     AlreadyRunning,
     Daemon,
@@ -36,9 +40,17 @@ from watchman.daemon import (
     encode_params,
     jsonable,
 )
+from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.settings import Settings
 from watchman.state import CursorStore
-from watchman.wiring import ConfigError, check_urls, graph_path, open_graph, open_log
+from watchman.wiring import (
+    ConfigError,
+    check_urls,
+    graph_path,
+    open_bus,
+    open_log,
+    open_settings_graph,
+)
 
 # Exit codes scripts can rely on.
 EXIT_OK = 0
@@ -132,6 +144,11 @@ def run(
     Other commands (query, status, replay) talk to this process while it runs.
     """
     s = get_settings()
+    if s.deployment == "distributed":
+        raise fail(
+            "the bus is Kafka (distributed deployment): run `watchman produce`, `watchman worker` "
+            "and `watchman project` instead of `watchman run`"
+        )
     try:
         with daemon_lock(s.data_dir):
             daemon = Daemon(s)
@@ -317,12 +334,12 @@ def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple
             hint = " (pass --write to allow writing Cypher)" if answer.get("kind") == "read_only" else ""
             raise fail(answer["error"] + hint)
         return answer["columns"], answer["rows"]
-    if not graph_path(s.graph_url).exists():
+    if s.graph_url.startswith("ladybug://") and not graph_path(s.graph_url).exists():
         raise fail(
             f"no graph yet at {graph_path(s.graph_url)}: start `watchman run` (or `watchman run --once`)"
         )
     try:
-        with open_graph(s.graph_url) as store:
+        with open_settings_graph(s) as store:
             result = store.query(cypher, params, read_only=read_only)
     except ReadOnlyViolation as exc:
         raise fail(f"{exc} (pass --write to allow writing Cypher)") from None
@@ -339,16 +356,25 @@ def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple
 @app.command()
 def replay(
     batch_size: Annotated[int, typer.Option(min=1, help="domain records per graph transaction")] = 5000,
+    yes: Annotated[bool, typer.Option("--yes", help="confirm wiping Neo4j (distributed deployment)")] = False,
 ) -> None:
     """Rebuild the graph from the event log (offset zero) into a fresh store, then swap it in.
 
-    The old graph is kept beside the new one as `<graph>.previous`. With a daemon running, the daemon
-    does the rebuild (its live projection pauses meanwhile; ingest goes on) and queries keep working
-    on the old graph until the swap.
+    Embedded: the old graph is kept beside the new one as `<graph>.previous`. With a daemon running,
+    the daemon does the rebuild (its live projection pauses meanwhile; ingest goes on) and queries keep
+    working on the old graph until the swap.
+
+    Distributed: Neo4j Community has one database, so the graph is wiped and rebuilt in place from the
+    Kafka domain topics (queries see a partial graph meanwhile); this needs --yes. Stop `watchman
+    project` first, or it will go on from its old positions... which the wipe removes: it then starts
+    again from zero too, harmlessly (upserts are idempotent).
     """
     from watchman.replay import domain_backlog, replay_into_place
 
     s = get_settings()
+    if s.deployment == "distributed" or not s.graph_url.startswith("ladybug://"):
+        _replay_distributed(s, batch_size, yes)
+        return
     with _progress() as bar:
         task = bar.add_task("replaying", total=None)
 
@@ -381,6 +407,29 @@ def replay(
     err.print(f"replayed {n:,} events into {graph_path(s.graph_url)}")
 
 
+def _replay_distributed(s: Settings, batch_size: int, yes: bool) -> None:
+    from watchman.replay import domain_backlog, rebuild
+
+    if not yes:
+        raise fail(
+            f"replay wipes the graph at {s.graph_url} and rebuilds it: pass --yes to confirm", EXIT_USAGE
+        )
+    bus = open_bus(s.bus_url)
+    try:
+        with open_settings_graph(s) as store, _progress() as bar:
+            task = bar.add_task("replaying", total=domain_backlog(bus))
+            wipe = getattr(store, "wipe", None)
+            if wipe is None:
+                raise fail(f"{s.graph_url}: this store cannot be wiped in place")
+            wipe(confirm=True)
+            n = rebuild(
+                bus, store, batch_size=batch_size, progress=lambda d, t: bar.update(task, completed=d)
+            )
+    finally:
+        bus.close()
+    err.print(f"replayed {n:,} events into {s.graph_url}")
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -396,8 +445,9 @@ def _progress() -> Progress:
 
 
 def collect_status(s: Settings) -> dict[str, Any]:
-    """Positions, lags, counts and DLQ size, from the log (read-only) and the graph."""
+    """Positions, lags, counts and DLQ size, from the bus and the graph (never writing either)."""
     status: dict[str, Any] = {
+        "deployment": s.deployment,
         "data_dir": str(s.data_dir),
         "host": s.host,
         "bus": s.bus_url,
@@ -405,50 +455,76 @@ def collect_status(s: Settings) -> dict[str, Any]:
     }
     client = DaemonClient.connect(s)
     status["daemon"] = next(client.request({"op": "ping"})) if client else None
-    log_path = Path(s.bus_url.removeprefix("sqlite://"))
-    if not log_path.exists():
-        status["topics"] = {}
-        return status
-    log_ = open_log(s.bus_url, read_only=True)
+    # Cursors live in the embedded log, or in the producer's spool when distributed.
+    local = (
+        s.data_dir / "spool.sqlite" if s.deployment == "distributed" else Path(s.bus_url[len("sqlite://") :])
+    )
+    local_log = open_log(f"sqlite://{local}", read_only=True) if local.exists() else None
     try:
-        topics: dict[str, Any] = {}
-        for name in TOPICS:
-            try:
-                ends = log_.end_offsets(name)
-            except KeyError:
-                continue
-            topics[name] = {"records": log_.count(name), "end_offsets": ends}
-        status["topics"] = topics
-        status["consumers"] = {f"{g} <- {t}": {"lag": sum(log_.lag(g, t).values())} for g, t in log_.groups()}
-        status["dlq"] = topics.get(DLQ.name, {}).get("records", 0)
-        status["sources"] = {
-            name: {"cursor": cur, "exists": Path(name.split(":", 1)[1]).exists()}
-            for name, cur in CursorStore(log_).all().items()
-        }
+        bus: Bus | None = local_log if s.deployment == "embedded" else open_bus(s.bus_url)
+        if bus is None:
+            status["topics"] = {}
+            return status
+        try:
+            _bus_status(s, bus, status)
+        finally:
+            if bus is not local_log:
+                bus.close()
+        if local_log is not None:
+            status["sources"] = {
+                name: {"cursor": cur, "exists": Path(name.split(":", 1)[1]).exists()}
+                for name, cur in CursorStore(local_log).all().items()
+            }
+            if s.deployment == "distributed":
+                status["spooled"] = sum(
+                    sum(local_log.lag(FORWARDER_GROUP, t).values()) for t in (RAW_PACKAGES.name, DLQ.name)
+                )
         positions = _graph_positions(s, client)
         if positions is not None:
-            lag = 0
-            for name, meta in topics.items():
-                if not name.startswith("watchman.events."):
-                    continue
-                for p, end in meta["end_offsets"].items():
-                    lag += end - (positions.get(f"{name}/{p}", -1) + 1)
-            status["graph_lag"] = lag
+            status["graph_lag"] = sum(
+                end - (positions.get(f"{name}/{p}", -1) + 1)
+                for name, meta in status["topics"].items()
+                if name.startswith("watchman.events.")
+                for p, end in meta["end_offsets"].items()
+            )
     finally:
-        log_.close()
+        if local_log is not None:
+            local_log.close()
     return status
+
+
+def _bus_status(s: Settings, bus: Bus, status: dict[str, Any]) -> None:
+    topics: dict[str, Any] = {}
+    for name in TOPICS:
+        try:
+            ends = bus.end_offsets(name)
+        except KeyError:  # not created yet
+            continue
+        starts = bus.start_offsets(name)
+        topics[name] = {"records": sum(e - starts.get(p, e) for p, e in ends.items()), "end_offsets": ends}
+    status["topics"] = topics
+    # The embedded processors commit as their route name; Faust commits as its app id.
+    consumers = {}
+    for route in ROUTES:
+        group = route.name if s.deployment == "embedded" else FAUST_APP_ID
+        if route.source.name in topics:
+            consumers[f"{group} <- {route.source.name}"] = {
+                "lag": sum(bus.lag(group, route.source.name).values())
+            }
+    status["consumers"] = consumers
+    status["dlq"] = topics.get(DLQ.name, {}).get("records", 0)
 
 
 def _graph_positions(s: Settings, client: DaemonClient | None) -> dict[str, int] | None:
     if client is not None:
         positions: dict[str, int] = next(client.request({"op": "positions"}))["positions"]
         return positions
-    if not graph_path(s.graph_url).exists():
+    if s.graph_url.startswith("ladybug://") and not graph_path(s.graph_url).exists():
         return {}
     try:
-        with open_graph(s.graph_url) as store:
+        with open_settings_graph(s) as store:
             return store.positions()
-    except Exception:  # held by a process that is not answering: report without it
+    except Exception:  # held by a process that is not answering, or unreachable: report without it
         return None
 
 
@@ -477,6 +553,115 @@ def status(
     out.print(f"dead letters {st.get('dlq', 0):,}")
     for name, meta in st.get("sources", {}).items():
         out.print(f"source    {name}{'' if meta['exists'] else '  (missing)'}")
+
+
+# -- distributed ---------------------------------------------------------------------------------
+
+
+def _distributed_settings() -> Settings:
+    s = get_settings()
+    if s.deployment != "distributed":
+        raise fail(
+            'this command is for the distributed deployment: set bus = "kafka://HOST:PORT" '
+            '(and graph = "neo4j://HOST:PORT"); the embedded default runs with `watchman run`',
+            EXIT_USAGE,
+        )
+    return s
+
+
+class _Ticker:
+    """Prints a status line at most every few seconds (or on a terminal, in place)."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every if not err.is_terminal else 0.2
+        self._last = 0.0
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        if err.is_terminal:
+            err.file.write("\r\x1b[2K" + text)
+            err.file.flush()
+        else:
+            logging.getLogger("watchman").info(text)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def produce(
+    once: Annotated[bool, typer.Option(help="forward what the sources hold now, then exit")] = False,
+) -> None:
+    """Distributed producer: follow the logs into a local spool and forward it to Kafka.
+
+    The spool (spool.sqlite in the data directory) is written with the file cursors in one
+    transaction, then forwarded after Kafka acknowledges: when Kafka is down the spool grows on disk
+    and catches up when it returns.
+    """
+    from watchman.distributed import run_producer
+
+    s = _distributed_settings()
+    tick = _Ticker()
+    try:
+        with daemon_lock(s.data_dir, role="produce"):
+            c = run_producer(
+                s,
+                _stop_on_signals(),
+                once=once,
+                on_status=lambda c: tick(
+                    f"ingested {c.ingested:,} · forwarded {c.forwarded:,} · spooled {c.spooled:,}"
+                ),
+            )
+    except AlreadyRunning as exc:
+        raise fail(str(exc), EXIT_BUSY) from None
+    err.print(
+        f"\nproducer stopped: ingested {c.ingested:,}, forwarded {c.forwarded:,}, spooled {c.spooled:,}"
+    )
+
+
+@app.command()
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Faust's log level")] = "WARNING",
+    stall_after: Annotated[
+        float, typer.Option(min=5, help="exit (status 3) when records wait but none is handled this long")
+    ] = 90.0,
+) -> None:
+    """Distributed processors: a Faust worker running the decide functions as agents.
+
+    Reads watchman.raw.* and writes watchman.events.*; its state lives in Faust tables changelogged
+    to Kafka. Start more workers to share the partitions. Run it under a supervisor that restarts it
+    (systemd Restart=always, compose restart: unless-stopped): it exits rather than hang when stalled.
+    """
+    from watchman.distributed import run_worker
+
+    s = _distributed_settings()
+    run_worker(s, loglevel=loglevel, stall_after=stall_after)
+
+
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option(help="apply what the domain topics hold now, then exit")] = False,
+) -> None:
+    """Distributed projector: apply the Kafka domain topics to the graph store (Neo4j) in batches.
+
+    The last applied offset per partition is stored in the graph in the same transaction as the
+    writes, so a killed projector resumes exactly where the graph is.
+    """
+    from watchman.distributed import run_projector
+
+    s = _distributed_settings()
+    tick = _Ticker()
+    c = run_projector(
+        s, _stop_on_signals(), once=once, on_status=lambda c: tick(f"projected {c.projected:,}")
+    )
+    err.print(f"\nprojector stopped: projected {c.projected:,}")
 
 
 # -- config --------------------------------------------------------------------------------------

@@ -74,16 +74,18 @@ def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def daemon_lock(data_dir: Path) -> Iterator[None]:
+def daemon_lock(data_dir: Path, role: str = "daemon") -> Iterator[None]:
+    """One process per role and data directory (the embedded daemon; a distributed producer)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / "daemon.lock"
+    path = data_dir / f"{role}.lock"
     with open(path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             pid = fh.read().strip() or "?"
-            raise AlreadyRunning(f"another `watchman run` (pid {pid}) is using {data_dir}") from None
+            command = "run" if role == "daemon" else role
+            raise AlreadyRunning(f"another `watchman {command}` (pid {pid}) is using {data_dir}") from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

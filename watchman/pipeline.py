@@ -25,7 +25,7 @@ from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
 from schemas.events import UnknownEventType, decode_payload
 from schemas.topics import DLQ, DOMAIN_TOPICS, RAW_PACKAGES, TOPICS, Topic
-from watchman.bus.base import Record
+from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.state import CursorStore, SqliteTable
 
@@ -63,31 +63,19 @@ def graph_position_name(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
 
 
-class EmbeddedPipeline:
-    def __init__(
-        self,
-        log_: SqliteLog,
-        graph: GraphStore,
-        sources: Sequence[Source],
-        *,
-        host: str,
-        batch_size: int = 2000,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.log = log_
-        self.graph = graph
-        self.sources = list(sources)
-        self.host = host
-        self.batch_size = batch_size
-        self.clock = clock
-        self.cursors = CursorStore(log_)
-        # Held while the graph is written, so queries from other threads see whole batches.
-        self.graph_lock = threading.RLock()
-        self.log.ensure_topics(TOPICS.values())
-        with self.graph_lock:
-            self.graph.ensure_schema()
+class Ingestor:
+    """Sources -> raw topic of a local SQLite log, each poll cycle one transaction with the cursors.
 
-    # -- stages ---------------------------------------------------------------------------------
+    In the embedded deployment that log is the bus; in the distributed one it is the producer's
+    spool, drained to Kafka by the Forwarder, so a broker outage loses nothing.
+    """
+
+    def __init__(self, log_: SqliteLog, sources: Sequence[Source], *, batch_size: int = 2000) -> None:
+        self.log = log_
+        self.sources = list(sources)
+        self.batch_size = batch_size
+        self.cursors = CursorStore(log_)
+        self.log.ensure_topics(TOPICS.values())
 
     def ingest_once(self) -> StepCounts:
         counts = StepCounts()
@@ -103,6 +91,38 @@ class EmbeddedPipeline:
                 counts.ingested += len(poll.observations)
                 counts.dead += len(poll.dead)
         return counts
+
+    def close(self) -> None:
+        for src in self.sources:
+            src.close()
+
+
+class EmbeddedPipeline:
+    def __init__(
+        self,
+        log_: SqliteLog,
+        graph: GraphStore,
+        sources: Sequence[Source],
+        *,
+        host: str,
+        batch_size: int = 2000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.log = log_
+        self.graph = graph
+        self.ingestor = Ingestor(log_, sources, batch_size=batch_size)
+        self.host = host
+        self.batch_size = batch_size
+        self.clock = clock
+        # Held while the graph is written, so queries from other threads see whole batches.
+        self.graph_lock = threading.RLock()
+        with self.graph_lock:
+            self.graph.ensure_schema()
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def ingest_once(self) -> StepCounts:
+        return self.ingestor.ingest_once()
 
     def process_once(self) -> StepCounts:
         counts = StepCounts()
@@ -121,7 +141,7 @@ class EmbeddedPipeline:
             records = self.log.read(topic, p, offset, self.batch_size)
             if not records:
                 continue
-            with self.log.transaction():
+            with self.log.transaction(), table.batch():
                 out: list[Envelope] = []
                 dead: list[DeadLetter] = []
                 for r in records:
@@ -174,32 +194,35 @@ class EmbeddedPipeline:
         self.log.append(DLQ.name, [dead_record(self._dead(source, position, exc, raw))])
 
     def close(self) -> None:
-        for src in self.sources:
-            src.close()
+        self.ingestor.close()
 
 
 OnDead = Callable[[str, str, Exception, bytes], None]
 
 
 def project_topics(
-    log_: SqliteLog,
+    bus: Bus,
     graph: GraphStore,
     topics: Iterable[Topic],
     batch_size: int,
     *,
     on_dead: OnDead,
 ) -> int:
-    """Apply the next batch of every domain partition past the graph's recorded positions, atomically."""
+    """Apply the next batch of every domain partition past the graph's recorded positions, atomically.
+
+    The positions live in the graph, written in the same transaction as the operations, so this is
+    the whole projector of both deployments: it needs no consumer group.
+    """
     applied = graph.positions()
     ops: list[GraphOp] = []
     positions: dict[str, int] = {}
     n = 0
     for topic in topics:
-        starts = log_.start_offsets(topic.name)
-        for p in range(log_.partitions(topic.name)):
+        starts = bus.start_offsets(topic.name)
+        for p in range(bus.partitions(topic.name)):
             name = graph_position_name(topic.name, p)
             offset = max(applied.get(name, -1) + 1, starts.get(p, 0))
-            records = log_.read(topic.name, p, offset, batch_size)
+            records = bus.read(topic.name, p, offset, batch_size)
             for r in records:
                 try:
                     env, payload = decode(r.value)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from projections.stores.base import GraphStore
 from schemas.topics import DOMAIN_TOPICS
+from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import project_topics
 from watchman.wiring import graph_path, open_graph
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
-def domain_backlog(log_: SqliteLog) -> int:
+def domain_backlog(log_: Bus) -> int:
     """How many domain records a rebuild will read."""
     total = 0
     for t in DOMAIN_TOPICS:
@@ -27,7 +28,7 @@ def domain_backlog(log_: SqliteLog) -> int:
 
 
 def rebuild(
-    log_: SqliteLog, target: GraphStore, *, batch_size: int = 5000, progress: Progress | None = None
+    log_: Bus, target: GraphStore, *, batch_size: int = 5000, progress: Progress | None = None
 ) -> int:
     """Project every domain record from offset zero into `target`; returns the number of records."""
     target.ensure_schema()

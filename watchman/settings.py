@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import tomllib
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -69,10 +70,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     host: str = Field(default_factory=socket.gethostname)
-    # Adapters by URL: sqlite:///PATH (embedded log) | kafka://HOST:PORT (distributed, later)
+    # Adapters by URL: sqlite:///PATH (embedded log) | kafka://HOST:PORT (distributed)
     bus: str = ""
-    # ladybug:///DIRECTORY (embedded graph) | neo4j://HOST:PORT (distributed, later)
+    # ladybug:///DIRECTORY (embedded graph) | neo4j://HOST:PORT (distributed)
     graph: str = ""
+    # Neo4j credentials (distributed): the password only by environment or by a file reference,
+    # never in watchman.toml: WATCHMAN_NEO4J_PASSWORD=… or neo4j_password_file = "/etc/watchman/neo4j.pass"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_password_file: Path | None = None
     # IANA zone of logs that write local time without an offset (apt, dpkg); empty = this machine's zone
     log_timezone: str = ""
     poll_interval: float = Field(1.0, gt=0, description="seconds between polls of the sources when idle")
@@ -100,6 +106,18 @@ class Settings(BaseSettings):
     def graph_url(self) -> str:
         return self.graph or f"ladybug://{self.data_dir / 'graph'}"
 
+    def neo4j_auth(self) -> tuple[str, str]:
+        """(user, password) for Neo4j; the password from the environment or the referenced file."""
+        if self.neo4j_password is not None:
+            return self.neo4j_user, self.neo4j_password.get_secret_value()
+        if self.neo4j_password_file is not None:
+            return self.neo4j_user, self.neo4j_password_file.read_text().strip()
+        raise ValueError("graph is Neo4j but no password: set WATCHMAN_NEO4J_PASSWORD or neo4j_password_file")
+
+    @property
+    def deployment(self) -> str:
+        return "distributed" if self.bus_url.startswith("kafka://") else "embedded"
+
     @property
     def socket_path(self) -> Path:
         return self.data_dir / "watchman.sock"
@@ -122,6 +140,11 @@ def load(config_file: Path | None = None, **overrides: Any) -> Settings:
     path = config_file or default_config_file()
     if path is not None and not path.exists():
         raise FileNotFoundError(f"config file {path} does not exist")
+    if path is not None and "neo4j_password" in tomllib.loads(path.read_text()):
+        raise ValueError(
+            f"{path}: secrets do not belong in the config file; "
+            "use WATCHMAN_NEO4J_PASSWORD or neo4j_password_file = PATH"
+        )
 
     class FromFile(Settings):
         model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})

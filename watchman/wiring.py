@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from producers.packages.sources import BrewSource, LogSource, Source
 from projections.stores.base import GraphStore
+from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.settings import Settings
 from watchman.state import CursorStore
@@ -25,38 +26,62 @@ def _path_of(url: str, scheme: str) -> Path:
 
 
 def open_log(url: str, *, read_only: bool = False) -> SqliteLog:
+    """The embedded log (the bus of the embedded deployment, or a producer's spool)."""
     scheme = urlparse(url).scheme
-    if scheme == "sqlite":
-        return SqliteLog(_path_of(url, "sqlite"), read_only=read_only)
-    if scheme == "kafka":
-        raise ConfigError("bus = kafka://… is the distributed deployment, not available in this build yet")
-    raise ConfigError(f"unknown bus {url!r}: use sqlite:///PATH")
+    if scheme != "sqlite":
+        raise ConfigError(f"expected an embedded log sqlite:///PATH, got {url!r}")
+    return SqliteLog(_path_of(url, "sqlite"), read_only=read_only)
+
+
+def open_bus(url: str) -> Bus:
+    """The bus by URL: sqlite:///PATH (embedded) or kafka://HOST:PORT[,HOST:PORT] (distributed)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return open_log(url)
+    if parsed.scheme == "kafka":
+        from watchman.bus.kafka import KafkaBus
+
+        if not parsed.netloc:
+            raise ConfigError(f"expected kafka://HOST:PORT, got {url!r}")
+        return KafkaBus(parsed.netloc)
+    raise ConfigError(f"unknown bus {url!r}: use sqlite:///PATH or kafka://HOST:PORT")
 
 
 def graph_path(url: str) -> Path:
     return _path_of(url, "ladybug")
 
 
-def open_graph(url: str) -> GraphStore:
+def open_graph(url: str, auth: tuple[str, str] | None = None) -> GraphStore:
+    """The graph store by URL: ladybug:///DIRECTORY (embedded) or neo4j://HOST:PORT (needs auth)."""
     scheme = urlparse(url).scheme
     if scheme == "ladybug":
         from projections.stores.ladybug import LadybugStore
 
         return LadybugStore(graph_path(url))
     if scheme in ("neo4j", "bolt"):
-        raise ConfigError("graph = neo4j://… is the distributed deployment, not available in this build yet")
-    raise ConfigError(f"unknown graph {url!r}: use ladybug:///PATH")
+        from projections.stores.neo4j import Neo4jStore
+
+        if auth is None:
+            raise ConfigError("a Neo4j graph needs credentials (neo4j_user, WATCHMAN_NEO4J_PASSWORD)")
+        return Neo4jStore(url, auth[0], auth[1])
+    raise ConfigError(f"unknown graph {url!r}: use ladybug:///DIRECTORY or neo4j://HOST:PORT")
+
+
+def open_settings_graph(settings: Settings) -> GraphStore:
+    auth = settings.neo4j_auth() if urlparse(settings.graph_url).scheme in ("neo4j", "bolt") else None
+    return open_graph(settings.graph_url, auth)
 
 
 def check_urls(bus_url: str, graph_url: str) -> None:
     """Raise ConfigError when a URL names an adapter this build does not have, without opening it."""
-    for url, schemes in ((bus_url, ("sqlite",)), (graph_url, ("ladybug",))):
-        scheme = urlparse(url).scheme
-        if scheme not in schemes:
-            later = scheme in ("kafka", "neo4j")
-            hint = " (the distributed deployment arrives with a later release)" if later else ""
-            raise ConfigError(f"unsupported adapter {url!r}: use {schemes[0]}:///PATH{hint}")
-        _path_of(url, scheme)
+    for url, schemes in ((bus_url, ("sqlite", "kafka")), (graph_url, ("ladybug", "neo4j", "bolt"))):
+        parsed = urlparse(url)
+        if parsed.scheme not in schemes:
+            raise ConfigError(f"unsupported adapter {url!r}: use one of {', '.join(schemes)}")
+        if parsed.scheme in ("sqlite", "ladybug"):
+            _path_of(url, parsed.scheme)
+        elif not parsed.netloc:
+            raise ConfigError(f"{url!r} names no HOST:PORT")
 
 
 def build_sources(settings: Settings, cursors: CursorStore) -> list[Source]:

@@ -10,6 +10,10 @@ from typing import Any
 from projections.graph_ops import GraphOp
 
 
+class MissingEndpoint(ValueError):
+    """A relationship names a node that is neither stored nor upserted in the same batch."""
+
+
 class ReadOnlyViolation(PermissionError):
     """A query sent as read-only tried to write."""
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from projections.graph_ops import FoldedNode
-from schemas.graph import NODES, RELS, UPDATED_AT, NodeLabel, Prop, RelType
+from schemas.graph import NODES, RELS, UPDATED_AT, NodeLabel, Prop, PropType, RelType
 
 # Applied positions live in the graph itself so that they commit in the same transaction as the ops.
 POSITION = NodeLabel(
@@ -133,8 +134,14 @@ def _field(name: str, type_: str, dialect: Dialect) -> str:
     return f"r.{_q(name)}"
 
 
-def _merge_expr(p: Prop, dialect: Dialect) -> str:
-    n, r = f"n.{_q(p.name)}", _field(p.name, p.type, dialect)
+# How a statement reads one column of the current row: (column name, its type) -> expression.
+Field = Callable[[str, str], str]
+
+
+def _merge_expr(p: Prop, dialect: Dialect, field: Field | None = None) -> str:
+    if field is None:
+        field = lambda name, type_: _field(name, type_, dialect)  # noqa: E731
+    n, r = f"n.{_q(p.name)}", field(p.name, p.type)
     if p.merge == "set":
         return f"coalesce({r}, {n})"
     if p.merge in ("min", "max"):
@@ -142,9 +149,15 @@ def _merge_expr(p: Prop, dialect: Dialect) -> str:
         return f"CASE WHEN {r} IS NULL THEN {n} WHEN {n} IS NULL OR {r} {op} {n} THEN {r} ELSE {n} END"
     # latest: compared with the updated_at from before this statement (SET items apply in order and it
     # is SET last), so a value older than the stored state never rolls it back.
-    ts = _field(ts_column(p.name), UPDATED_AT.type, dialect)
+    ts = field(ts_column(p.name), UPDATED_AT.type)
     upd = f"n.{_q(UPDATED_AT.name)}"
     return f"CASE WHEN {r} IS NULL THEN {n} WHEN {upd} IS NULL OR {ts} >= {upd} THEN {r} ELSE {n} END"
+
+
+def _sets(node: NodeLabel, dialect: Dialect, field: Field | None = None) -> str:
+    settable = [p for p in node.props if p.name != node.key]
+    settable.sort(key=lambda p: p.name == UPDATED_AT.name)  # updated_at last, see _merge_expr
+    return ", ".join(f"n.{_q(p.name)} = {_merge_expr(p, dialect, field)}" for p in settable)
 
 
 def node_upsert(node: NodeLabel, dialect: Dialect = "ladybug") -> NodeUpsert:
@@ -156,10 +169,8 @@ def node_upsert(node: NodeLabel, dialect: Dialect = "ladybug") -> NodeUpsert:
     existing = f"UNWIND $keys AS k MATCH (n:{lbl} {{{key}: k}}) RETURN n.{key} AS `key`"
     create_props = ", ".join(f"{_q(p.name)}: {_field(p.name, p.type, dialect)}" for p in node.props)
     create = f"UNWIND $rows AS r CREATE (n:{lbl} {{{create_props}}})"
-    settable = [p for p in node.props if p.name != node.key]
-    settable.sort(key=lambda p: p.name == UPDATED_AT.name)  # updated_at last, see _merge_expr
-    sets = ", ".join(f"n.{_q(p.name)} = {_merge_expr(p, dialect)}" for p in settable)
-    update = f"UNWIND $rows AS r MATCH (n:{lbl} {{{key}: r.{key}}}) SET {sets}" if settable else ""
+    sets = _sets(node, dialect)
+    update = f"UNWIND $rows AS r MATCH (n:{lbl} {{{key}: r.{key}}}) SET {sets}" if sets else ""
     timestamps = tuple(p.name for p in node.props if p.type == "TIMESTAMP") + tuple(
         ts_column(p.name) for p in node.props if p.merge == "latest"
     )
@@ -183,6 +194,114 @@ def node_rows(node: NodeLabel, folded: Iterable[FoldedNode]) -> list[dict[str, A
     return rows
 
 
+# --- LadybugDB's split upsert over columns ---------------------------------------------------------------
+#
+# LadybugDB's Python driver converts a list of row dicts (a LIST of STRUCT) to engine values several times
+# slower than the engine then creates the nodes; a list per column converts fast. So the LadybugDB statements
+# take $n (the row count) and one list per column, $c0, $c1, … in the order of `columns`, and read row i
+# (1-based) as $cK[i]. Each list carries one more element after its n rows, a value of the column's type: a
+# column null in every row would otherwise be a list of nothing-typed nulls, which LadybugDB cannot bind.
+
+
+@dataclass(frozen=True)
+class ColumnUpsert:
+    """LadybugDB's split upsert of one label over column lists, run in one transaction.
+
+    `existing` ($keys: list of keys) returns the keys already stored; `create` and `update` take the
+    parameters of `node_columns`.
+    """
+
+    label: str
+    columns: tuple[str, ...]
+    types: tuple[PropType, ...]
+    existing: str
+    create: str
+    update: str
+
+
+def _column_params(columns: Sequence[str]) -> dict[str, str]:
+    # Parenthesised: LadybugDB's parser rejects `CASE WHEN $c[i] IS NULL` but takes `($c[i]) IS NULL`.
+    return {c: f"($c{i}[i])" for i, c in enumerate(columns)}
+
+
+def column_upsert(node: NodeLabel) -> ColumnUpsert:
+    _check(node)
+    lbl, key = _q(node.label), _q(node.key)
+    latest = [p for p in node.props if p.merge == "latest"]
+    columns = tuple(p.name for p in node.props) + tuple(ts_column(p.name) for p in latest)
+    types: tuple[PropType, ...] = tuple(p.type for p in node.props) + tuple(UPDATED_AT.type for _ in latest)
+    ref = _column_params(columns)
+    existing = f"UNWIND $keys AS k MATCH (n:{lbl} {{{key}: k}}) RETURN n.{key}"
+    rows = "UNWIND range(1, $n) AS i"
+    create_props = ", ".join(f"{_q(p.name)}: {ref[p.name]}" for p in node.props)
+    create = f"{rows} CREATE (n:{lbl} {{{create_props}}})"
+    sets = _sets(node, "ladybug", lambda name, _type: ref[name])
+    # The key bound by WITH first: a pattern on `($c0[i])` itself makes LadybugDB scan the whole table.
+    update = f"{rows} WITH i, {ref[node.key]} AS k MATCH (n:{lbl} {{{key}: k}}) SET {sets}" if sets else ""
+    return ColumnUpsert(node.label, columns, types, existing, create, update)
+
+
+# A value of each type, ending every column list (see above).
+COLUMN_END: dict[str, Any] = {
+    "STRING": "",
+    "INT64": 0,
+    "DOUBLE": 0.0,
+    "BOOLEAN": False,
+    "TIMESTAMP": datetime(2000, 1, 1),
+}
+
+
+def _later(stated: Any, ts: datetime | None) -> Any:
+    return stated if ts is None else ts if stated is None else max(stated, ts)
+
+
+def node_columns(node: NodeLabel, folded: Sequence[FoldedNode]) -> dict[str, Any]:
+    """Parameters of `column_upsert(node)`'s create/update for `folded`: `node_rows`' values by column."""
+    params: dict[str, Any] = {"n": len(folded)}
+    key = node.key
+    i = 0
+    col: list[Any]
+    for p in node.props:
+        name = p.name
+        if name == key:
+            col = [f.key for f in folded]
+        else:
+            col = [f.props.get(name) for f in folded]
+            if p == UPDATED_AT:  # at least the time of the batch's last change, as in node_rows
+                col = [_later(v, f.ts) for v, f in zip(col, folded, strict=True)]
+        col.append(COLUMN_END[p.type])
+        params[f"c{i}"] = col
+        i += 1
+    for p in node.props:
+        if p.merge == "latest":
+            name = p.name
+            ts_col = [f.latest_ts.get(name) if f.props.get(name) is not None else None for f in folded]
+            ts_col.append(COLUMN_END[UPDATED_AT.type])
+            params[f"c{i}"] = ts_col
+            i += 1
+    return params
+
+
+def node_merge(node: NodeLabel) -> str:
+    """Neo4j's upsert of one label in one statement: $rows from `node_rows`, but with the
+    `NodeUpsert.timestamps` columns as ISO 8601 strings with offset (or null).
+
+    Strings, because the Python driver packs a datetime at ~50 µs (its Rust extension too): 30x the
+    cost of the server's datetime(). MERGE rather than the split upsert: it locks the key, so
+    concurrent writers cannot both create a node; a node it creates has no properties yet, so every
+    merge rule takes the row's value.
+    """
+    _check(node)
+    timestamps = node_upsert(node, "neo4j").timestamps
+    rows = "UNWIND $rows AS r"
+    if timestamps:
+        parsed = ", ".join(f"{_q(c)}: datetime(row.{_q(c)})" for c in timestamps)
+        rows = f"UNWIND $rows AS row WITH row {{.*, {parsed}}} AS r"
+    merge = f"{rows} MERGE (n:{_q(node.label)} {{{_q(node.key)}: r.{_q(node.key)}}})"
+    sets = _sets(node, "neo4j")
+    return f"{merge} SET {sets}" if sets else merge
+
+
 def position_rows(positions: Mapping[str, int]) -> list[dict[str, Any]]:
     return [{"name": name, "offset": int(offset)} for name, offset in positions.items()]
 
@@ -202,11 +321,16 @@ class RelUpsert:
     create: str
 
 
-def rel_upsert(rel: RelType, from_label: str, to_label: str) -> RelUpsert:
+def _endpoints(rel: RelType, from_label: str, to_label: str) -> tuple[str, str]:
     if (from_label, to_label) not in rel.endpoints:
         raise ValueError(f"{rel.type} does not connect {from_label} to {to_label}")
     a = f"(a:{_q(from_label)} {{{_q(NODES[from_label].key)}: r.f}})"
     b = f"(b:{_q(to_label)} {{{_q(NODES[to_label].key)}: r.t}})"
+    return a, b
+
+
+def rel_upsert(rel: RelType, from_label: str, to_label: str) -> RelUpsert:
+    a, b = _endpoints(rel, from_label, to_label)
     t = _q(rel.type)
     existing = (
         f"UNWIND $rows AS r MATCH {a} MATCH {b} OPTIONAL MATCH (a)-[e:{t}]->(b) "
@@ -214,3 +338,34 @@ def rel_upsert(rel: RelType, from_label: str, to_label: str) -> RelUpsert:
     )
     create = f"UNWIND $rows AS r MATCH {a} MATCH {b} CREATE (a)-[:{t}]->(b)"
     return RelUpsert(rel.type, from_label, to_label, existing, create)
+
+
+def rel_columns_upsert(rel: RelType, from_label: str, to_label: str) -> RelUpsert:
+    """`rel_upsert` for LadybugDB, without lists of row dicts (see column_upsert).
+
+    `existing` takes $f and $t (from and to keys) and $n, their length, and returns `i` (the 1-based
+    row) and `n` (how many such rels exist) for every row whose two endpoints exist. `create` takes $p, a
+    list of [from key, to key], and returns how many rels it created. Each has the shape LadybugDB plans
+    as key lookups (measured): bound by WITH for the OPTIONAL MATCH, read inline for the CREATE; the
+    other way round, either one scans a table.
+    """
+    _endpoints(rel, from_label, to_label)
+    fk, tk = _q(NODES[from_label].key), _q(NODES[to_label].key)
+    a, b, t = _q(from_label), _q(to_label), _q(rel.type)
+    existing = (
+        f"UNWIND range(1, $n) AS i WITH i, $f[i] AS f, $t[i] AS t "
+        f"MATCH (a:{a} {{{fk}: f}}) MATCH (b:{b} {{{tk}: t}}) OPTIONAL MATCH (a)-[e:{t}]->(b) "
+        "RETURN i, count(e) AS n"
+    )
+    create = (
+        f"UNWIND $p AS p MATCH (a:{a} {{{fk}: p[1]}}) MATCH (b:{b} {{{tk}: p[2]}}) "
+        f"CREATE (a)-[:{t}]->(b) RETURN count(*)"
+    )
+    return RelUpsert(rel.type, from_label, to_label, existing, create)
+
+
+def rel_merge(rel: RelType, from_label: str, to_label: str) -> str:
+    """Neo4j's create-once of (from)-[type]->(to) for $rows {"f", "t"}; returns `n`, the rows whose two
+    endpoints exist (fewer than the rows: `RelUpsert.existing` tells which endpoint is missing)."""
+    a, b = _endpoints(rel, from_label, to_label)
+    return f"UNWIND $rows AS r MATCH {a} MATCH {b} MERGE (a)-[:{_q(rel.type)}]->(b) RETURN count(*) AS n"

@@ -16,7 +16,7 @@ from typing import Any
 import ladybug
 
 from projections.graph_ops import FoldedNode, GraphOp, UpsertRel, fold
-from projections.stores.base import GraphStore, QueryResult, ReadOnlyViolation
+from projections.stores.base import GraphStore, MissingEndpoint, QueryResult, ReadOnlyViolation
 from projections.stores.ddl import (
     COLUMN_END,
     POSITION,
@@ -47,10 +47,6 @@ class GraphLocked(RuntimeError):
             "query it through the process that holds it"
         )
         self.path = path
-
-
-class MissingEndpoint(ValueError):
-    """A relationship names a node that is neither stored nor upserted in the same batch."""
 
 
 def _store_value(value: Any) -> Any:

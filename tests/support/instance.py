@@ -42,6 +42,7 @@ class Instance:
         logs = self.root / "logs"
         lines = [
             f'data_dir = "{self.data_dir}"',
+            *(f'{k} = "{extra[k]}"' for k in ("bus", "graph", "neo4j_user") if k in extra),
             'host = "testhost"',
             'log_timezone = "UTC"',
             f"poll_interval = {extra.get('poll_interval', 0.05)}",
@@ -61,6 +62,8 @@ class Instance:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHMAN_")}
         env["WATCHMAN_CONFIG"] = str(self.config)
+        if "WATCHMAN_TEST_NEO4J_PASSWORD" in os.environ:
+            env["WATCHMAN_NEO4J_PASSWORD"] = os.environ["WATCHMAN_TEST_NEO4J_PASSWORD"]
         return env
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -76,10 +79,12 @@ class Instance:
             raise AssertionError(f"watchman {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc
 
-    def start(self) -> subprocess.Popen[bytes]:
-        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - closed by the child's exit
+    def start(self, *command: str) -> subprocess.Popen[bytes]:
+        """Start `watchman run` (or another long-running command) in the background."""
+        name = command[0] if command else "daemon"
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed by the child's exit
         return subprocess.Popen(
-            [sys.executable, "-m", "watchman", "run"], env=self.env(), stdout=log, stderr=log
+            [sys.executable, "-m", "watchman", *(command or ("run",))], env=self.env(), stdout=log, stderr=log
         )
 
     def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -97,8 +102,8 @@ class Instance:
         proc.send_signal(signal.SIGTERM)
         return proc.wait(timeout=60)
 
-    def daemon_log(self) -> str:
-        p = self.root / "daemon.log"
+    def daemon_log(self, name: str = "daemon") -> str:
+        p = self.root / f"{name}.log"
         return p.read_text(errors="replace")[-4000:] if p.exists() else ""
 
     def query(self, *args: str) -> list[dict[str, Any]]:

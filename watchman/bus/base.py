@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from schemas.topics import Topic
+from schemas.topics import Topic, partition_for
+
+__all__ = ["Bus", "Record", "StoredRecord", "UnknownTopic", "partition_for"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,6 @@ class StoredRecord:
 
 class UnknownTopic(KeyError):
     """The topic was never created on this bus."""
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """Stable key -> partition mapping, so one entity's records stay ordered in one partition."""
-    return zlib.crc32(key.encode("utf-8", "surrogateescape")) % partitions
 
 
 class Bus(ABC):

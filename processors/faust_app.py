@@ -1,0 +1,130 @@
+"""The processors as Faust agents (distributed deployment): raw topics -> decide -> domain topics.
+
+The agents call the very decide functions the embedded runtime calls; their state lives in Faust
+tables (changelogged to Kafka). Delivery is at-least-once: a replayed raw record re-emits its change
+under the same event id (see processors.packages), so the graph is unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from processors.registry import ROUTES, Route
+from schemas.dlq import DeadLetter
+from schemas.envelope import Envelope
+from schemas.events import UnknownEventType, decode_payload
+from schemas.topics import DLQ, partition_for
+
+log = logging.getLogger(__name__)
+
+# The Faust app id is also the consumer group of the raw topics and the prefix of its changelog topics.
+APP_ID = "watchman"
+
+DECODE_ERRORS = (ValidationError, UnknownEventType, ValueError, TypeError, KeyError)
+
+
+class FaustTable:
+    """processors.tables.Table over a Faust table (values are JSON, changelogged)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: str) -> Any | None:
+        return self._table.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self._table[key] = value
+
+    def delete(self, key: str) -> None:
+        self._table.pop(key, None)
+
+
+def _headers(env: Envelope) -> dict[str, bytes]:
+    return {"type": env.type.encode(), "schema_version": str(env.schema_version).encode()}
+
+
+class Progress:
+    """How many records the agents have handled: a watchdog compares it with the consumer lag."""
+
+    def __init__(self) -> None:
+        self.handled = 0
+
+
+def create_app(
+    broker: str,
+    *,
+    host: str,
+    app_id: str = APP_ID,
+    datadir: Path | None = None,
+    progress: Progress | None = None,
+) -> faust.App:
+    """A Faust app with one agent per processor route. `broker` is e.g. kafka://127.0.0.1:9092."""
+    app = faust.App(
+        app_id,
+        broker=broker,
+        store="memory://",
+        datadir=str(datadir) if datadir else None,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        producer_acks=-1,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        # A killed worker's membership must expire quickly, or its successor waits to join the group.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
+    )
+    dlq = app.topic(DLQ.name, partitions=DLQ.partitions, key_type=bytes, value_type=bytes)
+    for route in ROUTES:
+        _add_route(app, route, dlq, host, progress or Progress())
+    return app
+
+
+def _add_route(app: faust.App, route: Route, dlq: Any, host: str, progress: Progress) -> None:
+    source = app.topic(
+        route.source.name, partitions=route.source.partitions, key_type=bytes, value_type=bytes
+    )
+    sink = app.topic(route.sink.name, partitions=route.sink.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        f"{route.table}-state",
+        default=None,
+        partitions=route.source.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    )
+    state = FaustTable(table)
+
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            progress.handled += 1
+            value: bytes = event.value
+            position = f"{event.message.topic}/{event.message.partition}/{event.message.offset}"
+            try:
+                env = Envelope.from_json(value)
+                payload = decode_payload(env.type, env.schema_version, env.payload)
+                decide = route.decide.get(env.type)
+                if decide is None:
+                    raise UnknownEventType(f"{route.name} does not handle {env.type}")
+                outputs = decide(env, payload, state)
+            except DECODE_ERRORS as exc:
+                dead = DeadLetter.of(
+                    host, route.name, position, f"{type(exc).__name__}: {exc}", value, datetime.now(UTC)
+                )
+                key = f"{dead.host}/{dead.source}".encode()
+                await dlq.send(key=key, value=dead.model_dump_json().encode())
+                continue
+            for out in outputs:
+                await sink.send(
+                    key=out.key.encode(),
+                    value=out.to_json(),
+                    partition=partition_for(out.key, route.sink.partitions),
+                    headers=_headers(out),
+                )
+
+    app.agent(source, name=f"agent-{route.table}")(process)

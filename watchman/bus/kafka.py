@@ -1,0 +1,422 @@
+"""The distributed bus: the Bus port over Apache Kafka, through aiokafka on a private event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+
+from schemas.topics import Topic
+from watchman.bus.base import Bus, Record, StoredRecord, UnknownTopic, partition_for
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Errors that mean "the broker is not there (any more)", as opposed to "the request was wrong".
+_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+
+
+class BusUnavailable(ConnectionError):
+    """The Kafka broker could not be reached (or stopped answering) within the time bound."""
+
+
+class KafkaBus(Bus):
+    """Bus over Kafka, for the distributed deployment.
+
+    The port is synchronous, aiokafka is asyncio: one event loop runs in a private daemon thread and
+    every call submits a coroutine to it and waits for the result with a bound, so a dead broker turns
+    into `BusUnavailable` rather than a hang. The clients live on that loop and are created on first
+    use: one idempotent producer, one group-less consumer for reads, one for offset queries, an admin
+    client, and one consumer per group (manually assigned, never joining) for commits.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "watchman",
+        replication_factor: int = 1,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 30.0,
+        read_wait: float = 5.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.replication_factor = replication_factor
+        self._connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
+        self._read_wait = read_wait
+        self._partitions: dict[str, int] = {}
+        self._producer: Any = None
+        self._reader: Any = None
+        self._offsets: Any = None
+        self._admin: Any = None
+        self._groups: dict[str, Any] = {}
+        # Where the reads consumer stands, so a read that continues the previous one keeps the
+        # prefetched records instead of seeking (which drops them).
+        self._read_next: tuple[TopicPartition, int] | None = None
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="watchman-kafka", daemon=True)
+        self._thread.start()
+        self._start_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+        self._group_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"KafkaBus({self.bootstrap!r})"
+
+    # -- running coroutines on the private loop -------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError(f"{self!r} is closed")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("KafkaBus must not be called from its own event loop")
+        bound = self._request_timeout if timeout is None else timeout
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(bound)
+        except TimeoutError:
+            fut.cancel()
+            raise BusUnavailable(f"Kafka at {self.bootstrap} did not answer within {bound:.0f} s") from None
+        except _UNAVAILABLE as e:
+            raise BusUnavailable(f"Kafka at {self.bootstrap} is unavailable: {e}") from e
+
+    async def _start(self, client: Any) -> Any:
+        try:
+            await asyncio.wait_for(client.start(), self._connect_timeout)
+        except (*_UNAVAILABLE, TimeoutError) as e:
+            # A half-started client keeps sockets and background tasks: stop it before giving up.
+            await self._stop(client)
+            why = "no answer" if isinstance(e, TimeoutError) else str(e)
+            raise BusUnavailable(
+                f"cannot reach Kafka at {self.bootstrap} within {self._connect_timeout:.0f} s ({why})"
+            ) from e
+        return client
+
+    @staticmethod
+    async def _stop(client: Any) -> None:
+        try:
+            await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        except Exception:  # closing must not hide the error that made us close
+            log.debug("error while closing a Kafka client", exc_info=True)
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": self.client_id,
+            "request_timeout_ms": int(self._request_timeout * 1000),
+        }
+
+    async def _admin_client(self) -> Any:
+        async with self._start_lock:
+            if self._admin is None:
+                self._admin = await self._start(AIOKafkaAdminClient(**self._common()))
+            return self._admin
+
+    async def _producer_client(self) -> Any:
+        async with self._start_lock:
+            if self._producer is None:
+                self._producer = await self._start(
+                    AIOKafkaProducer(
+                        **self._common(),
+                        acks="all",
+                        enable_idempotence=True,
+                        # Batches are built whole in _append: lingering would only delay the last one.
+                        linger_ms=0,
+                        max_batch_size=256 * 1024,
+                    )
+                )
+            return self._producer
+
+    async def _reader_client(self) -> Any:
+        async with self._start_lock:
+            if self._reader is None:
+                self._reader = await self._start(
+                    AIOKafkaConsumer(
+                        **self._common(),
+                        group_id=None,
+                        enable_auto_commit=False,
+                        # Only reached when the requested offset was removed by retention: the
+                        # port skips such records, i.e. continues at the oldest retained one.
+                        auto_offset_reset="earliest",
+                        fetch_max_wait_ms=100,
+                        max_partition_fetch_bytes=4 * 1024 * 1024,
+                    )
+                )
+            return self._reader
+
+    async def _offsets_client(self) -> Any:
+        # Its own consumer (own connection): the broker answers one request per connection at a
+        # time, so a ListOffsets behind the reader's long-polling fetch would wait for it.
+        async with self._start_lock:
+            if self._offsets is None:
+                self._offsets = await self._start(
+                    AIOKafkaConsumer(**self._common(), group_id=None, enable_auto_commit=False)
+                )
+            return self._offsets
+
+    async def _group_client(self, group: str) -> Any:
+        async with self._start_lock:
+            consumer = self._groups.get(group)
+            if consumer is None:
+                consumer = self._groups[group] = await self._start(
+                    AIOKafkaConsumer(
+                        **self._common(),
+                        group_id=group,
+                        enable_auto_commit=False,
+                        auto_offset_reset="earliest",
+                    )
+                )
+            return consumer
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def ensure_topics(self, topics: Iterable[Topic]) -> None:
+        self._run(self._ensure_topics(list(topics)))
+
+    async def _ensure_topics(self, topics: list[Topic]) -> None:
+        admin = await self._admin_client()
+        existing = await self._refresh_partitions()
+        for t in topics:
+            if t.name in existing and existing[t.name] != t.partitions:
+                log.warning(
+                    "topic %s has %d partitions on %s, the registry says %d; left as it is",
+                    t.name,
+                    existing[t.name],
+                    self.bootstrap,
+                    t.partitions,
+                )
+        missing = [t for t in topics if t.name not in existing]
+        if not missing:
+            return
+        response = await admin.create_topics([self._new_topic(t) for t in missing])
+        for name, code, *rest in response.topic_errors:
+            error = for_code(code)
+            if code != 0 and error is not TopicAlreadyExistsError:
+                detail = rest[0] if rest and rest[0] else error.__name__
+                raise RuntimeError(f"cannot create topic {name} on {self.bootstrap}: {detail}")
+        log.info("created topics %s on %s", ", ".join(t.name for t in missing), self.bootstrap)
+        await self._wait_for_leaders([t.name for t in missing])
+
+    def _new_topic(self, t: Topic) -> Any:
+        configs = {
+            "retention.ms": str(-1 if t.retention_days is None else t.retention_days * 86_400_000),
+            "cleanup.policy": t.cleanup,
+        }
+        if t.retention_bytes is not None:
+            configs["retention.bytes"] = str(t.retention_bytes)
+        return NewTopic(t.name, t.partitions, self.replication_factor, topic_configs=configs)
+
+    async def _wait_for_leaders(self, names: list[str]) -> None:
+        # CreateTopics returns once the controller has the topic; the broker's metadata follows a
+        # moment later, and a produce before that fails with UnknownTopicOrPartition.
+        admin = await self._admin_client()
+        for _ in range(100):
+            described = await admin.describe_topics(names)
+            if all(
+                d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+                for d in described
+            ):
+                break
+            await asyncio.sleep(0.05)
+        await self._refresh_partitions()
+
+    async def _refresh_partitions(self) -> dict[str, int]:
+        admin = await self._admin_client()
+        # All topics (topics=None): a Metadata request naming a topic may auto-create it.
+        described = await admin.describe_topics(None)
+        self._partitions = {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0}
+        return self._partitions
+
+    async def _partitions_of(self, topic: str) -> int:
+        n = self._partitions.get(topic)
+        if n is None:
+            n = (await self._refresh_partitions()).get(topic)
+            if n is None:
+                raise UnknownTopic(topic)
+        return n
+
+    def partitions(self, topic: str) -> int:
+        n = self._partitions.get(topic)
+        return n if n is not None else self._run(self._partitions_of(topic))
+
+    async def _tps(self, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in range(await self._partitions_of(topic))]
+
+    # -- records --------------------------------------------------------------------------------
+
+    def append(self, topic: str, records: Sequence[Record]) -> list[tuple[int, int]]:
+        if not records:
+            return []
+        return self._run(self._append(topic, records))
+
+    async def _append(self, topic: str, records: Sequence[Record]) -> list[tuple[int, int]]:
+        n = await self._partitions_of(topic)
+        producer = await self._producer_client()
+        # Partition chosen here, not by Kafka's murmur2 partitioner, so a key lands in the same
+        # partition as in the embedded log.
+        by_partition: dict[int, list[int]] = {}
+        for i, r in enumerate(records):
+            by_partition.setdefault(partition_for(r.key, n), []).append(i)
+        out: list[tuple[int, int]] = [(-1, -1)] * len(records)
+
+        async def send(partition: int, indexes: list[int]) -> None:
+            # Whole batches instead of one send() per record: half the CPU per record, and one
+            # future per batch. The idempotent producer still stamps producer id and sequences.
+            sent: list[tuple[Awaitable[Any], list[int]]] = []
+            batch: Any = producer.create_batch()
+            members: list[int] = []
+            for i in indexes:
+                r = records[i]
+                fields = {
+                    "timestamp": None,
+                    "key": r.key.encode("utf-8", "surrogateescape"),
+                    "value": r.value,
+                    "headers": [(k, v.encode()) for k, v in r.headers.items()],
+                }
+                if batch.append(**fields) is None:  # full: a new batch always takes one record
+                    sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+                    batch, members = producer.create_batch(), []
+                    batch.append(**fields)
+                members.append(i)
+            sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+            for acked, members in sent:
+                base = (await acked).offset
+                for k, i in enumerate(members):
+                    out[i] = (partition, base + k)
+
+        await asyncio.gather(*(send(p, indexes) for p, indexes in by_partition.items()))
+        return out
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[StoredRecord]:
+        return self._run(self._read(topic, partition, offset, max_records))
+
+    async def _read(self, topic: str, partition: int, offset: int, max_records: int) -> list[StoredRecord]:
+        if not 0 <= partition < await self._partitions_of(topic):
+            raise ValueError(f"{topic} has no partition {partition}")
+        tp = TopicPartition(topic, partition)
+        offsets = await self._offsets_client()
+        end = (await offsets.end_offsets([tp]))[tp]
+        if offset >= end or max_records <= 0:
+            return []
+        async with self._read_lock:
+            reader = await self._reader_client()
+            if reader.assignment() != {tp}:
+                reader.assign([tp])
+                self._read_next = None
+            if self._read_next != (tp, offset):
+                reader.seek(tp, offset)
+            out: list[StoredRecord] = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._read_wait
+            position = offset
+            try:
+                while len(out) < max_records and position < end:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        log.warning("read of %s from %d on %s timed out", tp, offset, self.bootstrap)
+                        break
+                    got = await reader.getmany(
+                        tp, timeout_ms=int(remaining * 1000), max_records=max_records - len(out)
+                    )
+                    out.extend(_stored(m) for m in got.get(tp, ()))
+                    # The position, not the last record: compaction leaves gaps in the offsets.
+                    position = await reader.position(tp)
+            except BaseException:
+                self._read_next = None
+                raise
+            self._read_next = (tp, position)
+            return out
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return self._run(self._list_offsets(topic, end=True))
+
+    def start_offsets(self, topic: str) -> dict[int, int]:
+        return self._run(self._list_offsets(topic, end=False))
+
+    async def _list_offsets(self, topic: str, *, end: bool) -> dict[int, int]:
+        tps = await self._tps(topic)
+        offsets = await self._offsets_client()
+        got = await (offsets.end_offsets(tps) if end else offsets.beginning_offsets(tps))
+        return {tp.partition: int(o) for tp, o in got.items()}
+
+    # -- consumer groups ------------------------------------------------------------------------
+
+    def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
+        if positions:
+            self._run(self._commit(group, topic, dict(positions)))
+
+    async def _commit(self, group: str, topic: str, positions: dict[int, int]) -> None:
+        tps = await self._tps(topic)
+        consumer = await self._group_client(group)
+        async with self._group_lock:
+            assigned = consumer.assignment()
+            if not set(tps) <= assigned:
+                # A consumer commits only for assigned partitions. Manual assignment never joins
+                # the group (no rebalance, no heartbeats); paused, it fetches no records.
+                wanted = assigned | set(tps)
+                consumer.assign(list(wanted))
+                consumer.pause(*wanted)
+            await consumer.commit({TopicPartition(topic, p): o for p, o in positions.items()})
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        return self._run(self._committed(group, topic))
+
+    async def _committed(self, group: str, topic: str) -> dict[int, int]:
+        tps = await self._tps(topic)
+        consumer = await self._group_client(group)
+        got = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+        return {tp.partition: int(o) for tp, o in zip(tps, got, strict=True) if o is not None}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close_clients(), self._loop).result(self._request_timeout)
+        except Exception:
+            log.warning("closing the Kafka clients of %s failed", self.bootstrap, exc_info=True)
+        finally:
+            self._closed = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    async def _close_clients(self) -> None:
+        clients = [self._producer, self._reader, self._offsets, self._admin, *self._groups.values()]
+        self._producer = self._reader = self._offsets = self._admin = None
+        self._groups.clear()
+        await asyncio.gather(*(self._stop(c) for c in clients if c is not None))
+
+
+def _stored(m: Any) -> StoredRecord:
+    key = b"" if m.key is None else m.key
+    return StoredRecord(
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        timestamp_ms=m.timestamp,
+        key=key.decode("utf-8", "surrogateescape"),
+        value=b"" if m.value is None else m.value,
+        headers={k: (v or b"").decode("utf-8", "replace") for k, v in m.headers},
+    )
