@@ -365,9 +365,9 @@ def replay(
     working on the old graph until the swap.
 
     Distributed: Neo4j Community has one database, so the graph is wiped and rebuilt in place from the
-    Kafka domain topics (queries see a partial graph meanwhile); this needs --yes. Stop `watchman
-    project` first, or it will go on from its old positions... which the wipe removes: it then starts
-    again from zero too, harmlessly (upserts are idempotent).
+    Kafka domain topics (queries see a partial graph meanwhile); this needs --yes. A running
+    `watchman project` may keep going: the wipe removes its positions too, so it also starts over
+    from offset zero, and the upserts make that harmless.
     """
     from watchman.replay import domain_backlog, replay_into_place
 
