@@ -27,7 +27,7 @@ from producers.packages import KINDS, brew, make_parser
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
-from projections.stores.ladybug import GraphLocked
+from projections.stores.ladybug import GraphCorrupted, GraphLocked
 from schemas.topics import DLQ, RAW_PACKAGES, TOPICS
 from watchman import settings as settings_mod
 from watchman.bus.base import Bus
@@ -345,6 +345,8 @@ def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple
         raise fail(f"{exc} (pass --write to allow writing Cypher)") from None
     except GraphLocked as exc:
         raise fail(f"{exc}; is a `watchman run` starting up?", EXIT_BUSY) from None
+    except GraphCorrupted as exc:
+        raise fail(f"{exc}; `watchman run` (or `watchman replay`) rebuilds it from the event log") from None
     except RuntimeError as exc:  # LadybugDB reports Cypher errors as RuntimeError
         raise fail(f"query failed: {exc}") from None
     return result.columns, jsonable(result.rows)

@@ -106,7 +106,7 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log: SqliteLog = open_log(settings.bus_url)
-        graph = open_graph(settings.graph_url)
+        graph = open_graph(settings.graph_url, recover=True)
         self.sources = build_sources(settings, CursorStore(self.log))
         self.pipeline = EmbeddedPipeline(
             self.log, graph, self.sources, host=settings.host, batch_size=settings.batch_size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
@@ -12,6 +14,8 @@ from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.settings import Settings
 from watchman.state import CursorStore
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -51,13 +55,27 @@ def graph_path(url: str) -> Path:
     return _path_of(url, "ladybug")
 
 
-def open_graph(url: str, auth: tuple[str, str] | None = None) -> GraphStore:
-    """The graph store by URL: ladybug:///DIRECTORY (embedded) or neo4j://HOST:PORT (needs auth)."""
+def open_graph(url: str, auth: tuple[str, str] | None = None, *, recover: bool = False) -> GraphStore:
+    """The graph store by URL: ladybug:///DIRECTORY (embedded) or neo4j://HOST:PORT (needs auth).
+
+    With `recover`, an embedded graph that LadybugDB can no longer open (a WAL torn by a crash fails
+    its checksum) is moved aside and replaced by an empty one: it holds no positions, so the
+    projection rebuilds it from the event log, which is the truth.
+    """
     scheme = urlparse(url).scheme
     if scheme == "ladybug":
-        from projections.stores.ladybug import LadybugStore
+        from projections.stores.ladybug import GraphCorrupted, LadybugStore
 
-        return LadybugStore(graph_path(url))
+        path = graph_path(url)
+        try:
+            return LadybugStore(path)
+        except GraphCorrupted as exc:
+            if not recover:
+                raise
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            log.warning("%s; moved it to %s and rebuilding the graph from the event log", exc, aside)
+            path.rename(aside)
+            return LadybugStore(path)
     if scheme in ("neo4j", "bolt"):
         from projections.stores.neo4j import Neo4jStore
 

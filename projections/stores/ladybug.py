@@ -38,6 +38,17 @@ LOCK_FILE = "graph.lock"
 _INTERNAL = frozenset({"_ID", "_SRC", "_DST"})
 
 
+class GraphCorrupted(RuntimeError):
+    """LadybugDB refuses to open the graph (e.g. a WAL torn by a kill -9 fails its checksum).
+
+    The graph is a projection: the caller may move it aside and rebuild it from the event log.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"graph database {path} cannot be opened: {reason}")
+        self.path = path
+
+
 class GraphLocked(RuntimeError):
     """The graph directory is open in another process (or another store in this one)."""
 
@@ -134,6 +145,8 @@ class LadybugStore(GraphStore):
                 # A process that opened graph.lbug directly (e.g. the LadybugDB shell) bypasses our lock.
                 if "Could not set lock" in str(e):
                     raise GraphLocked(self.directory, str(e).splitlines()[0]) from e
+                if "WAL file is corrupted" in str(e) or "Checksum verification failed" in str(e):
+                    raise GraphCorrupted(self.directory, str(e).splitlines()[0]) from e
                 raise
             self._conn = ladybug.Connection(self._db)
         except BaseException:

@@ -134,6 +134,11 @@ def test_distributed_gives_the_same_answers_as_embedded(tmp_path: Path, recent_h
     finally:
         _stop(worker)
     assert _event_count(dist) == expected
+    status = orjson.loads(dist.cli("status", "--json").stdout)
+    assert status["deployment"] == "distributed"
+    assert status["graph_lag"] == 0
+    assert status["spooled"] == 0
+    assert status["topics"]["watchman.raw.packages"]["records"] > 0
     assert dist.graph_dump() == emb.graph_dump()
     answers = _answers(dist)
     assert answers == _answers(emb)

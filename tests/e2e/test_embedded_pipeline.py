@@ -127,3 +127,22 @@ def test_query_refuses_writes_unless_asked(instance: Instance) -> None:
     assert bad.returncode == 1
     assert "--write" in bad.stderr
     assert instance.query("MATCH (h:Host) RETURN count(h) AS n") == [{"n": 0}]
+
+
+def test_a_graph_the_engine_refuses_is_rebuilt_from_the_log(instance: Instance) -> None:
+    """LadybugDB can tear its WAL in a kill -9 and then refuse to open: the log is the truth, so the
+    daemon moves the graph aside and projects everything again."""
+    instance.dpkg_log.parent.mkdir(parents=True)
+    instance.dpkg_log.write_text(
+        "2024-05-01 10:00:00 install jq:amd64 <none> 1.6-2\n"
+        "2024-05-01 10:00:01 install curl:amd64 <none> 7.88-1\n"
+    )
+    instance.cli("run", "--once")
+    before = instance.graph_dump()
+    graph = instance.data_dir / "graph"
+    (graph / "graph.lbug.wal").write_bytes(bytes(range(256)) * 16)  # what a torn WAL looks like to it
+    refused = instance.cli("query", "installed-software", check=False)
+    assert refused.returncode == 1 and "rebuilds it from the event log" in refused.stderr
+    instance.cli("run", "--once")
+    assert instance.graph_dump() == before
+    assert len(list(instance.data_dir.glob("graph.corrupt-*"))) == 1

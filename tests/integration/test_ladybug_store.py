@@ -15,7 +15,7 @@ import ladybug
 import pytest
 
 from projections.stores.base import GraphStore
-from projections.stores.ladybug import DB_FILE, GraphLocked, LadybugStore
+from projections.stores.ladybug import DB_FILE, GraphCorrupted, GraphLocked, LadybugStore
 from tests.integration.graph_store_suite import GraphStoreSuite, at, host, ops_for, utc
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no LadybugDB state inherited by fork
@@ -111,10 +111,14 @@ def _apply_forever(directory: str, first: int, committed: EventType) -> None:
 
 @pytest.mark.slow
 def test_kill_during_apply_leaves_whole_batches(tmp_path: Path) -> None:
-    directory = tmp_path / "graph"
+    """Either whole batches survive a kill -9, or LadybugDB refuses the torn WAL with GraphCorrupted
+    (seen once in ~30 kills, LadybugDB 0.22): never a partial batch. The daemon answers GraphCorrupted
+    by rebuilding from the log (tests/e2e/test_embedded_pipeline.py)."""
     rnd = random.Random(7)
+    round_, verified, corrupted = 0, 0, 0
+    directory = tmp_path / f"graph{round_}"
     last = -1
-    for _ in range(4):
+    for round_ in range(6):
         committed = SPAWN.Event()
         proc = SPAWN.Process(target=_apply_forever, args=(str(directory), last + 1, committed))
         proc.start()
@@ -124,7 +128,14 @@ def test_kill_during_apply_leaves_whole_batches(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(30)
 
-        with LadybugStore(directory) as store:
+        try:
+            store = LadybugStore(directory)
+        except GraphCorrupted:
+            corrupted += 1
+            directory, last = tmp_path / f"graph{round_ + 1}", -1
+            continue
+        verified += 1
+        with store:
             pos = store.positions()["crash/0"]
             assert pos > last
             per_version = dict(store.query("MATCH (s:Software) RETURN s.version, count(s)").rows)
@@ -136,3 +147,4 @@ def test_kill_during_apply_leaves_whole_batches(tmp_path: Path) -> None:
             assert utc(store.query("MATCH (h:Host) RETURN h.last_seen").rows[0][0]) == at(pos)
             store.apply([host("crash-host")], {})  # writable after recovery
         last = pos
+    assert verified >= 3, f"only {verified} rounds could be checked ({corrupted} torn WALs)"
