@@ -78,6 +78,12 @@ Examples:
   watchman replay                       # rebuild the graph from the event log
 
 \b
+Distributed (bus = "kafka://HOST:PORT", graph = "neo4j://HOST:PORT" in watchman.toml):
+  watchman produce                      # logs -> local spool -> Kafka, one per host
+  watchman worker                       # the processors as Faust agents
+  watchman project                      # Kafka domain topics -> Neo4j
+
+\b
 Exit codes: 0 ok, 1 error, 2 usage, 3 malformed input found (parse), 4 data directory busy.
 Settings: ./watchman.toml or /etc/watchman/watchman.toml (or --config / WATCHMAN_CONFIG), then
 WATCHMAN_* environment variables, e.g. WATCHMAN_DATA_DIR=/tmp/w watchman run.
@@ -686,7 +692,9 @@ def config_check() -> None:
         check_urls(s.bus_url, s.graph_url)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    out.print(f"settings ok; data dir {s.data_dir}")
+    out.print(f"settings ok ({s.deployment}); data dir {s.data_dir}")
+    out.print(f"  bus      {s.bus_url}")
+    out.print(f"  graph    {s.graph_url}")
     for kind, path in s.packages.logs():
         out.print(f"  {kind:8} {path}  {'found' if path.exists() else 'not present (watched)'}")
     for prefix in s.packages.brew:
