@@ -13,20 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from pydantic import ValidationError
 
-from processors.registry import ROUTES, Route
+from processors.registry import DECODE_ERRORS, ROUTES, Route
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.events import UnknownEventType, decode_payload
 from schemas.topics import DLQ, partition_for
 
 log = logging.getLogger(__name__)
 
 # The Faust app id is also the consumer group of the raw topics and the prefix of its changelog topics.
 APP_ID = "watchman"
-
-DECODE_ERRORS = (ValidationError, UnknownEventType, ValueError, TypeError, KeyError)
 
 
 class FaustTable:
@@ -106,12 +102,7 @@ def _add_route(app: faust.App, route: Route, dlq: Any, host: str, progress: Prog
             value: bytes = event.value
             position = f"{event.message.topic}/{event.message.partition}/{event.message.offset}"
             try:
-                env = Envelope.from_json(value)
-                payload = decode_payload(env.type, env.schema_version, env.payload)
-                decide = route.decide.get(env.type)
-                if decide is None:
-                    raise UnknownEventType(f"{route.name} does not handle {env.type}")
-                outputs = decide(env, payload, state)
+                outputs = route.handle(value, state)
             except DECODE_ERRORS as exc:
                 dead = DeadLetter.of(
                     host, route.name, position, f"{type(exc).__name__}: {exc}", value, datetime.now(UTC)

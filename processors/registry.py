@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from processors import packages
 from processors.tables import Table
 from schemas.envelope import Envelope
-from schemas.events import EventPayload, PackageChangeObserved
+from schemas.events import EventPayload, PackageChangeObserved, UnknownEventType, decode_payload
 from schemas.topics import EVENTS_PACKAGES, RAW_PACKAGES, Topic
 
 Decide = Callable[[Envelope, EventPayload, Table], list[Envelope]]
+
+# What undecodable input raises; hosts send such records to the dead-letter topic with the reason.
+DECODE_ERRORS = (ValidationError, UnknownEventType, ValueError, TypeError, KeyError)
 
 
 def _packages(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
@@ -29,6 +34,18 @@ class Route:
     sink: Topic
     table: str
     decide: dict[str, Decide]
+
+    def handle(self, value: bytes, table: Table) -> list[Envelope]:
+        """Decode one raw record (upcasting older versions) and decide; raises one of DECODE_ERRORS.
+
+        Both hosts (the embedded pipeline and the Faust agents) call exactly this.
+        """
+        env = Envelope.from_json(value)
+        payload = decode_payload(env.type, env.schema_version, env.payload)
+        decide = self.decide.get(env.type)
+        if decide is None:
+            raise UnknownEventType(f"{self.name} does not handle {env.type}")
+        return decide(env, payload, table)
 
 
 ROUTES: tuple[Route, ...] = (

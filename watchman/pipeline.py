@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
-from processors.registry import ROUTES, Route
+from processors.registry import DECODE_ERRORS, ROUTES, Route
 from producers.packages.sources import Source
 from projections.graph_ops import GraphOp
 from projections.registry import PROJECTORS
@@ -30,8 +28,6 @@ from watchman.bus.sqlite_log import SqliteLog
 from watchman.state import CursorStore, SqliteTable
 
 log = logging.getLogger(__name__)
-
-DECODE_ERRORS = (ValidationError, UnknownEventType, ValueError, TypeError, KeyError)
 
 
 def envelope_record(env: Envelope) -> Record:
@@ -146,11 +142,7 @@ class EmbeddedPipeline:
                 dead: list[DeadLetter] = []
                 for r in records:
                     try:
-                        env, payload = decode(r.value)
-                        fn = route.decide.get(env.type)
-                        if fn is None:
-                            raise UnknownEventType(f"{route.name} does not handle {env.type}")
-                        out.extend(fn(env, payload, table))  # type: ignore[arg-type]
+                        out.extend(route.handle(r.value, table))
                     except DECODE_ERRORS as exc:
                         dead.append(self._dead(route.name, f"{topic}/{p}/{r.offset}", exc, r.value))
                 self.log.append(route.sink.name, [envelope_record(e) for e in out])
