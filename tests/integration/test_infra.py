@@ -10,6 +10,7 @@ import asyncio
 import json
 import shlex
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -84,7 +85,12 @@ async def create_produce_consume(
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name=topic, num_partitions=2, replication_factor=1)])
-        assert topic in await admin.list_topics()
+        # CreateTopics returns once the controller has committed the topic; the broker's metadata
+        # cache follows a moment later, so a list straight after may not show it yet.
+        deadline = time.monotonic() + 15
+        while topic not in await admin.list_topics():
+            assert time.monotonic() < deadline, f"topic {topic} never appeared in the broker's metadata"
+            await asyncio.sleep(0.05)
     finally:
         await admin.close()
 
