@@ -38,8 +38,11 @@ DLQ = Topic(
     description="Input that could not be parsed or decided, with the raw bytes, the error and the position.",
 )
 
-TOPICS: dict[str, Topic] = {t.name: t for t in (RAW_PACKAGES, EVENTS_PACKAGES, DLQ)}
+# A new domain adds its raw topic to RAW_TOPICS and its domain topic to DOMAIN_TOPICS; every runner
+# (ingest, forward, process, project, replay) takes its topics from these two tuples.
+RAW_TOPICS: tuple[Topic, ...] = (RAW_PACKAGES,)
 DOMAIN_TOPICS: tuple[Topic, ...] = (EVENTS_PACKAGES,)
+TOPICS: dict[str, Topic] = {t.name: t for t in (*RAW_TOPICS, *DOMAIN_TOPICS, DLQ)}
 
 
 def topic(name: str) -> Topic:

@@ -28,6 +28,7 @@ ensure_venv() {
         fi
     fi
     [ -x .venv/bin/python ] || "$py" -m venv .venv
+    ensure_build_deps
     stamp=.venv/.watchman-installed
     want="$(sha256sum pyproject.toml | cut -c1-16)-${extras}"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -42,6 +43,27 @@ ensure_venv() {
     fi
 }
 
+apt_install() {
+    # $1: why; the rest: Debian packages to install (as root), or say how to install them.
+    local why="$1"
+    shift
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "Installing $* ($why)..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "The Watchman needs $* ($why): run 'sudo apt-get install $*' and retry." >&2
+        return 1
+    fi
+}
+
+ensure_build_deps() {
+    # systemd-python (the journald reader) compiles against libsystemd when pip installs it.
+    if ! command -v gcc >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 ||
+        ! pkg-config --exists libsystemd 2>/dev/null; then
+        apt_install "to build systemd-python, the journald reader" libsystemd-dev pkg-config gcc
+    fi
+}
+
 ensure_debian_packages() {
     # Install the Debian packages named in $@ whose command (before the colon) is missing,
     # e.g. ensure_debian_packages logrotate:logrotate
@@ -52,11 +74,5 @@ ensure_debian_packages() {
         command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "Installing ${missing[*]} (needed by the tests)..." >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "The tests need: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
-        return 1
-    fi
+    apt_install "needed by the tests" "${missing[@]}"
 }

@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_venv "dev"
 # Real tools the tests drive (a test never skips because one is missing): logrotate for the tailer,
-# Java 17 and Maven to fetch and run Kafka and Neo4j from Maven Central.
-ensure_debian_packages logrotate:logrotate java:openjdk-17-jre-headless mvn:maven
+# Java 17 and Maven to fetch and run Kafka and Neo4j from Maven Central, Prometheus and promtool for
+# the dashboards and alert rules, journal files for journald, a Docker engine, firewall tools.
+ensure_debian_packages logrotate:logrotate java:openjdk-17-jre-headless mvn:maven \
+    prometheus:prometheus promtool:prometheus \
+    /lib/systemd/systemd-journal-remote:systemd-journal-remote \
+    dockerd:docker.io busybox:busybox-static nft:nftables iptables-save:iptables
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check . infra/services && ruff format --check . infra/services
 echo "== mypy (strict, every package)" && mypy

@@ -28,7 +28,7 @@ from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
 from projections.stores.ladybug import GraphCorrupted, GraphLocked
-from schemas.topics import DLQ, RAW_PACKAGES, TOPICS
+from schemas.topics import DLQ, RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
 from watchman.bus.base import Bus
 from watchman.daemon import (
@@ -480,12 +480,12 @@ def collect_status(s: Settings) -> dict[str, Any]:
                 bus.close()
         if local_log is not None:
             status["sources"] = {
-                name: {"cursor": cur, "exists": Path(name.split(":", 1)[1]).exists()}
-                for name, cur in CursorStore(local_log).all().items()
+                name: _source_status(name, cur) for name, cur in CursorStore(local_log).all().items()
             }
             if s.deployment == "distributed":
                 status["spooled"] = sum(
-                    sum(local_log.lag(FORWARDER_GROUP, t).values()) for t in (RAW_PACKAGES.name, DLQ.name)
+                    sum(local_log.lag(FORWARDER_GROUP, t).values())
+                    for t in (*(r.name for r in RAW_TOPICS), DLQ.name)
                 )
         positions = _graph_positions(s, client)
         if positions is not None:
@@ -521,6 +521,16 @@ def _bus_status(s: Settings, bus: Bus, status: dict[str, Any]) -> None:
             }
     status["consumers"] = consumers
     status["dlq"] = topics.get(DLQ.name, {}).get("records", 0)
+
+
+def _source_status(name: str, cursor: dict[str, Any]) -> dict[str, Any]:
+    # File sources are named kind:/path; say whether the file is still there. Others (the journal,
+    # netlink, the Docker socket) report only their cursor.
+    out: dict[str, Any] = {"cursor": cursor}
+    where = name.split(":", 1)[1] if ":" in name else ""
+    if where.startswith("/"):
+        out["exists"] = Path(where).exists()
+    return out
 
 
 def _graph_positions(s: Settings, client: DaemonClient | None) -> dict[str, int] | None:

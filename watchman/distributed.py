@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from processors.registry import ROUTES
 from schemas.dlq import DeadLetter
-from schemas.topics import DLQ, DOMAIN_TOPICS, RAW_PACKAGES, TOPICS
+from schemas.topics import DLQ, DOMAIN_TOPICS, RAW_TOPICS, TOPICS
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.forwarder import Forwarder
@@ -64,7 +64,7 @@ def run_producer(
     ingestor = Ingestor(spool, build_sources(settings, CursorStore(spool)), batch_size=settings.batch_size)
     bus = open_bus(settings.bus_url)
     forwarder = Forwarder(
-        spool, bus, [RAW_PACKAGES, DLQ], batch_size=settings.batch_size, ensure=list(TOPICS.values())
+        spool, bus, [*RAW_TOPICS, DLQ], batch_size=settings.batch_size, ensure=list(TOPICS.values())
     )
     counters = Counters()
     try:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from processors.registry import DECODE_ERRORS, ROUTES, Route
-from producers.packages.sources import Source
+from producers.source import Source
 from projections.graph_ops import GraphOp
 from projections.registry import PROJECTORS
 from projections.stores.base import GraphStore
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
 from schemas.events import UnknownEventType, decode_payload
-from schemas.topics import DLQ, DOMAIN_TOPICS, RAW_PACKAGES, TOPICS, Topic
+from schemas.topics import DLQ, DOMAIN_TOPICS, TOPICS, Topic
 from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.state import CursorStore, SqliteTable
@@ -79,7 +79,7 @@ class Ingestor:
             for src in self.sources:
                 poll = src.poll(self.batch_size)
                 if poll.observations:
-                    self.log.append(RAW_PACKAGES.name, [envelope_record(e) for e in poll.observations])
+                    self.log.append(src.topic.name, [envelope_record(e) for e in poll.observations])
                 if poll.dead:
                     self.log.append(DLQ.name, [dead_record(d) for d in poll.dead])
                 if poll.cursor is not None:

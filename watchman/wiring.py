@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from producers.packages.sources import BrewSource, LogSource, Source
+from producers.packages.sources import BrewSource, LogSource
+from producers.source import Source
 from projections.stores.base import GraphStore
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog

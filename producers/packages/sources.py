@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from producers.packages import brew, make_parser
 from producers.packages.base import LogParser, ParseError
 from producers.packages.envelopes import raw_envelope
+from producers.source import Poll
 from producers.tailer import Cursor, FileTailer
 from schemas.dlq import DeadLetter
-from schemas.envelope import Envelope
+from schemas.topics import RAW_PACKAGES
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +23,6 @@ Clock = Callable[[], datetime]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Poll:
-    """What one poll of a source produced, and the cursor to save once the bus has acknowledged it."""
-
-    observations: list[Envelope] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    cursor: dict[str, Any] | None = None
-    lines: int = 0
-
-
-class Source(Protocol):
-    name: str
-
-    def poll(self, max_lines: int) -> Poll: ...
-
-    def close(self) -> None: ...
 
 
 class LogSource:
@@ -61,6 +43,7 @@ class LogSource:
         clock: Clock = _now,
     ) -> None:
         self.kind = kind
+        self.topic = RAW_PACKAGES
         self.path = Path(path)
         self.name = f"{kind}:{self.path}"
         self.host = host
@@ -117,6 +100,7 @@ class BrewSource:
         clock: Clock = _now,
     ) -> None:
         self.path = Path(prefix)
+        self.topic = RAW_PACKAGES
         self.interval = interval
         self._next_at: datetime | None = None
         self.name = f"brew:{self.path}"
