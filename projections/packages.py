@@ -21,6 +21,16 @@ def software_key(host: str, ecosystem: str, name: str, arch: str | None) -> str:
     return f"{host}/{ecosystem}/{name}" + (f":{arch}" if arch else "")
 
 
+def summary(payload: PackageChanged) -> str:
+    """One line for cross-domain change lists, e.g. "upgrade nginx:amd64 1.22 -> 1.24 (apt)"."""
+    name = payload.package + (f":{payload.arch}" if payload.arch else "")
+    if payload.old_version and payload.new_version and payload.old_version != payload.new_version:
+        versions = f"{payload.old_version} -> {payload.new_version}"
+    else:
+        versions = payload.new_version or payload.old_version or ""
+    return f"{payload.action} {name} {versions} ({payload.ecosystem})".replace("  ", " ")
+
+
 def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
     """Event node + Software current state + Host, and the relationships between them."""
     ts = event.ts
@@ -53,6 +63,8 @@ def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
                 "ts": ts,
                 "host": event.host,
                 "action": payload.action,
+                "subject": skey,
+                "summary": summary(payload),
                 "package_name": payload.package,
                 "arch": payload.arch,
                 "ecosystem": payload.ecosystem,

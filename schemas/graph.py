@@ -102,6 +102,9 @@ EVENT = NodeLabel(
         Prop("ts", "TIMESTAMP"),
         Prop("host", "STRING"),
         Prop("action", "STRING"),
+        # Every domain fills these two, so "what changed on this host today" spans all domains.
+        Prop("subject", "STRING"),
+        Prop("summary", "STRING"),
         Prop("package_name", "STRING"),
         Prop("arch", "STRING"),
         Prop("ecosystem", "STRING"),
