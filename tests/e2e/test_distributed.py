@@ -21,6 +21,9 @@ import pytest
 from tests.support.histories import History, generate, write
 from tests.support.instance import Instance
 
+# Resets or shares state on the infra/ servers: one such module at a time (tests/conftest.py).
+pytestmark = pytest.mark.servers
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "infra" / "services"
 KAFKA = os.environ.get("WATCHMAN_TEST_KAFKA", "127.0.0.1:9092")

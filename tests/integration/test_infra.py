@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 SERVICES = Path(__file__).resolve().parents[2] / "infra" / "services"
 
 # The first run downloads ~170 MB of jars from Maven Central before the servers start.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.servers]
 
 
 def services(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

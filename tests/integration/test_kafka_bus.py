@@ -26,6 +26,9 @@ from tests.integration.bus_suite import BusSuite
 from watchman.bus.base import Bus, Record, partition_for
 from watchman.bus.kafka import BusUnavailable, KafkaBus
 
+# Resets or shares state on the infra/ servers: one such module at a time (tests/conftest.py).
+pytestmark = pytest.mark.servers
+
 BOOTSTRAP = os.environ.get("WATCHMAN_TEST_KAFKA", "127.0.0.1:9092")
 
 

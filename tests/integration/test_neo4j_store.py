@@ -28,6 +28,9 @@ from tests.integration.graph_store_suite import (
     utc,
 )
 
+# Resets or shares state on the infra/ servers: one such module at a time (tests/conftest.py).
+pytestmark = pytest.mark.servers
+
 URI = os.environ.get("WATCHMAN_TEST_NEO4J", "neo4j://127.0.0.1:7687")
 USER = os.environ.get("WATCHMAN_TEST_NEO4J_USER", "neo4j")
 PASSWORD = os.environ.get("WATCHMAN_TEST_NEO4J_PASSWORD", "watchman-test-password")

@@ -1,0 +1,38 @@
+"""Test-wide fixtures: one pytest process at a time on the shared Kafka and Neo4j from infra/."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# infra/services keeps its state here; the lock file lives beside it.
+LOCK = Path(os.environ.get("WATCHMAN_INFRA_STATE", "/tmp/watchman-infra")) / "tests.lock"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "servers: the module resets or shares state on the infra/ Kafka and Neo4j (topics, consumer groups, "
+        "the one Neo4j database); modules so marked run one at a time across pytest processes",
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _servers_exclusive(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Two test runs on one machine (two developers, a developer and a helper) share one Kafka and one
+    Neo4j: a module that wipes Neo4j or joins the `watchman` consumer group must not interleave with
+    another such module. An flock is released by the kernel if the process dies."""
+    if request.node.get_closest_marker("servers") is None:
+        yield
+        return
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
