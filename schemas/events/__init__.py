@@ -8,6 +8,22 @@ from schemas.events.base import (
     register,
     upcaster,
 )
+from schemas.events.commands import (
+    OUTCOME_TYPES,
+    CommandFailed,
+    CommandOutcome,
+    CommandPayload,
+    CommandRejected,
+    CommandSucceeded,
+    RebuildGraph,
+    RestartService,
+    TriggerScan,
+    command_envelope,
+    command_types,
+    is_command,
+    outcome_envelope,
+    register_command,
+)
 from schemas.events.packages import (
     PACKAGE_EVENT_BY_ACTION,
     PackageAction,
@@ -23,8 +39,24 @@ from schemas.events.packages import (
     ecosystem_of,
 )
 
+# The network domain's types (imported from schemas.events.network by its users) register on import.
+import schemas.events.network  # isort: skip
+
+# The containers domain's types (Docker; imported from schemas.events.containers) register on import.
+import schemas.events.containers  # isort: skip
+
+# The services and security domains' types (journald, metrics, health) register on import.
+import schemas.events.security  # isort: skip
+import schemas.events.services  # noqa: F401  # isort: skip
+
 __all__ = [
+    "OUTCOME_TYPES",
     "PACKAGE_EVENT_BY_ACTION",
+    "CommandFailed",
+    "CommandOutcome",
+    "CommandPayload",
+    "CommandRejected",
+    "CommandSucceeded",
     "EventPayload",
     "PackageAction",
     "PackageChangeObserved",
@@ -36,10 +68,18 @@ __all__ = [
     "PackageRemoved",
     "PackageSource",
     "PackageUpgraded",
+    "RebuildGraph",
+    "RestartService",
+    "TriggerScan",
     "UnknownEventType",
+    "command_envelope",
+    "command_types",
     "decode_payload",
     "ecosystem_of",
     "event_types",
+    "is_command",
+    "outcome_envelope",
     "register",
+    "register_command",
     "upcaster",
 ]

@@ -1,0 +1,243 @@
+"""Service events: raw journal entries, metrics samples and health results, and the service domain events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from schemas.envelope import utc
+from schemas.events.base import EventPayload, register
+
+HealthKind = Literal["http", "tcp", "process"]
+LogLevel = Literal["error", "warning"]
+
+
+class _Timed(EventPayload):
+    ts: datetime
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return utc(v)
+
+
+@register
+class JournalEntryObserved(_Timed):
+    """One journald entry, its fields decoded and bounded (raw, not yet decided).
+
+    `unit` is the unit that wrote the entry (_SYSTEMD_UNIT); `object_unit` is the unit a message of the
+    service manager is about (UNIT / USER_UNIT), e.g. "Started nginx.service" is written by init.scope
+    about nginx.service.
+    """
+
+    TYPE: ClassVar[str] = "JournalEntryObserved"
+    VERSION: ClassVar[int] = 1
+
+    cursor: str
+    message: str = ""
+    priority: int | None = None
+    unit: str | None = None
+    object_unit: str | None = None
+    identifier: str | None = None
+    pid: int | None = None
+    uid: int | None = None
+    comm: str | None = None
+    transport: str | None = None
+    facility: int | None = None
+    message_id: str | None = None
+    job_type: str | None = None
+    job_result: str | None = None
+    unit_result: str | None = None
+    exit_code: str | None = None
+    exit_status: str | None = None
+    n_restarts: int | None = None
+    boot_id: str | None = None
+    # Some field was cut to the size limit, or held bytes that are not UTF-8 (replaced).
+    truncated: bool = False
+
+
+@register
+class ServiceMetricsObserved(_Timed):
+    """One sample of the processes of one systemd unit (summed over the unit's processes)."""
+
+    TYPE: ClassVar[str] = "ServiceMetricsObserved"
+    VERSION: ClassVar[int] = 1
+
+    unit: str
+    cpu_percent: float
+    rss_bytes: int
+    io_read_bytes: int | None = None
+    io_write_bytes: int | None = None
+    processes: int
+    # The unit's oldest process: a new main pid between samples means the service was restarted.
+    main_pid: int | None = None
+
+
+@register
+class HealthCheckObserved(_Timed):
+    """The result of one declared health check, with the unit's auto-restart policy from settings
+    (carried here so the processor that applies the policy stays pure)."""
+
+    TYPE: ClassVar[str] = "HealthCheckObserved"
+    VERSION: ClassVar[int] = 1
+
+    check: str
+    unit: str
+    kind: HealthKind
+    healthy: bool
+    detail: str = ""
+    auto_restart: bool = False
+    max_restarts: int = 3
+    window_minutes: int = 30
+    cooldown_seconds: int = 60
+
+
+class ServiceEvent(EventPayload):
+    """Base of the service domain events: something that happened to one unit."""
+
+    VERSION: ClassVar[int] = 1
+    ACTION: ClassVar[str] = ""
+
+    unit: str
+    message: str = ""
+
+
+@register
+class ServiceStarted(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceStarted"
+    ACTION: ClassVar[str] = "start"
+    # "restart" when the start was a `systemctl restart` job
+    job_type: str | None = None
+    pid: int | None = None
+
+
+@register
+class ServiceStopped(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceStopped"
+    ACTION: ClassVar[str] = "stop"
+
+
+@register
+class ServiceReloaded(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceReloaded"
+    ACTION: ClassVar[str] = "reload"
+
+
+@register
+class ServiceFailed(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceFailed"
+    ACTION: ClassVar[str] = "fail"
+    result: str | None = None
+    exit_code: str | None = None
+    exit_status: str | None = None
+
+
+@register
+class ServiceRestartScheduled(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceRestartScheduled"
+    ACTION: ClassVar[str] = "restart-scheduled"
+    counter: int | None = None
+
+
+@register
+class ServiceOOMKilled(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceOOMKilled"
+    ACTION: ClassVar[str] = "oom-kill"
+    pid: int | None = None
+
+
+@register
+class ServiceLogged(ServiceEvent):
+    """An error or warning a service logged. When a service logs more than the limit in one minute, one
+    more ServiceLogged with `suppressed` > 0 stands for the rest (re-emitted with the final count)."""
+
+    TYPE: ClassVar[str] = "ServiceLogged"
+    ACTION: ClassVar[str] = "log"
+    level: LogLevel
+    priority: int | None = None
+    suppressed: int = 0
+
+
+@register
+class ServiceFlapping(ServiceEvent):
+    """The unit started/restarted `starts` times within `window_minutes`."""
+
+    TYPE: ClassVar[str] = "ServiceFlapping"
+    ACTION: ClassVar[str] = "flapping"
+    starts: int
+    window_minutes: int
+
+
+@register
+class ServiceFailureAlert(ServiceEvent):
+    """The unit failed `failures` times within `window_minutes`."""
+
+    TYPE: ClassVar[str] = "ServiceFailureAlert"
+    ACTION: ClassVar[str] = "failure-alert"
+    failures: int
+    window_minutes: int
+
+
+@register
+class ServiceMetricsSampled(ServiceEvent):
+    """One minute of a unit's metrics (downsampled: max CPU, max RSS, last IO counters, sample count)."""
+
+    TYPE: ClassVar[str] = "ServiceMetricsSampled"
+    ACTION: ClassVar[str] = "metrics"
+    minute: datetime
+    cpu_percent: float
+    rss_bytes: int
+    io_read_bytes: int | None = None
+    io_write_bytes: int | None = None
+    processes: int
+    samples: int = Field(ge=1)
+    main_pid: int | None = None
+
+
+@register
+class ServiceHealthChanged(ServiceEvent):
+    TYPE: ClassVar[str] = "ServiceHealthChanged"
+    ACTION: ClassVar[str] = "health"
+    check: str
+    status: Literal["healthy", "unhealthy"]
+    previous: Literal["healthy", "unhealthy"] | None = None
+
+
+@register
+class AutoRestartIssued(ServiceEvent):
+    """Audit: the auto-restart policy issued a RestartService command (its id in `command_id`)."""
+
+    TYPE: ClassVar[str] = "AutoRestartIssued"
+    ACTION: ClassVar[str] = "auto-restart"
+    check: str
+    command_id: str
+    restarts_in_window: int
+
+
+@register
+class AutoRestartSuppressed(ServiceEvent):
+    """Audit: the policy would restart the unit but its limit forbids it (reason says which)."""
+
+    TYPE: ClassVar[str] = "AutoRestartSuppressed"
+    ACTION: ClassVar[str] = "auto-restart-suppressed"
+    check: str
+    reason: str
+
+
+SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
+    ServiceStarted,
+    ServiceStopped,
+    ServiceReloaded,
+    ServiceFailed,
+    ServiceRestartScheduled,
+    ServiceOOMKilled,
+    ServiceLogged,
+    ServiceFlapping,
+    ServiceFailureAlert,
+    ServiceMetricsSampled,
+    ServiceHealthChanged,
+    AutoRestartIssued,
+    AutoRestartSuppressed,
+)
