@@ -1,0 +1,1 @@
+"""The journald producer: journal entries -> JournalEntryObserved on watchman.raw.journal."""

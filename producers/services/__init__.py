@@ -1,0 +1,1 @@
+"""Service producers: per-unit metrics sampled from /proc, and declared health checks."""
