@@ -1,0 +1,1 @@
+"""Network producers: netlink (interfaces, addresses, routes) and snapshot scans (DNS, firewall, VPN)."""
