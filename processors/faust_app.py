@@ -8,6 +8,7 @@ under the same event id (see processors.packages), so the graph is unaffected.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,14 @@ def _headers(env: Envelope) -> dict[str, bytes]:
 
 
 class Progress:
-    """How many records the agents have handled: a watchdog compares it with the consumer lag."""
+    """What the agents have done: `handled` for the watchdog (compared with the consumer lag); the
+    per-topic counts for the worker's metrics (mirrored into Prometheus counters by its host)."""
 
     def __init__(self) -> None:
         self.handled = 0
+        self.read: Counter[tuple[str, str]] = Counter()  # (source topic, route) -> records read
+        self.written: Counter[str] = Counter()  # sink topic -> records written
+        self.dead: Counter[str] = Counter()  # route -> records sent to the dead-letter topic
 
 
 def create_app(
@@ -87,7 +92,10 @@ def _add_route(app: faust.App, route: Route, dlq: Any, host: str, progress: Prog
     source = app.topic(
         route.source.name, partitions=route.source.partitions, key_type=bytes, value_type=bytes
     )
-    sink = app.topic(route.sink.name, partitions=route.sink.partitions, key_type=bytes, value_type=bytes)
+    sinks = {
+        t.name: app.topic(t.name, partitions=t.partitions, key_type=bytes, value_type=bytes)
+        for t in route.sinks
+    }
     table = app.Table(
         f"{route.table}-state",
         default=None,
@@ -99,6 +107,7 @@ def _add_route(app: faust.App, route: Route, dlq: Any, host: str, progress: Prog
     async def process(stream: Any) -> None:
         async for event in stream.events():
             progress.handled += 1
+            progress.read[(route.source.name, route.name)] += 1
             value: bytes = event.value
             position = f"{event.message.topic}/{event.message.partition}/{event.message.offset}"
             try:
@@ -109,13 +118,16 @@ def _add_route(app: faust.App, route: Route, dlq: Any, host: str, progress: Prog
                 )
                 key = f"{dead.host}/{dead.source}".encode()
                 await dlq.send(key=key, value=dead.model_dump_json().encode())
+                progress.dead[route.name] += 1
                 continue
             for out in outputs:
-                await sink.send(
+                topic = route.sink_for(out)
+                await sinks[topic.name].send(
                     key=out.key.encode(),
                     value=out.to_json(),
-                    partition=partition_for(out.key, route.sink.partitions),
+                    partition=partition_for(out.key, topic.partitions),
                     headers=_headers(out),
                 )
+                progress.written[topic.name] += 1
 
     app.agent(source, name=f"agent-{route.table}")(process)

@@ -7,11 +7,27 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from processors import packages
+from processors import containers, network, packages, security, services
 from processors.tables import Table
 from schemas.envelope import Envelope
-from schemas.events import EventPayload, PackageChangeObserved, UnknownEventType, decode_payload
-from schemas.topics import EVENTS_PACKAGES, RAW_PACKAGES, Topic
+from schemas.events import EventPayload, PackageChangeObserved, UnknownEventType, decode_payload, is_command
+from schemas.events.containers import DockerEventObserved, DockerStateObserved
+from schemas.events.network import NetworkStateObserved
+from schemas.events.services import HealthCheckObserved, JournalEntryObserved, ServiceMetricsObserved
+from schemas.topics import (
+    COMMANDS,
+    EVENTS_CONTAINERS,
+    EVENTS_NETWORK,
+    EVENTS_PACKAGES,
+    EVENTS_SECURITY,
+    EVENTS_SERVICES,
+    RAW_CONTAINERS,
+    RAW_JOURNAL,
+    RAW_NETWORK,
+    RAW_PACKAGES,
+    RAW_SERVICES,
+    Topic,
+)
 
 Decide = Callable[[Envelope, EventPayload, Table], list[Envelope]]
 
@@ -25,9 +41,52 @@ def _packages(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelo
     return packages.decide(raw, payload, table)
 
 
+def _docker_event(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, DockerEventObserved):
+        raise TypeError(f"containers processor got {type(payload).__name__}")
+    return containers.decide_event(raw, payload, table)
+
+
+def _docker_state(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, DockerStateObserved):
+        raise TypeError(f"containers processor got {type(payload).__name__}")
+    return containers.decide_state(raw, payload, table)
+
+
+def _network(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, NetworkStateObserved):
+        raise TypeError(f"network processor got {type(payload).__name__}")
+    return network.decide(raw, payload, table)
+
+
+def _journal_services(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, JournalEntryObserved):
+        raise TypeError(f"services processor got {type(payload).__name__}")
+    return services.decide_journal(raw, payload, table)
+
+
+def _journal_security(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, JournalEntryObserved):
+        raise TypeError(f"security processor got {type(payload).__name__}")
+    return security.decide(raw, payload, table)
+
+
+def _service_metrics(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, ServiceMetricsObserved):
+        raise TypeError(f"services processor got {type(payload).__name__}")
+    return services.decide_metrics(raw, payload, table)
+
+
+def _service_health(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+    if not isinstance(payload, HealthCheckObserved):
+        raise TypeError(f"services processor got {type(payload).__name__}")
+    return services.decide_health(raw, payload, table)
+
+
 @dataclass(frozen=True)
 class Route:
-    """A processor: consumes `source` topic as consumer group `name`, writes decisions to `sink`."""
+    """A processor: consumes `source` topic as consumer group `name`, writes decisions to `sink`
+    (and commands its policies issue, e.g. RestartService, to the command topic)."""
 
     name: str
     source: Topic
@@ -47,6 +106,13 @@ class Route:
             raise UnknownEventType(f"{self.name} does not handle {env.type}")
         return decide(env, payload, table)
 
+    def sink_for(self, out: Envelope) -> Topic:
+        return COMMANDS if is_command(out.type) else self.sink
+
+    @property
+    def sinks(self) -> tuple[Topic, ...]:
+        return (self.sink, COMMANDS)
+
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -55,5 +121,41 @@ ROUTES: tuple[Route, ...] = (
         sink=EVENTS_PACKAGES,
         table="packages",
         decide={PackageChangeObserved.TYPE: _packages},
+    ),
+    Route(
+        name=containers.SOURCE,
+        source=RAW_CONTAINERS,
+        sink=EVENTS_CONTAINERS,
+        table="containers",
+        decide={DockerEventObserved.TYPE: _docker_event, DockerStateObserved.TYPE: _docker_state},
+    ),
+    Route(
+        name=network.SOURCE,
+        source=RAW_NETWORK,
+        sink=EVENTS_NETWORK,
+        table="network",
+        decide={NetworkStateObserved.TYPE: _network},
+    ),
+    # The journal feeds two processors (two consumer groups): service lifecycle/logs and security.
+    Route(
+        name=services.SOURCE,
+        source=RAW_JOURNAL,
+        sink=EVENTS_SERVICES,
+        table="services",
+        decide={JournalEntryObserved.TYPE: _journal_services},
+    ),
+    Route(
+        name=security.SOURCE,
+        source=RAW_JOURNAL,
+        sink=EVENTS_SECURITY,
+        table="security",
+        decide={JournalEntryObserved.TYPE: _journal_security},
+    ),
+    Route(
+        name=services.HEALTH_SOURCE,
+        source=RAW_SERVICES,
+        sink=EVENTS_SERVICES,
+        table="services-health",
+        decide={ServiceMetricsObserved.TYPE: _service_metrics, HealthCheckObserved.TYPE: _service_health},
     ),
 )

@@ -30,6 +30,8 @@ from projections.stores.base import ReadOnlyViolation
 from projections.stores.ladybug import GraphCorrupted, GraphLocked
 from schemas.topics import DLQ, RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
+from watchman.api import TokenFile
+from watchman.api_client import ApiClient, ApiError
 from watchman.bus.base import Bus
 from watchman.daemon import (
     AlreadyRunning,
@@ -98,6 +100,11 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+token_app = typer.Typer(
+    help="The admin API's bearer token (a 0600 file, <data_dir>/api.token unless api_token_file says).",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
 
 err = Console(stderr=True)
 out = Console()
@@ -163,6 +170,14 @@ def run(
             err.print(f"watchman: data in {s.data_dir}; watching {len(watched)} sources (host {s.host})")
             for name in watched:
                 err.print(f"  {name}")
+            try:
+                url = daemon.start_api()
+            except OSError as exc:
+                daemon.close()
+                hint = "set api_listen, or WATCHMAN_API_LISTEN=127.0.0.1:0 for any free port"
+                raise fail(f"{exc} ({hint})") from None
+            if url:
+                err.print(f"watchman: admin API on {url} (docs at {url}/docs; token in {s.api_token_path})")
             line = StatusLine(enabled=err.is_terminal)
             try:
                 totals = daemon.run(once=once, on_status=line.update)
@@ -312,14 +327,18 @@ def query(
         if not sep or not key:
             raise fail(f"--param wants KEY=VALUE, got {item!r}", EXIT_USAGE)
         params[key] = _param_value(value)
-    if text in QUERIES:
-        try:
-            cypher, params = resolve(text, params, datetime.now(UTC))
-        except CatalogError as exc:
-            raise fail(str(exc), EXIT_USAGE) from None
+    api = None if write else ApiClient.connect(get_settings())
+    if api is not None:
+        columns, rows = _api_query(api, text, params)
     else:
-        cypher = text
-    columns, rows = _run_query(cypher, params, read_only=not write)
+        if text in QUERIES:
+            try:
+                cypher, params = resolve(text, params, datetime.now(UTC))
+            except CatalogError as exc:
+                raise fail(str(exc), EXIT_USAGE) from None
+        else:
+            cypher = text
+        columns, rows = _run_query(cypher, params, read_only=not write)
     if table:
         t = Table(*columns)
         for row in rows:
@@ -328,6 +347,25 @@ def query(
     else:
         for row in rows:
             sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n")
+
+
+def _api_query(api: ApiClient, text: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Through the running daemon's admin API (read-only; --write goes through its local socket)."""
+    named = text in QUERIES
+    body = (
+        {"name": text, "params": params} if named else {"cypher": text, "params": params, "read_only": True}
+    )
+    try:
+        answer = api.post("/query", body)
+    except ApiError as exc:
+        if exc.status == 400 and named:
+            raise fail(str(exc), EXIT_USAGE) from None
+        hint = " (pass --write to allow writing Cypher)" if "tried to write" in str(exc) else ""
+        raise fail(f"{exc}{hint}") from None
+    except OSError as exc:
+        raise fail(f"the daemon's API at {api.url} did not answer: {exc}") from None
+    columns: list[str] = answer["columns"]
+    return columns, [[row[c] for c in columns] for row in answer["rows"]]
 
 
 def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple[list[str], list[list[Any]]]:
@@ -463,6 +501,11 @@ def collect_status(s: Settings) -> dict[str, Any]:
     }
     client = DaemonClient.connect(s)
     status["daemon"] = next(client.request({"op": "ping"})) if client else None
+    # The admin APIs the processes of this data directory announced (daemon; producer, projector, worker).
+    status["api"] = {
+        p.stem.removeprefix("api-") if p.stem != "api" else "daemon": p.read_text().strip()
+        for p in sorted(s.data_dir.glob("api*.url"))
+    }
     # Cursors live in the embedded log, or in the producer's spool when distributed.
     local = (
         s.data_dir / "spool.sqlite" if s.deployment == "distributed" else Path(s.bus_url[len("sqlite://") :])
@@ -570,7 +613,9 @@ def status(
         out.print(f"graph     lag {st['graph_lag']:,} events not yet projected")
     out.print(f"dead letters {st.get('dlq', 0):,}")
     for name, meta in st.get("sources", {}).items():
-        out.print(f"source    {name}{'' if meta['exists'] else '  (missing)'}")
+        out.print(f"source    {name}{'' if meta.get('exists', True) else '  (missing)'}")
+    for role, url in st.get("api", {}).items():
+        out.print(f"api       {role}: {url} (docs at {url}/docs)")
 
 
 # -- distributed ---------------------------------------------------------------------------------
@@ -613,9 +658,18 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _listen_option() -> Any:
+    return typer.Option(
+        "--api-listen",
+        help="HOST:PORT of this process's admin API (health, metrics); '' turns it off; port 0 = any free",
+        show_default=True,
+    )
+
+
 @app.command()
 def produce(
     once: Annotated[bool, typer.Option(help="forward what the sources hold now, then exit")] = False,
+    api_listen: Annotated[str, _listen_option()] = "127.0.0.1:9651",
 ) -> None:
     """Distributed producer: follow the logs into a local spool and forward it to Kafka.
 
@@ -633,6 +687,7 @@ def produce(
                 s,
                 _stop_on_signals(),
                 once=once,
+                api_listen=api_listen,
                 on_status=lambda c: tick(
                     f"ingested {c.ingested:,} · forwarded {c.forwarded:,} · spooled {c.spooled:,}"
                 ),
@@ -650,6 +705,7 @@ def worker(
     stall_after: Annotated[
         float, typer.Option(min=5, help="exit (status 3) when records wait but none is handled this long")
     ] = 90.0,
+    api_listen: Annotated[str, _listen_option()] = "127.0.0.1:9652",
 ) -> None:
     """Distributed processors: a Faust worker running the decide functions as agents.
 
@@ -660,12 +716,13 @@ def worker(
     from watchman.distributed import run_worker
 
     s = _distributed_settings()
-    run_worker(s, loglevel=loglevel, stall_after=stall_after)
+    run_worker(s, loglevel=loglevel, stall_after=stall_after, api_listen=api_listen)
 
 
 @app.command()
 def project(
     once: Annotated[bool, typer.Option(help="apply what the domain topics hold now, then exit")] = False,
+    api_listen: Annotated[str, _listen_option()] = "127.0.0.1:9653",
 ) -> None:
     """Distributed projector: apply the Kafka domain topics to the graph store (Neo4j) in batches.
 
@@ -677,9 +734,41 @@ def project(
     s = _distributed_settings()
     tick = _Ticker()
     c = run_projector(
-        s, _stop_on_signals(), once=once, on_status=lambda c: tick(f"projected {c.projected:,}")
+        s,
+        _stop_on_signals(),
+        once=once,
+        on_status=lambda c: tick(f"projected {c.projected:,}"),
+        api_listen=api_listen,
     )
     err.print(f"\nprojector stopped: projected {c.projected:,}")
+
+
+# -- token ---------------------------------------------------------------------------------------
+
+
+@token_app.command("show")
+def token_show() -> None:
+    """Print the token (creating it if there is none yet), e.g. for curl -H "Authorization: Bearer …"."""
+    s = get_settings()
+    print(TokenFile(s.api_token_path).ensure())
+
+
+@token_app.command("rotate")
+def token_rotate(
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Replace the token; running processes accept only the new one from their next request on.
+
+    \b
+    Example:
+      watchman token rotate --yes
+    """
+    s = get_settings()
+    question = f"Replace the API token in {s.api_token_path}? Callers using the old one stop working"
+    if not yes and not typer.confirm(question):
+        raise fail("not rotated", EXIT_USAGE)
+    TokenFile(s.api_token_path).rotate()
+    err.print(f"watchman: new token in {s.api_token_path} (`watchman token show` prints it)")
 
 
 # -- config --------------------------------------------------------------------------------------

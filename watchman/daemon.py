@@ -22,13 +22,18 @@ from typing import Any, Protocol
 
 import orjson
 
+from processors.registry import ROUTES
 from projections.stores.base import QueryResult, ReadOnlyViolation
+from schemas.envelope import Envelope
+from schemas.topics import COMMANDS
+from watchman import metrics
+from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.pipeline import EmbeddedPipeline
+from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
-from watchman.wiring import build_sources, open_graph, open_log
+from watchman.wiring import build_sources, executor_options, open_graph, open_log
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,11 @@ class Totals:
 
 
 class Daemon:
+    """The embedded deployment's one process; also the admin API's backend (role "daemon")."""
+
+    role = "daemon"
+    deployment = "embedded"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log: SqliteLog = open_log(settings.bus_url)
@@ -113,7 +123,54 @@ class Daemon:
         )
         self.totals = Totals()
         self.stop = threading.Event()
+        self.host = settings.host
         self._server: socketserver.UnixStreamServer | None = None
+        self._api: ApiServer | None = None
+        self.pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
+        self.pipeline.commands.ctx.options = executor_options(settings)
+        metrics.BUILD.info({"version": VERSION, "deployment": "embedded", "role": "daemon"})
+
+    # -- the admin API's backend ----------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        t = self.totals
+        return {
+            "uptime_seconds": round(time.monotonic() - t.started, 1),
+            "ingested": t.ingested,
+            "processed": t.processed,
+            "projected": t.projected,
+            "dead_letters": t.dead,
+            "sources": len(self.sources),
+        }
+
+    def metrics(self) -> bytes:
+        for route in ROUTES:
+            metrics.set_lag(route.name, route.source.name, self.log.lag(route.name, route.source.name))
+        metrics.set_lag(
+            self.pipeline.commands.group,
+            COMMANDS.name,
+            self.log.lag(self.pipeline.commands.group, COMMANDS.name),
+        )
+        with self.pipeline.graph_lock:
+            applied = self.pipeline.graph.positions()
+        report_projection_lag(self.log, applied)
+        return metrics.exposition()
+
+    def query(self, cypher: str, params: Mapping[str, Any], *, read_only: bool) -> QueryResult:
+        with self.pipeline.graph_lock:
+            return self.pipeline.graph.query(cypher, params, read_only=read_only)
+
+    def publish(self, command: Envelope) -> None:
+        self.log.append(COMMANDS.name, [envelope_record(command)])  # durable before the API answers
+
+    def issued(self, command_id: str) -> bool:
+        for p in range(self.log.partitions(COMMANDS.name)):
+            offset = self.log.start_offsets(COMMANDS.name).get(p, 0)
+            while records := self.log.read(COMMANDS.name, p, offset, 1000):
+                if any(orjson.loads(r.value).get("id") == command_id for r in records):
+                    return True
+                offset = records[-1].offset + 1
+        return False
 
     # -- requests from other processes ----------------------------------------------------------
 
@@ -148,6 +205,11 @@ class Daemon:
             )
         _send(out, {"done": n})
 
+    def _rebuild_for_command(self) -> str:
+        with self.pipeline.graph_lock:
+            self.pipeline.graph, n = replay_into_place(self.log, self.settings.graph_url, self.pipeline.graph)
+        return f"rebuilt the graph from {n:,} domain records"
+
     def _serve(self) -> None:
         path = self.settings.socket_path
         with suppress(FileNotFoundError):
@@ -176,8 +238,21 @@ class Daemon:
 
     # -- main loop ------------------------------------------------------------------------------
 
+    def start_api(self) -> str:
+        """Serve the admin API (if api_listen is set); its URL, also written to <data_dir>/api.url."""
+        listen = self.settings.api_listen
+        if not listen or self._api is not None:
+            return self._api.url if self._api is not None else ""
+        token = TokenFile(self.settings.api_token_path)
+        token.ensure()
+        api = ApiServer(create_app(self, token), listen, url_file=self.settings.api_url_path)
+        api.start()
+        self._api = api
+        return api.url
+
     def run(self, *, once: bool = False, on_status: Callable[[Totals], None] | None = None) -> Totals:
         self._serve()
+        self.start_api()
         next_retention = 0.0
         try:
             while not self.stop.is_set():
@@ -195,12 +270,15 @@ class Daemon:
                     continue
                 if once:
                     break
-                self.stop.wait(self.settings.poll_interval)
+                wait_for_input(self.sources, self.settings.poll_interval, self.stop)
         finally:
             self.close()
         return self.totals
 
     def close(self) -> None:
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

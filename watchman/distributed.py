@@ -11,20 +11,37 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+import orjson
 
 from processors.registry import ROUTES
+from projections.stores.base import GraphStore, QueryResult
 from schemas.dlq import DeadLetter
-from schemas.topics import DLQ, DOMAIN_TOPICS, RAW_TOPICS, TOPICS
+from schemas.envelope import Envelope
+from schemas.topics import COMMANDS, DLQ, DOMAIN_TOPICS, EVENTS_COMMANDS, RAW_TOPICS, TOPICS
+from watchman import metrics
+from watchman.api import VERSION, ApiServer, TokenFile, Unsupported, create_app
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
+from watchman.commands import CommandRunner
+from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.forwarder import Forwarder
-from watchman.pipeline import Ingestor, dead_record, project_topics
+from watchman.pipeline import (
+    Ingestor,
+    dead_record,
+    envelope_record,
+    project_topics,
+    report_projection_lag,
+    wait_for_input,
+)
 from watchman.settings import Settings
 from watchman.state import CursorStore
-from watchman.wiring import build_sources, open_bus, open_settings_graph
+from watchman.wiring import build_sources, executor_options, open_bus, open_settings_graph
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +53,83 @@ class Counters:
     forwarded: int = 0
     projected: int = 0
     spooled: int = 0
+
+
+class ProcessBackend:
+    """What a distributed process offers its admin API: health and metrics always; queries only
+    where a graph is open (the projector); commands go onto the Kafka command topic."""
+
+    deployment = "distributed"
+
+    def __init__(
+        self,
+        role: str,
+        settings: Settings,
+        bus: Bus,
+        *,
+        graph: GraphStore | None = None,
+        spool: SqliteLog | None = None,
+        groups: Mapping[str, tuple[str, ...]] = {},
+    ) -> None:
+        self.role = role
+        self.host = settings.host
+        self.bus = bus
+        self.graph = graph
+        self.spool = spool
+        self.groups = groups  # consumer group -> topics whose lag to report
+        self.started = time.monotonic()
+        self.graph_lock = threading.Lock()
+        self.state: dict[str, Any] = {}
+        metrics.BUILD.info({"version": VERSION, "deployment": "distributed", "role": role})
+
+    def health(self) -> dict[str, Any]:
+        return {"uptime_seconds": round(time.monotonic() - self.started, 1), **self.state}
+
+    def metrics(self) -> bytes:
+        try:
+            for group, names in self.groups.items():
+                for name in names:
+                    metrics.set_lag(group, name, self.bus.lag(group, name))
+            if self.spool is not None:
+                for t in (*RAW_TOPICS, EVENTS_COMMANDS, DLQ):
+                    metrics.set_lag(FORWARDER_GROUP, t.name, self.spool.lag(FORWARDER_GROUP, t.name))
+            if self.graph is not None:
+                with self.graph_lock:
+                    applied = self.graph.positions()
+                report_projection_lag(self.bus, applied)
+        except Exception as exc:  # the broker or the graph away: serve what we have, say so in the log
+            log.info("lag not refreshed: %s", exc)
+        return metrics.exposition()
+
+    def query(self, cypher: str, params: Mapping[str, Any], *, read_only: bool) -> QueryResult:
+        if self.graph is None:
+            raise Unsupported(f"the {self.role} has no graph: ask the projector's API (watchman project)")
+        with self.graph_lock:
+            return self.graph.query(cypher, params, read_only=read_only)
+
+    def publish(self, command: Envelope) -> None:
+        self.bus.append(COMMANDS.name, [envelope_record(command)])
+
+    def issued(self, command_id: str) -> bool:
+        for p in range(self.bus.partitions(COMMANDS.name)):
+            offset = self.bus.start_offsets(COMMANDS.name).get(p, 0)
+            while records := self.bus.read(COMMANDS.name, p, offset, 1000):
+                if any(orjson.loads(r.value).get("id") == command_id for r in records):
+                    return True
+                offset = records[-1].offset + 1
+        return False
+
+
+def serve_api(settings: Settings, backend: ProcessBackend, listen: str) -> ApiServer | None:
+    """The admin API of a distributed process (health, metrics; queries on the projector)."""
+    if not listen:
+        return None
+    token = TokenFile(settings.api_token_path)
+    token.ensure()
+    url_file = settings.data_dir / f"api-{backend.role}.url"
+    server = ApiServer(create_app(backend, token), listen, url_file=url_file)
+    server.start()
+    return server
 
 
 def _ensure_topics(bus: Bus, stop: threading.Event) -> bool:
@@ -58,34 +152,68 @@ def run_producer(
     *,
     once: bool = False,
     on_status: Callable[[Counters], None] | None = None,
+    api_listen: str = "",
 ) -> Counters:
-    """Follow the sources into the spool, and forward the spool to the bus whenever it is reachable."""
+    """Follow the sources into the spool, and forward the spool to the bus whenever it is reachable.
+    Also run this host's commands from the command topic (outcomes go through the spool)."""
     spool = SqliteLog(settings.data_dir / "spool.sqlite")
-    ingestor = Ingestor(spool, build_sources(settings, CursorStore(spool)), batch_size=settings.batch_size)
+    sources = build_sources(settings, CursorStore(spool))
+    ingestor = Ingestor(spool, sources, batch_size=settings.batch_size)
     bus = open_bus(settings.bus_url)
     forwarder = Forwarder(
-        spool, bus, [*RAW_TOPICS, DLQ], batch_size=settings.batch_size, ensure=list(TOPICS.values())
+        spool,
+        bus,
+        [*RAW_TOPICS, EVENTS_COMMANDS, DLQ],
+        batch_size=settings.batch_size,
+        ensure=list(TOPICS.values()),
     )
+    commands = CommandRunner(bus, settings.host, sources, options=executor_options(settings))
+    backend = ProcessBackend(
+        "producer", settings, bus, spool=spool, groups={commands.group: (COMMANDS.name,)}
+    )
+    api = serve_api(settings, backend, api_listen)
     counters = Counters()
     try:
         while not stop.is_set():
             got = ingestor.ingest_once().ingested
             sent = forwarder.forward_once()
+            executed = 0 if forwarder.failing else _execute(commands, spool)
             counters.ingested += got
             counters.forwarded += sent
             counters.spooled = forwarder.backlog()
+            backend.state.update(
+                ingested=counters.ingested, forwarded=counters.forwarded, spooled=counters.spooled
+            )
             if on_status:
                 on_status(counters)
-            if got or sent:
+            if got or sent or executed:
                 continue
             if once and counters.spooled == 0:
                 break
-            stop.wait(settings.poll_interval)
+            wait_for_input(sources, settings.poll_interval, stop)
     finally:
+        if api is not None:
+            api.stop()
         ingestor.close()
         bus.close()
         spool.close()
     return counters
+
+
+def _execute(commands: CommandRunner, spool: SqliteLog) -> int:
+    """Run this host's pending commands; outcomes into the spool, then the position on Kafka (a crash
+    between the two runs a command again, and its outcome keeps its id)."""
+    n = 0
+    try:
+        for partition, next_offset, outcomes in commands.poll():
+            spool.append(EVENTS_COMMANDS.name, [envelope_record(e) for e in outcomes])
+            commands.commit(partition, next_offset)
+            for e in outcomes:
+                metrics.command_executed(e)
+            n += len(outcomes)
+    except Exception as exc:  # the broker away: the forwarder reports it; try again next round
+        log.info("commands not read: %s", exc)
+    return n
 
 
 def run_projector(
@@ -94,11 +222,15 @@ def run_projector(
     *,
     once: bool = False,
     on_status: Callable[[Counters], None] | None = None,
+    api_listen: str = "",
 ) -> Counters:
-    """Apply the domain topics to the graph store, batch by batch, positions inside the graph."""
+    """Apply the domain topics to the graph store, batch by batch, positions inside the graph; serve
+    the queries of the admin API."""
     bus = open_bus(settings.bus_url)
     graph = open_settings_graph(settings)
     counters = Counters()
+    backend = ProcessBackend("projector", settings, bus, graph=graph)
+    api: ApiServer | None = None
 
     def on_dead(source: str, position: str, exc: Exception, raw: bytes) -> None:
         dead = DeadLetter.of(
@@ -109,10 +241,12 @@ def run_projector(
     try:
         _ensure_topics(bus, stop)
         graph.ensure_schema()
+        api = serve_api(settings, backend, api_listen)
         delay = 0.5
         while not stop.is_set():
             try:
-                n = project_topics(bus, graph, DOMAIN_TOPICS, settings.batch_size, on_dead=on_dead)
+                with backend.graph_lock:
+                    n = project_topics(bus, graph, DOMAIN_TOPICS, settings.batch_size, on_dead=on_dead)
             except Exception as exc:  # broker or graph away: the positions in the graph say where to resume
                 log.warning("projection paused (%s); retrying in %.1fs", exc, delay)
                 stop.wait(delay)
@@ -120,6 +254,7 @@ def run_projector(
                 continue
             delay = 0.5
             counters.projected += n
+            backend.state["projected"] = counters.projected
             if on_status:
                 on_status(counters)
             if n:
@@ -128,12 +263,16 @@ def run_projector(
                 break
             stop.wait(settings.poll_interval)
     finally:
+        if api is not None:
+            api.stop()
         graph.close()
         bus.close()
     return counters
 
 
-def run_worker(settings: Settings, *, loglevel: str = "WARNING", stall_after: float = 90.0) -> None:
+def run_worker(
+    settings: Settings, *, loglevel: str = "WARNING", stall_after: float = 90.0, api_listen: str = ""
+) -> None:
     """Start the Faust worker (blocks; Ctrl-C or SIGTERM stops it).
 
     Crash-only under a supervisor: if records wait on the raw topics but the agents handle none for
@@ -153,6 +292,36 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING", stall_after: fl
 
     def backlog() -> int:
         return sum(sum(bus.lag(APP_ID, route.source.name).values()) for route in ROUTES)
+
+    backend = ProcessBackend(
+        "worker", settings, bus, groups={APP_ID: tuple(dict.fromkeys(r.source.name for r in ROUTES))}
+    )
+    serve_api(settings, backend, api_listen)
+    # The agents count what they do; the API reports it as the process stage's records in and out,
+    # labelled like the embedded pipeline's (topic read, route; topic written).
+    for route in ROUTES:
+        metrics.prime_stage("process", route.source.name, route.name, tuple(t.name for t in route.sinks))
+    reported_read: Counter[tuple[str, str]] = Counter()
+    reported_written: Counter[str] = Counter()
+    reported_dead: Counter[str] = Counter()
+
+    def mirror() -> None:
+        while True:
+            time.sleep(2.0)
+            for (topic, route_name), n in list(progress.read.items()):
+                metrics.EVENTS_IN.labels("process", topic, route_name).inc(
+                    n - reported_read[(topic, route_name)]
+                )
+                reported_read[(topic, route_name)] = n
+            for topic, n in list(progress.written.items()):
+                metrics.EVENTS_OUT.labels("process", topic).inc(n - reported_written[topic])
+                reported_written[topic] = n
+            for route_name, n in list(progress.dead.items()):
+                metrics.DEAD_LETTERS.labels("process", route_name).inc(n - reported_dead[route_name])
+                reported_dead[route_name] = n
+            backend.state["handled"] = progress.handled
+
+    threading.Thread(target=mirror, name="watchman-metrics", daemon=True).start()
 
     def watchdog() -> None:
         # A thread, not a Faust timer: a worker stuck in start-up or rebalancing never runs its timers.

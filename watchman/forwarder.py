@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 from schemas.topics import Topic
+from watchman import metrics
 from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog
 
@@ -66,6 +67,8 @@ class Forwarder:
                     self.bus.append(topic.name, [Record(r.key, r.value, r.headers) for r in records])
                     self.spool.commit(GROUP, topic.name, {p: records[-1].offset + 1})
                     sent += len(records)
+                    metrics.EVENTS_IN.labels("forward", topic.name, "spool").inc(len(records))
+                    metrics.EVENTS_OUT.labels("forward", topic.name).inc(len(records))
         except Exception as exc:  # any bus failure: keep the spool, try again later
             if not self.failing:
                 log.warning("bus unavailable, spooling to disk and retrying: %s", exc)

@@ -9,7 +9,9 @@ Each stage step is one transaction, so a kill at any moment loses nothing and du
 from __future__ import annotations
 
 import logging
+import select
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,9 +24,11 @@ from projections.stores.base import GraphStore
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
 from schemas.events import UnknownEventType, decode_payload
-from schemas.topics import DLQ, DOMAIN_TOPICS, TOPICS, Topic
+from schemas.topics import DLQ, DOMAIN_TOPICS, EVENTS_COMMANDS, TOPICS, Topic
+from watchman import metrics
 from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog
+from watchman.commands import CommandRunner
 from watchman.state import CursorStore, SqliteTable
 
 log = logging.getLogger(__name__)
@@ -49,14 +53,43 @@ class StepCounts:
     processed: int = 0
     projected: int = 0
     dead: int = 0
+    executed: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.ingested or self.processed or self.projected)
+        return bool(self.ingested or self.processed or self.projected or self.executed)
+
+
+def wait_for_input(sources: Sequence[Source], timeout: float, stop: threading.Event) -> None:
+    """Sleep until a source has input ready, `timeout` passes or `stop` is set. Sources with a socket
+    (netlink) expose `fileno()`, so a change wakes the loop at once instead of after a poll interval;
+    the others are polled when the interval ends."""
+    fds = [fd for src in sources if (fn := getattr(src, "fileno", None)) is not None and (fd := fn()) >= 0]
+    if not fds or stop.is_set():
+        stop.wait(timeout)
+        return
+    try:
+        ready, _, _ = select.select(fds, [], [], timeout)
+    except (OSError, ValueError):  # a socket closed under us (a source reconnecting): just sleep
+        stop.wait(timeout)
+        return
+    if ready:
+        # Let a burst arrive whole, and never spin if a source leaves input unread.
+        stop.wait(0.01)
 
 
 def graph_position_name(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
+
+
+def report_projection_lag(bus: Bus, applied: dict[str, int]) -> None:
+    """watchman_consumer_lag{group="projections"}: records on the domain topics not yet in the graph."""
+    for topic in DOMAIN_TOPICS:
+        ends = bus.end_offsets(topic.name)
+        behind = {
+            p: end - (applied.get(graph_position_name(topic.name, p), -1) + 1) for p, end in ends.items()
+        }
+        metrics.set_lag("projections", topic.name, behind)
 
 
 class Ingestor:
@@ -72,20 +105,33 @@ class Ingestor:
         self.batch_size = batch_size
         self.cursors = CursorStore(log_)
         self.log.ensure_topics(TOPICS.values())
+        for src in self.sources:
+            metrics.prime_source(src.name, src.topic.name)
+        metrics.BATCH_SECONDS.labels("ingest")
 
     def ingest_once(self) -> StepCounts:
         counts = StepCounts()
+        started = time.perf_counter()
+        advanced: list[str] = []
         with self.log.transaction():
             for src in self.sources:
                 poll = src.poll(self.batch_size)
                 if poll.observations:
                     self.log.append(src.topic.name, [envelope_record(e) for e in poll.observations])
+                    metrics.EVENTS_IN.labels("ingest", src.topic.name, src.name).inc(len(poll.observations))
+                    metrics.EVENTS_OUT.labels("ingest", src.topic.name).inc(len(poll.observations))
                 if poll.dead:
                     self.log.append(DLQ.name, [dead_record(d) for d in poll.dead])
+                    metrics.DEAD_LETTERS.labels("ingest", src.name).inc(len(poll.dead))
                 if poll.cursor is not None:
                     self.cursors.put(src.name, poll.cursor)
+                    advanced.append(src.name)
                 counts.ingested += len(poll.observations)
                 counts.dead += len(poll.dead)
+        for name in advanced:  # counted once the transaction holding the cursor committed
+            metrics.cursor_advanced(name)
+        if counts.ingested or counts.dead:
+            metrics.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
         return counts
 
     def close(self) -> None:
@@ -106,7 +152,13 @@ class EmbeddedPipeline:
     ) -> None:
         self.log = log_
         self.graph = graph
+        metrics.PROJECTION_APPLY_SECONDS.labels(type(graph).__name__)
         self.ingestor = Ingestor(log_, sources, batch_size=batch_size)
+        self.commands = CommandRunner(log_, host, sources, clock=clock)
+        for route in ROUTES:
+            metrics.prime_stage("process", route.source.name, route.name, tuple(t.name for t in route.sinks))
+        for topic in DOMAIN_TOPICS:
+            metrics.prime_stage("project", topic.name, "projections", ("graph",))
         self.host = host
         self.batch_size = batch_size
         self.clock = clock
@@ -137,6 +189,7 @@ class EmbeddedPipeline:
             records = self.log.read(topic, p, offset, self.batch_size)
             if not records:
                 continue
+            started = time.perf_counter()
             with self.log.transaction(), table.batch():
                 out: list[Envelope] = []
                 dead: list[DeadLetter] = []
@@ -145,9 +198,17 @@ class EmbeddedPipeline:
                         out.extend(route.handle(r.value, table))
                     except DECODE_ERRORS as exc:
                         dead.append(self._dead(route.name, f"{topic}/{p}/{r.offset}", exc, r.value))
-                self.log.append(route.sink.name, [envelope_record(e) for e in out])
+                for sink in route.sinks:
+                    records_out = [envelope_record(e) for e in out if route.sink_for(e) is sink]
+                    self.log.append(sink.name, records_out)
+                    if records_out:
+                        metrics.EVENTS_OUT.labels("process", sink.name).inc(len(records_out))
                 self.log.append(DLQ.name, [dead_record(d) for d in dead])
                 self.log.commit(route.name, topic, {p: records[-1].offset + 1})
+            metrics.EVENTS_IN.labels("process", topic, route.name).inc(len(records))
+            if dead:
+                metrics.DEAD_LETTERS.labels("process", route.name).inc(len(dead))
+            metrics.BATCH_SECONDS.labels("process").observe(time.perf_counter() - started)
             done += len(records)
             counts.dead += len(dead)
         return done
@@ -160,9 +221,24 @@ class EmbeddedPipeline:
             )
         return counts
 
+    def execute_once(self) -> StepCounts:
+        """Run the commands for this host; each partition's outcomes and position in one transaction
+        (a crash before it commits runs the command again: executors are idempotent)."""
+        counts = StepCounts()
+        with self.log.transaction():
+            for partition, next_offset, outcomes in self.commands.poll():
+                self.log.append(EVENTS_COMMANDS.name, [envelope_record(e) for e in outcomes])
+                self.commands.commit(partition, next_offset)
+                counts.executed += len(outcomes)
+                for e in outcomes:
+                    metrics.command_executed(e)
+        return counts
+
     def step(self) -> StepCounts:
-        a, b, c = self.ingest_once(), self.process_once(), self.project_once()
-        return StepCounts(a.ingested, b.processed, c.projected, a.dead + b.dead + c.dead)
+        a, b = self.ingest_once(), self.process_once()
+        x = self.execute_once()
+        c = self.project_once()
+        return StepCounts(a.ingested, b.processed, c.projected, a.dead + b.dead + c.dead, x.executed)
 
     def drain(self, max_steps: int = 1_000_000) -> StepCounts:
         """Step until every source is read and every record projected (tests, one-shot imports)."""
@@ -173,6 +249,7 @@ class EmbeddedPipeline:
             total.processed += s.processed
             total.projected += s.projected
             total.dead += s.dead
+            total.executed += s.executed
             if not s.busy:
                 break
         return total
@@ -224,9 +301,16 @@ def project_topics(
                     ops.extend(fn(env, payload))  # type: ignore[arg-type]
                 except DECODE_ERRORS as exc:
                     on_dead("projections", f"{topic.name}/{p}/{r.offset}", exc, r.value)
+                    metrics.DEAD_LETTERS.labels("project", "projections").inc()
             if records:
                 positions[name] = records[-1].offset
                 n += len(records)
+                metrics.EVENTS_IN.labels("project", topic.name, "projections").inc(len(records))
     if positions:
+        started = time.perf_counter()
         graph.apply(ops, positions)
+        elapsed = time.perf_counter() - started
+        metrics.PROJECTION_APPLY_SECONDS.labels(type(graph).__name__).observe(elapsed)
+        metrics.BATCH_SECONDS.labels("project").observe(elapsed)
+        metrics.EVENTS_OUT.labels("project", "graph").inc(len(ops))
     return n

@@ -127,5 +127,9 @@ class BrewSource:
             lines=len(changes),
         )
 
+    def scan_now(self) -> None:
+        """Snapshot at the next poll instead of at the next interval (the TriggerScan command)."""
+        self._next_at = None
+
     def close(self) -> None:
         pass

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -355,6 +356,10 @@ class LadybugStore(GraphStore):
         transaction. It is prepared as a single statement because `COMMIT; CREATE …` run as one script
         would end that transaction and write in auto-commit.
         """
+        if read_only and _touches_files(cypher):
+            # LadybugDB runs COPY TO / LOAD FROM / ATTACH even in a READ ONLY transaction: they read or
+            # write files, so a read-only caller may not use them.
+            raise ReadOnlyViolation("read-only queries may not read or write files (COPY, LOAD, ATTACH, ...)")
         with self._mutex:
             self._check_open()
             self._run("BEGIN TRANSACTION READ ONLY" if read_only else "BEGIN TRANSACTION")
@@ -379,3 +384,15 @@ class LadybugStore(GraphStore):
                     raise ReadOnlyViolation("a read-only query may not end its transaction")
                 raise ValueError("a query may not end its transaction")
             return QueryResult(columns, rows)
+
+
+_STRINGS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|//[^\n]*|/\*.*?\*/""", re.S)
+_FILE_CLAUSES = re.compile(
+    r"(?<![.\w$])(COPY|LOAD|ATTACH|DETACH\s+DATABASE|EXPORT|IMPORT|INSTALL|USE)\b", re.I
+)
+
+
+def _touches_files(cypher: str) -> bool:
+    """Whether a statement uses a clause that reads or writes files or other databases (string
+    literals, quoted names and comments stripped first, so `WHERE x = 'copy'` is fine)."""
+    return _FILE_CLAUSES.search(_STRINGS.sub(" ", cypher)) is not None

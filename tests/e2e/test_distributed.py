@@ -241,3 +241,61 @@ def test_kills_and_a_kafka_outage_leave_the_graph_as_a_clean_run(tmp_path: Path)
 def _without_ids(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = [{k: v for k, v in e.items() if k != "id"} for e in events]
     return sorted(rows, key=lambda r: orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
+
+
+def _api_url(inst: Instance, role: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> str:
+    path = inst.data_dir / f"api-{role}.url"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, inst.daemon_log(
+            {"producer": "produce", "projector": "project"}.get(role, role)
+        )
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.2)
+    raise AssertionError(f"no {path} after {timeout}s")
+
+
+def test_admin_api_commands_travel_through_kafka_to_the_producer(tmp_path: Path) -> None:
+    """POST /admin/scan on the projector's API -> watchman.commands on Kafka -> the producer of that host
+    runs it -> the outcome goes through its spool to watchman.events.commands -> the projector -> Neo4j
+    -> GET /admin/commands/{id} on the projector's API says succeeded."""
+    import httpx
+
+    reset_servers()
+    dist = _instance(tmp_path, generate(5, start=datetime(2024, 5, 1), seed=2))
+    dist.cli("token", "show")  # one token for the three processes of this data directory
+    procs = {name: dist.start(name) for name in ("project", "produce")}
+    try:
+        projector = _api_url(dist, "projector", procs["project"])
+        producer = _api_url(dist, "producer", procs["produce"])
+        headers = {"Authorization": f"Bearer {(dist.data_dir / 'api.token').read_text().strip()}"}
+        with httpx.Client(headers=headers, timeout=30) as c:
+            health = c.get(producer + "/health").json()
+            assert (health["role"], health["deployment"]) == ("producer", "distributed")
+            # The producer has no graph: queries are the projector's.
+            assert c.post(producer + "/query", json={"name": "installed-software"}).status_code == 503
+            accepted = c.post(projector + "/admin/scan", json={"idempotency_key": "dist-1"})
+            assert accepted.status_code == 202, accepted.text
+            status_url = projector + accepted.json()["status_url"]
+            assert c.get(status_url).json()["status"] == "pending"
+            deadline = time.monotonic() + 120
+            state: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                state = c.get(status_url).json()
+                if state["status"] != "pending":
+                    break
+                time.sleep(0.5)
+            assert state["status"] == "succeeded", (state, dist.daemon_log("produce"))
+            assert state["host"] == "testhost" and "brew:" in state["detail"]
+            metrics = c.get(producer + "/admin/metrics").text
+            assert 'watchman_commands_total{status="succeeded",type="TriggerScan"} 1.0' in metrics
+            # The projector answers named queries from Neo4j.
+            rows = c.post(
+                projector + "/query", json={"name": "recent-changes", "params": {"days": 3650}}
+            ).json()
+            assert rows["columns"][:3] == ["ts", "host", "action"]
+    finally:
+        for proc in procs.values():
+            _stop(proc)
+    assert not (dist.data_dir / "api-projector.url").exists()

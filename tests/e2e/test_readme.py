@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,3 +62,50 @@ def test_help_teaches_every_command(instance: Instance) -> None:
         assert re.search(rf"\b{command}\b", text)
         assert instance.cli(command, "--help").returncode == 0
     assert "Examples" in text and "Exit codes" in text
+
+
+def _curl_examples() -> list[str]:
+    """The README's `curl` lines (continuations joined), as shell text."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    out = []
+    for block in blocks:
+        for raw in block.replace("\\\n", " ").splitlines():
+            line = raw.split("  #", 1)[0].strip()
+            if line.startswith("curl "):
+                out.append(line)
+    return out
+
+
+def test_every_readme_curl_example_answers(instance: Instance) -> None:
+    """The admin API examples, against a running daemon, with curl failing on any HTTP error."""
+    examples = _curl_examples()
+    assert any("/admin/scan" in e for e in examples) and any("/query" in e for e in examples)
+    write(
+        generate(10, start=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2), seed=5),
+        instance.apt_log,
+        instance.dpkg_log,
+    )
+    proc = instance.start()
+    try:
+        instance.wait_ready(proc)
+        api = (instance.data_dir / "api.url").read_text().strip()
+        env = {**instance.env(), "API": api, "TOKEN": (instance.data_dir / "api.token").read_text().strip()}
+        command_id = ""
+        for example in examples:
+            if "<command_id>" in example:
+                assert command_id, "the README polls a command before it issues one"
+            line = example.replace("<command_id>", command_id)
+            done = subprocess.run(
+                ["bash", "-c", line.replace("curl ", "curl --fail-with-body --max-time 30 ", 1)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, f"{example}\n{done.stdout}\n{done.stderr}"
+            assert done.stdout.strip(), example
+            if "/admin/scan" in example:
+                command_id = json.loads(done.stdout)["command_id"]
+    finally:
+        instance.stop(proc)

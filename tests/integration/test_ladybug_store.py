@@ -14,7 +14,7 @@ from pathlib import Path
 import ladybug
 import pytest
 
-from projections.stores.base import GraphStore
+from projections.stores.base import GraphStore, ReadOnlyViolation
 from projections.stores.ladybug import DB_FILE, GraphCorrupted, GraphLocked, LadybugStore
 from tests.integration.graph_store_suite import GraphStoreSuite, at, host, ops_for, utc
 
@@ -59,6 +59,33 @@ def _hold_raw_database(directory: str, ready: EventType, stop: EventType) -> Non
     ready.set()
     stop.wait(30)
     db.close()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "COPY (MATCH (h:Host) RETURN h.name) TO '{out}'",
+        "LOAD FROM '{src}' RETURN *",
+        "MATCH (h:Host) RETURN h.name; COPY (MATCH (h:Host) RETURN h.name) TO '{out}'",
+    ],
+)
+def test_read_only_query_may_not_touch_files(tmp_path: Path, template: str) -> None:
+    # LadybugDB itself runs COPY TO and LOAD FROM inside a READ ONLY transaction: the store refuses them.
+    src = tmp_path / "secret.csv"
+    src.write_text("a,b\n1,2\n")
+    out = tmp_path / "leak.csv"
+    store = LadybugStore(tmp_path / "graph")
+    try:
+        store.ensure_schema()
+        store.apply([host("h1", last_seen=at(1))], {"t/0": 1})
+        with pytest.raises(ReadOnlyViolation, match="files"):
+            store.query(template.format(out=out, src=src))
+        assert not out.exists()
+        # Words inside strings are not clauses.
+        rows = store.query("MATCH (h:Host) WHERE h.name <> 'copy load' RETURN h.name AS name").rows
+        assert rows == [["h1"]]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("holder", [_hold_store, _hold_raw_database], ids=["store", "raw-ladybug"])

@@ -48,6 +48,8 @@ class Instance:
             f"poll_interval = {extra.get('poll_interval', 0.05)}",
             f"batch_size = {extra.get('batch_size', 500)}",
             "brew_interval = 0.2",
+            # Any free port: many instances run side by side (the daemon writes the URL to api.url).
+            f'api_listen = "{extra.get("api_listen", "127.0.0.1:0")}"',
             "[packages]",
             f'apt = ["{self.apt_log}"]',
             f'dpkg = ["{self.dpkg_log}"]',
@@ -62,13 +64,24 @@ class Instance:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHMAN_")}
         env["WATCHMAN_CONFIG"] = str(self.config)
+        # The live sources of the machine running the tests (its netlink, journal, processes, Docker)
+        # would add events no two runs share: off, unless the test's config has the section.
+        config = self.config.read_text() if self.config.exists() else ""
+        for section, key in (
+            ("network", "ENABLED"),
+            ("journald", "ENABLED"),
+            ("docker", "ENABLED"),
+            ("services", "METRICS_ENABLED"),
+        ):
+            if f"[{section}]" not in config:
+                env[f"WATCHMAN_{section.upper()}__{key}"] = "false"
         if "WATCHMAN_TEST_NEO4J_PASSWORD" in os.environ:
             env["WATCHMAN_NEO4J_PASSWORD"] = os.environ["WATCHMAN_TEST_NEO4J_PASSWORD"]
         return env
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "watchman", *args],
+            [sys.executable, "-m", "watchman", *_any_free_api_port(args)],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -82,6 +95,7 @@ class Instance:
     def start(self, *command: str) -> subprocess.Popen[bytes]:
         """Start `watchman run` (or another long-running command) in the background."""
         name = command[0] if command else "daemon"
+        command = _any_free_api_port(command)
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed by the child's exit
         return subprocess.Popen(
             [sys.executable, "-m", "watchman", *(command or ("run",))], env=self.env(), stdout=log, stderr=log
@@ -134,3 +148,11 @@ class Instance:
             for t in ("ACTED_ON", "INSTALLED_ON", "HAPPENED_ON")
         }
         return {"events": events, "software": software, "hosts": hosts, "rels": rels, "counts": counts}
+
+
+def _any_free_api_port(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The distributed commands serve an admin API on a fixed default port; tests run several
+    instances (and restarts) side by side, so they take any free port."""
+    if args and args[0] in ("produce", "worker", "project") and "--api-listen" not in args:
+        return (*args, "--api-listen", "127.0.0.1:0")
+    return args

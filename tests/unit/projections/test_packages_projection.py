@@ -84,4 +84,4 @@ def test_catalog_cypher_is_parameterised() -> None:
             assert "{" + p.name not in q.cypher
         assert "'" not in q.cypher.replace("'install'", "").replace("'upgrade'", "").replace(
             "'downgrade'", ""
-        ).replace("'reinstall'", "").replace("'installed'", ""), q.name
+        ).replace("'reinstall'", "").replace("'installed'", "").replace("''", ""), q.name
