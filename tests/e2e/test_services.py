@@ -21,9 +21,17 @@ from tests.support.journal import Entries, build_journal
 # The distributed test resets the infra/ servers: one such module at a time (tests/conftest.py).
 pytestmark = pytest.mark.servers
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-# Entries of "today" (the service-logs and sudo-by-user defaults), and within the last hour.
-START = max(NOW - timedelta(minutes=30), NOW.replace(hour=0, minute=0, second=0))
+
+def _now() -> datetime:
+    # At call time, not import time: the catalog's windows ("last hour", "today") are relative to the
+    # query, and a full suite may reach these tests long after collection.
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _start() -> datetime:
+    """Entries of "today" (the service-logs and sudo-by-user defaults), and within the last hour."""
+    now = _now()
+    return max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=0))
 
 
 def history(start: datetime) -> Entries:
@@ -150,7 +158,7 @@ def test_journal_and_health_checks_answer_the_service_questions(
     instance: Instance, tmp_path: Path, unhealthy_server: int
 ) -> None:
     journal_dir = tmp_path / "journal"
-    path = build_journal(journal_dir / "system.journal", history(START))
+    path = build_journal(journal_dir / "system.journal", history(_start()))
     journald_config(
         instance,
         journal_dir,
@@ -181,7 +189,7 @@ def test_journal_and_health_checks_answer_the_service_questions(
 
         # the journal grows while the daemon runs
         later = Entries()
-        later.service_log(NOW, "nginx.service", "[error] appended while running", priority=3)
+        later.service_log(_now(), "nginx.service", "[error] appended while running", priority=3)
         build_journal(path, later)
         wait_for(
             instance,
@@ -219,12 +227,12 @@ def test_journal_and_health_checks_answer_the_service_questions(
 
 def test_a_restarted_daemon_reads_on_from_its_cursor(instance: Instance, tmp_path: Path) -> None:
     journal_dir = tmp_path / "journal"
-    path = build_journal(journal_dir / "system.journal", history(START))
+    path = build_journal(journal_dir / "system.journal", history(_start()))
     journald_config(instance, journal_dir)
     instance.cli("run", "--once")
     first = instance.query("MATCH (l:LogEvent) RETURN count(l) AS n")[0]["n"]
     later = Entries()
-    later.service_log(NOW, "nginx.service", "[error] after the restart", priority=3)
+    later.service_log(_now(), "nginx.service", "[error] after the restart", priority=3)
     build_journal(path, later)
     instance.cli("run", "--once")
     assert instance.query("MATCH (l:LogEvent) RETURN count(l) AS n")[0]["n"] == first + 1
@@ -245,7 +253,7 @@ def test_distributed_answers_the_same_as_embedded(tmp_path: Path) -> None:
 
     reset_servers()
     journal_dir = tmp_path / "journal"
-    build_journal(journal_dir / "system.journal", history(START))
+    build_journal(journal_dir / "system.journal", history(_start()))
     emb = Instance(tmp_path / "embedded")
     emb.write_config()
     journald_config(emb, journal_dir)

@@ -263,16 +263,19 @@ def _metrics(ts: datetime, unit: str, cpu: float, rss: int) -> Envelope:
 
 
 def test_the_catalog_answers_from_a_real_journal(tmp_path: Path) -> None:
-    today = NOW.replace(hour=0, minute=0, second=0)
-    start = max(NOW - timedelta(minutes=30), today)
+    # Its own "now", not the module's: the catalog's windows (e.g. samples of the last 5 minutes) are
+    # relative to the query time, and a slow suite can reach this test long after import.
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = now.replace(hour=0, minute=0, second=0)
+    start = max(now - timedelta(minutes=30), today)
     path = build_journal(tmp_path / "system.journal", sample_entries(start))
     raws = read_all(JournaldSource("h", files=[path]))
     raws += [
-        _metrics(NOW - timedelta(hours=h), "postgresql.service", 5.0, 100_000_000 + h)
+        _metrics(now - timedelta(hours=h), "postgresql.service", 5.0, 100_000_000 + h)
         for h in range(30, 0, -1)
     ]
-    raws += [_metrics(NOW - timedelta(seconds=30), "postgresql.service", 97.0, 100_000_000)]
-    raws += [_metrics(NOW - timedelta(seconds=30), "nginx.service", 3.0, 5_000_000)]
+    raws += [_metrics(now - timedelta(seconds=30), "postgresql.service", 97.0, 100_000_000)]
+    raws += [_metrics(now - timedelta(seconds=30), "nginx.service", 3.0, 5_000_000)]
     assert RAW_SERVICES.name != RAW_JOURNAL.name
     table = MemoryTable()
     events = _decide(raws, table)
