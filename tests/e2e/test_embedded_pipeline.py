@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from tests.support.instance import Instance
 
 
@@ -146,3 +148,31 @@ def test_a_graph_the_engine_refuses_is_rebuilt_from_the_log(instance: Instance) 
     instance.cli("run", "--once")
     assert instance.graph_dump() == before
     assert len(list(instance.data_dir.glob("graph.corrupt-*"))) == 1
+
+
+def test_config_check_and_status_describe_every_source(instance: Instance) -> None:
+    text = instance.config.read_text()
+    instance.config.write_text(
+        text.replace('api_listen = "127.0.0.1:0"', 'api_listen = "127.0.0.1:0"\nbogus_setting = 1')
+    )
+    bad = instance.cli("config", "check", check=False)
+    assert bad.returncode != 0 and "bogus_setting" in (bad.stderr + bad.stdout)
+    instance.config.write_text(
+        text + "[network]\nenabled = false\n[journald]\nfiles = ['/nonexistent.journal']\n"
+    )
+    out = instance.cli("config", "check").stdout
+    assert "network  off" in out
+    assert "journald /nonexistent.journal  not present" in out
+    assert "services metrics off; 0 health check(s); auto-restart allowed" in out
+    assert "docker   off" in out
+    assert "api      127.0.0.1:0" in out
+    # status copes with sources that are not files (the journal) and lists the running API.
+    proc = instance.start()
+    try:
+        instance.wait_ready(proc)
+        st = orjson.loads(instance.cli("status", "--json").stdout)
+        assert st["api"]["daemon"].startswith("http://127.0.0.1:")
+        plain = instance.cli("status").stdout
+        assert "api       daemon: http://127.0.0.1:" in plain
+    finally:
+        instance.stop(proc)
