@@ -8,7 +8,6 @@ tests/support/dockerd.py), so the ports it publishes are real listeners that tou
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shlex
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_distributed import reset_servers
 from tests.support.dockerd import Dockerd, running_dockerd
 from tests.support.instance import Instance
 
@@ -30,7 +30,6 @@ pytestmark = pytest.mark.servers
 KAFKA = os.environ.get("WATCHMAN_TEST_KAFKA", "127.0.0.1:9092")
 NEO4J = os.environ.get("WATCHMAN_TEST_NEO4J", "neo4j://127.0.0.1:7687")
 NEO4J_USER = os.environ.get("WATCHMAN_TEST_NEO4J_USER", "neo4j")
-NEO4J_PASSWORD = os.environ.get("WATCHMAN_TEST_NEO4J_PASSWORD", "watchman-test-password")
 PORT = 18090
 README = Path(__file__).resolve().parents[2] / "README.md"
 TIMEOUT = 120.0
@@ -200,33 +199,8 @@ def test_embedded_container_lifecycles_reach_the_graph(tmp_path: Path, engine: D
     assert "watchman.events.containers" in status
 
 
-async def _delete_watchman_topics() -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        for _ in range(60):
-            ours = [t for t in await admin.list_topics() if t.startswith("watchman")]
-            if not ours:
-                return
-            with contextlib.suppress(Exception):  # a deletion already in progress
-                await admin.delete_topics(ours)
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"topics not deleted: {ours}")
-    finally:
-        await admin.close()
-
-
 def test_distributed_container_lifecycles_reach_neo4j(tmp_path: Path, engine: Dockerd) -> None:
-    from projections.stores.neo4j import Neo4jStore
-
-    asyncio.run(_delete_watchman_topics())
-    store = Neo4jStore(NEO4J, NEO4J_USER, NEO4J_PASSWORD)
-    try:
-        store.wipe(confirm=True)
-    finally:
-        store.close()
+    reset_servers()
     _prepare(engine)
     inst = Instance(tmp_path)
     _configure(inst, engine, bus=f"kafka://{KAFKA}", graph=NEO4J, neo4j_user=NEO4J_USER)
