@@ -1,8 +1,9 @@
-"""`python -m bench`: run the benchmarks of the embedded deployment and write bench/RESULTS.md."""
+"""`python -m bench`: run the benchmarks of both deployments and write bench/RESULTS.md."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 import tempfile
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import idle, parsers, pipeline, profiling, replay, scale
+from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -23,10 +24,13 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle")
+BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed")
+# Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
+NEEDS_SERVERS = ("distributed",)
 
 DESCRIPTION = """\
-Benchmarks of The Watchman's embedded deployment (SQLite log + LadybugDB graph).
+Benchmarks of The Watchman's two deployments: embedded (SQLite log + LadybugDB graph) and
+distributed (Kafka + Faust worker + Neo4j, the real servers from infra/: `infra/services up`).
 
 Every figure is printed beside a baseline measured in the same run, their ratio (value / baseline)
 and the target from the issue with met/MISSED; the same table, the machine, the versions and a
@@ -40,19 +44,37 @@ benchmarks:
             (events/s); then each stage alone (ingest, process, project) to show where time goes,
             and a pyinstrument profile of the slowest stage. Baseline: batched SQLite appends of as
             many ~600-byte records (batches of 2000). Target >= 10,000 events/s.
-  replay    watchman.replay.rebuild of a fresh graph from --events domain records (seconds);
-            baseline: reading and decoding the same records. Target: 1,000,000 in <= 30 s (smaller
-            sizes are judged pro rata). 1M is opt-in: --events 1000000 (adds a 100k run).
-  scale     pipeline events/s at --events/10 and --events (and /100 from 1M up); the biggest size's
-            throughput over the smallest's must stay >= 0.8.
-  idle      `python -m watchman run` on empty log files for --idle-seconds: CPU % of one core and
-            peak RSS; baseline: a bare sleeping python. Targets <= 2 % and <= 200 MB.
+  replay    watchman.replay.rebuild of a fresh LadybugDB from --replay-events domain records
+            (seconds); baseline: reading and decoding the same records. Target: 1,000,000 in
+            <= 30 s (smaller sizes are judged pro rata). A full run measures 100k and 1M.
+  scale     pipeline events/s at --scale-sizes (full run 10k, 100k, 300k; 1M on request); the
+            biggest size's throughput over the smallest's must stay >= 0.8.
+  idle      `python -m watchman run` and `python -m watchman produce` (to the infra/ Kafka) on empty
+            logs for --idle-seconds: CPU % of one core and peak RSS; baseline: a bare sleeping
+            python. Targets: daemon <= 2 % and <= 200 MB, producer <= 1 % and <= 60 MB.
+  latency   a log line appended -> answerable by a query, p50/p99, under a steady --latency-rate
+            changes/s, for --latency-seconds per deployment and poll_interval (1.0 s default, 0.1 s).
+            Targets p99 <= 300 ms embedded, <= 1 s distributed.
+  distributed  logs -> produce -> Kafka -> Faust -> Kafka -> project -> Neo4j over --events events;
+            baselines: a raw aiokafka producer of the same raw records, and a minimal UNWIND MERGE
+            loader into the same Neo4j. Targets >= 20,000 events/s and >= 0.8 x the loader. Also
+            the pipeline with bench.tuned_worker (two proposed worker settings) beside the worker as
+            shipped, on --tuned-events events; then replay of --neo4j-replay-events domain records
+            from Kafka into an empty Neo4j (target 1M <= 60 s, judged pro rata).
   all       all of the above (default); scale reuses the pipeline run of the same size.
+            --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
+            latency, the producer's idle figures).
+
+The distributed benchmarks take the lock tests/conftest.py takes for tests marked `servers`
+(/tmp/watchman-infra/tests.lock), delete the `watchman*` and `bench.*` topics and wipe Neo4j.
 """
 
 EPILOG = """\
 sizes and durations (defaults; --quick in brackets):
   --events 100,000 [10,000]   --lines 200,000 [200,000]   --idle-seconds 60 [10]   --repeat 3
+  --replay-events 100,000 1,000,000 [10,000]   --neo4j-replay-events 100,000 300,000 [10,000]
+  --scale-sizes 10,000 100,000 300,000 [1,000 10,000]
+  --latency-seconds 45 [10]   --latency-rate 100
   tests.support.histories.generate makes about 4.5 changes per apt session, each told by apt and
   dpkg: 100,000 events are ~22,000 sessions, ~430,000 log lines and ~190,000 raw records.
 
@@ -68,6 +90,24 @@ examples:
 Do not run it while other heavy work shares the machine: the figures would measure that too (the
 load average at start and end is recorded in RESULTS.md). Benchmarks never assert timings in tests.
 """
+
+
+# Scale sizes of a full run. The issue asks for 10k, 100k and 1M; at ~2,000 events/s the 1M drain
+# alone takes 8-10 minutes and the whole `all` run must stay under 30: 300k, the rest as asked.
+FULL_SCALE = [10_000, 100_000, 300_000]
+SCALE_REMARK = (
+    "Sized down from the issue's 1,000,000 to 300,000 in a full `all` run: at the measured ~2,000 events/s "
+    "a 1M drain alone takes 8-10 minutes, and the whole run must finish in under 30. "
+    "`python -m bench scale --scale-sizes 10000 100000 1000000` runs the 1M size alone. It was run alone "
+    "on 2026-11-26 from 01:27 UTC, while other tests shared the machine (load average ~2.2): "
+    "1,000,029 events in 21.7 min, 769 events/s, i.e. about 0.4 × the 100k rate: the pipeline slows "
+    "down as the log and the graph grow (not yet profiled at that size; see docs/performance.md)."
+)
+
+
+# Replay sizes into Neo4j of a full run: at ~5,000 records/s, plus ~2 minutes to put 1M records on
+# Kafka and read them back, 1M would take ~6 minutes of the 30: 300k, and 1M extrapolated.
+FULL_NEO4J_REPLAY = [100_000, 300_000]
 
 
 def positive(text: str) -> int:
@@ -98,8 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--events", type=positive, help="events for pipeline and replay; biggest scale size")
     ap.add_argument("--lines", type=positive, help="lines per generated log for the parsers")
     ap.add_argument("--replay-events", type=positive, nargs="+", metavar="N", help="replay sizes")
+    ap.add_argument(
+        "--neo4j-replay-events", type=positive, nargs="+", metavar="N", help="replay sizes into Neo4j"
+    )
     ap.add_argument("--scale-sizes", type=positive, nargs="+", metavar="N", help="scale sizes (events)")
     ap.add_argument("--idle-seconds", type=seconds, help="how long the idle daemon is measured")
+    ap.add_argument("--latency-seconds", type=seconds, help="seconds of probes per latency run")
+    ap.add_argument("--latency-rate", type=seconds, default=100.0, help="background changes/s (100)")
+    ap.add_argument(
+        "--no-servers", action="store_true", help="leave out what needs the infra/ Kafka and Neo4j"
+    )
+    ap.add_argument(
+        "--tuned-events",
+        type=int,
+        help="events for the tuned-worker comparison (default min(--events, 20000); 0 = skip)",
+    )
     ap.add_argument("--repeat", type=positive, default=3, help="repetitions of the cheap timings (median)")
     ap.add_argument("--batch-size", type=positive, default=2000, help="pipeline batch size (the default's)")
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profile")
@@ -112,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def distributed_section() -> Section:
-    pending = "not measured yet: needs the distributed deployment (Kafka, Faust, Neo4j)"
+    pending = "not measured in this run (--no-servers): needs Kafka and Neo4j from infra/"
     return Section(
         "distributed",
         [
@@ -124,11 +177,20 @@ def distributed_section() -> Section:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # aiokafka logs every retry on a topic just created (NotLeaderForPartition): noise in the output.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     quick = args.quick
     events = args.events or (10_000 if quick else 100_000)
     lines = args.lines or 200_000
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
+    latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
+    use_servers = not args.no_servers
     chosen = set(BENCHMARKS[1:]) if args.benchmark == "all" else {args.benchmark}
+    if not use_servers:
+        chosen -= set(NEEDS_SERVERS)
+    replay_sizes = args.replay_events or (
+        replay.default_sizes(events) if quick or args.events else [100_000, replay.MILLION]
+    )
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
 
     with tempfile.TemporaryDirectory(prefix="watchman-bench-", dir=args.tmp) as tmp:
@@ -144,13 +206,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             report.sections.append(section)
         if "scale" in chosen:
-            sizes = args.scale_sizes or scale.default_sizes(events)
-            report.sections.append(scale.run(work, sizes=sizes, batch_size=args.batch_size, cache=cache))
+            full = not (quick or args.events or args.scale_sizes)
+            sizes = args.scale_sizes or (FULL_SCALE if full else scale.default_sizes(events))
+            section = scale.run(work, sizes=sizes, batch_size=args.batch_size, cache=cache)
+            if full:
+                section.details += ["", SCALE_REMARK]
+            report.sections.append(section)
         if "replay" in chosen:
-            sizes = args.replay_events or replay.default_sizes(events)
-            report.sections.append(replay.run(work, sizes=sizes, repeat=args.repeat))
+            report.sections.append(
+                replay.run(work, sizes=replay_sizes, repeat=args.repeat, domain_logs=work / "domain-logs")
+            )
         if "idle" in chosen:
-            report.sections.append(idle.run(work, seconds=idle_seconds))
+            report.sections.append(idle.run(work, seconds=idle_seconds, producer=use_servers))
+        if "latency" in chosen:
+            report.sections.append(
+                latency.run(work, seconds=latency_seconds, rate=args.latency_rate, distributed=use_servers)
+            )
+        if "distributed" in chosen:
+            report.sections.append(
+                distributed.run(
+                    work,
+                    events=events,
+                    replay_sizes=args.neo4j_replay_events
+                    or (replay_sizes if quick or args.events or args.replay_events else FULL_NEO4J_REPLAY),
+                    repeat=1,  # reading 1M records back from Kafka takes ~30 s: once is enough
+                    domain_logs=work / "domain-logs",
+                    tuned_events=min(events, 20_000) if args.tuned_events is None else args.tuned_events,
+                )
+            )
         if stages is not None and not args.no_profile:
             if profiling.available():
                 prof = profiling.profile_stage(
@@ -159,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report.profile = profiling.markdown(prof)
             else:
                 report.profile = ["pyinstrument is not installed: `pip install -e '.[dev]'`, then re-run."]
-        if args.benchmark == "all":
+        if args.benchmark == "all" and not use_servers:
             report.sections.append(distributed_section())
         report.finished = datetime.now(UTC)
 

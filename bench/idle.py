@@ -1,7 +1,8 @@
-"""Idle overhead of the embedded daemon: `python -m watchman run` on empty logs, CPU % and peak RSS.
+"""Idle overhead of `watchman run` (the embedded daemon) and `watchman produce`: CPU % and peak RSS.
 
-The baseline is a bare Python interpreter that only sleeps, measured the same way over the same
-seconds (it runs beside the daemon: both idle, they do not compete).
+Both follow empty package logs; the live sources (network, journald, docker, services) are off, since they
+observe this machine, which is never idle. The baseline is a bare Python interpreter that only sleeps,
+measured the same way over the same seconds (all three run side by side: idle, they do not compete).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import servers
 from bench.common import say, scratch
 from bench.results import Figure, Section, Target
 
 REPO = Path(__file__).resolve().parent.parent
 CPU_TARGET = Target("<=", 2.0, "% of a core")
 RSS_TARGET = Target("<=", 200.0, "MB")
+PRODUCER_CPU_TARGET = Target("<=", 1.0, "% of a core")
+PRODUCER_RSS_TARGET = Target("<=", 60.0, "MB")
 KINDS = ("apt", "dpkg", "dnf_rpm", "dnf", "dnf5")
 MB = 1024 * 1024
 SOCKET_PATH_MAX = 100
@@ -132,19 +136,53 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
-def run(work: Path, *, seconds: float = 60.0, settle: float = 2.0, ready_timeout: float = 60.0) -> Section:
+def run(
+    work: Path,
+    *,
+    seconds: float = 60.0,
+    settle: float = 2.0,
+    ready_timeout: float = 60.0,
+    producer: bool = True,
+) -> Section:
     # A Unix socket path may hold ~107 bytes: a deep scratch directory gets a short stand-in.
     if len(str(work / "data" / "watchman.sock")) <= SOCKET_PATH_MAX:
-        return _run(work, seconds, settle, ready_timeout)
+        return _locked(work, seconds, settle, ready_timeout, producer)
     with scratch(Path(tempfile.gettempdir()), "wm-idle") as short:
-        return _run(short, seconds, settle, ready_timeout)
+        return _locked(short, seconds, settle, ready_timeout, producer)
 
 
-def _run(work: Path, seconds: float, settle: float, ready_timeout: float) -> Section:
+def _locked(work: Path, seconds: float, settle: float, ready_timeout: float, producer: bool) -> Section:
+    if not producer:
+        return _run(work, seconds, settle, ready_timeout, None)
+    with servers.exclusive():  # the producer creates the watchman topics on the shared Kafka
+        return _run(work, seconds, settle, ready_timeout, servers.servers())
+
+
+def _start_producer(work: Path, s: servers.Servers) -> subprocess.Popen[bytes]:
+    root = work / "producer"
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "history.log").write_text("")
+    (logs / "dpkg.log").write_text("")
+    config = servers.write_config(
+        root,
+        apt=logs / "history.log",
+        dpkg=logs / "dpkg.log",
+        bus=f"kafka://{s.kafka}",
+        graph=s.neo4j,
+        neo4j_user=s.user,
+    )
+    return servers.start(root, servers.env_for(config, s), "produce", "--api-listen", "127.0.0.1:0")
+
+
+def _run(
+    work: Path, seconds: float, settle: float, ready_timeout: float, s: servers.Servers | None
+) -> Section:
     section = Section("idle")
     config = write_config(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHMAN_")}
     env["WATCHMAN_CONFIG"] = str(config)
+    env.update(servers.LIVE_SOURCES_OFF)
     daemon_log = work / "daemon.log"
     socket = work / "data" / "watchman.sock"
     say(f"idle: starting `python -m watchman run` on empty logs, then measuring for {seconds:g} s")
@@ -153,6 +191,7 @@ def _run(work: Path, seconds: float, settle: float, ready_timeout: float) -> Sec
             [sys.executable, "-m", "watchman", "run"], cwd=REPO, env=env, stdout=out, stderr=out
         )
     bare = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(86400)"])
+    prod = _start_producer(work, s) if s is not None else None
     try:
         deadline = time.monotonic() + ready_timeout
         while not socket.exists():
@@ -161,11 +200,23 @@ def _run(work: Path, seconds: float, settle: float, ready_timeout: float) -> Sec
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the daemon was not ready in {ready_timeout:g} s: {_tail(daemon_log)}")
             time.sleep(0.05)
+        if prod is not None:
+            # Ready once it has created the topics and forwarded nothing: its admin API answers by then.
+            time.sleep(5.0)
+            if prod.poll() is not None:
+                raise RuntimeError(
+                    f"the producer exited {prod.returncode}: {_tail(work / 'producer' / 'produce.log')}"
+                )
         time.sleep(settle)  # past the first poll of every source and the first retention pass
-        usage = measure({"daemon": daemon.pid, "bare": bare.pid}, seconds)
+        pids = {"daemon": daemon.pid, "bare": bare.pid}
+        if prod is not None:
+            pids["producer"] = prod.pid
+        usage = measure(pids, seconds)
     finally:
         _stop(bare)
         _stop(daemon)
+        if prod is not None:
+            _stop(prod)
     d, b = usage["daemon"], usage["bare"]
     how = "psutil" if psutil is not None else "/proc"
     section.figures += [
@@ -188,9 +239,37 @@ def _run(work: Path, seconds: float, settle: float, ready_timeout: float) -> Sec
             "of the process, start-up included",
         ),
     ]
+    if "producer" in usage:
+        p = usage["producer"]
+        section.figures += [
+            Figure(
+                f"producer CPU, idle {seconds:g} s",
+                p.cpu_percent,
+                "% of a core",
+                baseline=b.cpu_percent,
+                baseline_label="bare python sleeping, %",
+                target=PRODUCER_CPU_TARGET,
+            ),
+            Figure(
+                "producer peak RSS",
+                p.peak_rss_mb,
+                "MB",
+                baseline=b.peak_rss_mb,
+                baseline_label="bare python, MB",
+                target=PRODUCER_RSS_TARGET,
+                note=f"RSS at the end {p.last_rss_mb:.0f} MB",
+            ),
+        ]
+        section.details.append(
+            "`python -m watchman produce` (spool + forwarder to the infra/ Kafka, command topic polled) on "
+            "two empty package logs, poll_interval 1.0 s, measured over the same seconds beside the daemon."
+        )
+        section.details.append("")
     section.details += [
         f"`python -m watchman run` with five empty log files, no brew, poll_interval 1.0 s (the default); "
         f"measured {seconds:g} s after the socket appeared plus {settle:g} s to settle; "
-        f"sampled with {how} every 0.5 s. CPU % counts user + system time of the daemon process."
+        f"sampled with {how} every 0.5 s. CPU % counts user + system time of the daemon process. "
+        "The live sources (network, journald, docker, services metrics) are off in both processes: "
+        "they observe this machine, which is never idle.",
     ]
     return section

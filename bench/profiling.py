@@ -98,7 +98,7 @@ def _from_stage(text: str) -> str:
     if start is None:
         return "\n".join(lines[:TREE_LINES])
     indent = len(lines[start]) - len(lines[start].lstrip(" "))
-    out = []
+    out: list[str] = []
     for line in lines[start:]:
         if not line.strip():
             continue

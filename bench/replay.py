@@ -27,7 +27,7 @@ from tests.support.histories import generate
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import decode, envelope_record
 from watchman.replay import rebuild
-from watchman.wiring import open_graph, open_log
+from watchman.wiring import open_graph
 
 MILLION = 1_000_000
 TARGET_1M_SECONDS = 30.0
@@ -84,6 +84,19 @@ def build_domain_log(log: SqliteLog, records: int, *, seed: int = 7) -> int:
     return n + len(batch)
 
 
+def domain_log(directory: Path, records: int) -> tuple[SqliteLog, int]:
+    """A log of `records` domain records in `directory`, built on first use (building 1M takes ~90 s:
+    the embedded and the Neo4j replay share it within one run)."""
+    path = directory / f"domain-{records}.sqlite"
+    if path.exists():
+        log = SqliteLog(path)
+        return log, log.count(EVENTS_PACKAGES.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    log = SqliteLog(path)
+    say(f"replay: building a log of {records:,} domain records (untimed)")
+    return log, build_domain_log(log, records)
+
+
 def read_and_decode(log: SqliteLog) -> int:
     """The baseline: every domain record read from the log in replay-sized batches and decoded."""
     n = 0
@@ -115,7 +128,7 @@ def default_sizes(events: int) -> list[int]:
     return sorted({events, 100_000} if events >= MILLION else {events})
 
 
-def run(work: Path, *, sizes: Sequence[int], repeat: int = 3) -> Section:
+def run(work: Path, *, sizes: Sequence[int], repeat: int = 3, domain_logs: Path | None = None) -> Section:
     section = Section("replay")
     section.details += [
         "| domain records | Event nodes after replay | replay s | read + decode s | records/s |",
@@ -124,10 +137,8 @@ def run(work: Path, *, sizes: Sequence[int], repeat: int = 3) -> Section:
     rates: list[tuple[int, float]] = []
     for size in sorted(set(sizes)):
         with scratch(work, f"replay-{size}") as d:
-            log = open_log(f"sqlite://{d / 'log.sqlite'}")
+            log, n = domain_log(domain_logs or d, size)
             try:
-                say(f"replay: building a log of {size:,} domain records (untimed)")
-                n = build_domain_log(log, size)
                 say(f"replay: rebuilding a fresh graph from {n:,} records")
                 seconds, replayed, events = replay_once(log, d)
                 base = median_time(partial(read_and_decode, log), repeat)

@@ -15,6 +15,9 @@ from typing import Literal
 from bench.common import fmt
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
+# The hand-written analysis (where the time goes, what was changed, next steps), copied into every
+# RESULTS.md so the figures never travel without it.
+ANALYSIS_FILE = Path(__file__).resolve().parent / "analysis.md"
 KEY_PACKAGES = ("ladybug", "pydantic", "pydantic-core", "orjson", "psutil", "pyinstrument")
 
 
@@ -238,6 +241,8 @@ def markdown(report: Report) -> str:
             out += [f"## Details: {s.name}", "", *s.details, ""]
     if report.profile:
         out += ["## Where the time goes", "", *report.profile, ""]
+    if ANALYSIS_FILE.exists():
+        out += [ANALYSIS_FILE.read_text().rstrip(), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

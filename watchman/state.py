@@ -41,14 +41,9 @@ class SqliteTable:
         self._cache, self._dirty = {}, {}
         try:
             yield
-            cache, dirty = self._cache, self._dirty
-            with self._log.transaction():
-                for key in dirty:
-                    raw = cache[key]
-                    if raw is None:
-                        self._log.kv_delete(self._ns, key)
-                    else:
-                        self._log.kv_put(self._ns, key, raw)
+            cache = self._cache
+            # One executemany for the batch instead of one statement per key.
+            self._log.kv_write_many(self._ns, [(key, cache[key]) for key in self._dirty])
         finally:
             self._cache, self._dirty = None, {}
 

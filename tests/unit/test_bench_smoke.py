@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import parsers, pipeline, profiling, replay, scale
+from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, servers
 from bench.__main__ import main
 from bench.results import Section
 
@@ -89,6 +89,9 @@ def test_main_runs_everything_and_writes_the_results_file(tmp_path: Path) -> Non
             "0.5",
             "--repeat",
             "1",
+            "--latency-seconds",
+            "1",
+            "--no-servers",
             "--output",
             str(out),
             "--tmp",
@@ -97,8 +100,62 @@ def test_main_runs_everything_and_writes_the_results_file(tmp_path: Path) -> Non
     )
     assert code == 0
     text = out.read_text()
-    for heading in ("## Machine", "## Figures", "## Where the time goes", "not measured yet"):
+    for heading in ("## Machine", "## Figures", "## Where the time goes", "not measured in this run"):
         assert heading in text
-    for name in ("parsers", "pipeline", "scale", "replay", "idle", "distributed"):
+    for name in ("parsers", "pipeline", "scale", "replay", "idle", "latency", "distributed"):
         assert f"| {name} |" in text
     assert list(scratch.iterdir()) == [], "scratch directories are removed"
+
+
+def test_latency_probes_the_embedded_daemon(tmp_path: Path) -> None:
+    section = latency.run(tmp_path, seconds=1, intervals=(0.1,), distributed=False)
+    p50, p99 = section.figures
+    assert p50.value is not None and p99.value is not None
+    assert 0 < p50.value <= p99.value
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_thread_keeps_its_rate(tmp_path: Path) -> None:
+    log = latency.Log(tmp_path / "dpkg.log")
+    load = latency.Load(log, 200)
+    load.start()
+    load.stop.wait(1.0)
+    load.stop.set()
+    load.join(timeout=5)
+    lines = log.path.read_text().splitlines()
+    assert len(lines) == 3 * load.written
+    assert 100 <= load.written <= 300
+
+
+# The benchmarks below use the shared Kafka and Neo4j from infra/: each takes the lock the `servers`
+# tests take (bench.servers.exclusive), so this module must NOT be marked `servers` (flock is not
+# re-entrant across two descriptors: the fixture's lock would block the benchmark's).
+
+
+def test_distributed_pipeline_baselines_and_replay(tmp_path: Path) -> None:
+    section = distributed.run(tmp_path, events=200, replay_sizes=[300], timeout=300)
+    pipeline_, loader, replayed, million = section.figures
+    assert pipeline_.value is not None and pipeline_.value > 0
+    assert pipeline_.baseline is not None and pipeline_.baseline > 0
+    assert loader.ratio is not None and loader.ratio > 0
+    assert replayed.value is not None and replayed.baseline is not None
+    assert million.value is None and million.status == "not measured"
+    assert "| 300 |" in "\n".join(section.details)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_idle_producer_is_measured(tmp_path: Path) -> None:
+    section = idle.run(tmp_path, seconds=0.5, settle=0.1)
+    names = [f.name for f in section.figures]
+    assert any(n.startswith("producer CPU") for n in names)
+    assert all(f.value is not None and f.value >= 0 for f in section.figures)
+
+
+def test_raw_records_and_loader_rows_match_the_history() -> None:
+    h = distributed.make_history(100)
+    raws = distributed.raw_records(h)
+    domain = distributed.domain_envelopes(h)
+    rows = distributed.loader_rows(domain)
+    assert 0 < len(domain) == len(rows) <= len(raws)
+    assert len({r["id"] for r in rows}) == h.changes
+    assert servers.LOCK.name == "tests.lock"

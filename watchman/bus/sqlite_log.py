@@ -65,6 +65,10 @@ class SqliteLog(Bus):
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # Checkpoint the WAL every 32 MiB instead of SQLite's 4 MiB: a processor batch writes ~4 MiB,
+            # so the default checkpointed (copied pages back, synced) after nearly every commit, and
+            # rewrote the same hot pages (log ends, table rows, B-tree interiors) each time.
+            self._db.execute("PRAGMA wal_autocheckpoint=8192")
             self._db.executescript(_DDL)
         self._db.execute("PRAGMA busy_timeout=10000")
         self._lock = threading.RLock()
@@ -260,6 +264,35 @@ class SqliteLog(Bus):
     def kv_delete(self, ns: str, key: str) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key))
+
+    def kv_write_many(self, ns: str, items: Iterable[tuple[str, bytes | None]]) -> None:
+        """Put (value bytes) or delete (None) many keys in one transaction, in the order given: two
+        statements prepared once instead of one execute per key (a processor batch writes thousands)."""
+        puts: list[tuple[str, str, bytes]] = []
+        deletes: list[tuple[str, str]] = []
+        with self.transaction():
+            for key, value in items:
+                if value is None:
+                    if puts:  # keep the order: a put before a delete of the same key must land first
+                        self._kv_put_rows(puts)
+                        puts = []
+                    deletes.append((ns, key))
+                else:
+                    if deletes:
+                        self._db.executemany("DELETE FROM kv WHERE ns=? AND key=?", deletes)
+                        deletes = []
+                    puts.append((ns, key, value))
+            if puts:
+                self._kv_put_rows(puts)
+            if deletes:
+                self._db.executemany("DELETE FROM kv WHERE ns=? AND key=?", deletes)
+
+    def _kv_put_rows(self, rows: list[tuple[str, str, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT INTO kv(ns, key, value) VALUES (?,?,?) "
+            "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value",
+            rows,
+        )
 
     def kv_items(self, ns: str) -> list[tuple[str, bytes]]:
         return [(k, bytes(v)) for k, v in self._db.execute("SELECT key, value FROM kv WHERE ns=?", (ns,))]
