@@ -26,7 +26,7 @@ from schemas.envelope import Envelope
 from schemas.events import UnknownEventType, decode_payload
 from schemas.topics import DLQ, DOMAIN_TOPICS, EVENTS_COMMANDS, TOPICS, Topic
 from watchman import metrics
-from watchman.bus.base import Bus, Record
+from watchman.bus.base import Bus, Record, StoredRecord
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.commands import CommandRunner
 from watchman.state import CursorStore, SqliteTable
@@ -269,6 +269,24 @@ class EmbeddedPipeline:
 OnDead = Callable[[str, str, Exception, bytes], None]
 
 
+def project_records(
+    topic: str, partition: int, records: Iterable[StoredRecord], on_dead: OnDead
+) -> list[GraphOp]:
+    """Decode domain records and project them into graph operations; undecodable ones to `on_dead`."""
+    ops: list[GraphOp] = []
+    for r in records:
+        try:
+            env, payload = decode(r.value)
+            fn = PROJECTORS.get(env.type)
+            if fn is None:
+                raise UnknownEventType(f"no projection for {env.type}")
+            ops.extend(fn(env, payload))  # type: ignore[arg-type]
+        except DECODE_ERRORS as exc:
+            on_dead("projections", f"{topic}/{partition}/{r.offset}", exc, r.value)
+            metrics.DEAD_LETTERS.labels("project", "projections").inc()
+    return ops
+
+
 def project_topics(
     bus: Bus,
     graph: GraphStore,
@@ -292,16 +310,7 @@ def project_topics(
             name = graph_position_name(topic.name, p)
             offset = max(applied.get(name, -1) + 1, starts.get(p, 0))
             records = bus.read(topic.name, p, offset, batch_size)
-            for r in records:
-                try:
-                    env, payload = decode(r.value)
-                    fn = PROJECTORS.get(env.type)
-                    if fn is None:
-                        raise UnknownEventType(f"no projection for {env.type}")
-                    ops.extend(fn(env, payload))  # type: ignore[arg-type]
-                except DECODE_ERRORS as exc:
-                    on_dead("projections", f"{topic.name}/{p}/{r.offset}", exc, r.value)
-                    metrics.DEAD_LETTERS.labels("project", "projections").inc()
+            ops.extend(project_records(topic.name, p, records, on_dead))
             if records:
                 positions[name] = records[-1].offset
                 n += len(records)
