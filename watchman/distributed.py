@@ -349,6 +349,9 @@ def run_worker(
 
     threading.Thread(target=watchdog, name="watchman-watchdog", daemon=True).start()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG, so every debug message of Faust and
+    # aiokafka was formatted (the profile's top entry); the status line is ours anyway.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     finally:
