@@ -184,6 +184,35 @@ def test_named_and_raw_queries(daemon: Running) -> None:
         assert hosts.json()["rows"] == [{"n": "testhost"}]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "x' OR 1=1 CREATE (:Host {name: 'evil'}) //",
+        "x\") CREATE (:Host {name: 'evil'}) RETURN 1 //",
+        "'}) MATCH (h:Host) DETACH DELETE h //",
+    ],
+)
+def test_cypher_injection_through_parameters_cannot_write(daemon: Running, payload: str) -> None:
+    """Values only ever travel as Cypher parameters: text that would be Cypher if pasted is just a
+    value that matches nothing, through the filters, the named queries and raw Cypher's params."""
+    probe = {"cypher": "MATCH (h:Host) RETURN h.name AS n ORDER BY n", "read_only": True}
+    with daemon.client() as c:
+        hosts_before = c.post("/query", json=probe).json()["rows"]
+        assert c.get("/admin/packages", params={"days": 60, "name": payload}).json()["rows"] == []
+        named = c.post("/query", json={"name": "package-history", "params": {"name": payload}})
+        assert named.status_code == 200 and named.json()["rows"] == []
+        raw = c.post(
+            "/query",
+            json={
+                "cypher": "MATCH (s:Software) WHERE s.name = $n RETURN s",
+                "params": {"n": payload},
+                "read_only": True,
+            },
+        )
+        assert raw.status_code == 200 and raw.json()["rows"] == []
+        assert c.post("/query", json=probe).json()["rows"] == hosts_before == [{"n": "testhost"}]
+
+
 def test_scan_publishes_a_command_whose_outcome_can_be_polled(daemon: Running) -> None:
     with daemon.client() as c:
         r = c.post("/admin/scan", json={"idempotency_key": "k1", "reason": "test"})
