@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -35,52 +36,19 @@ Decide = Callable[[Envelope, EventPayload, Table], list[Envelope]]
 DECODE_ERRORS = (ValidationError, UnknownEventType, ValueError, TypeError, KeyError)
 
 
-def _packages(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, PackageChangeObserved):
-        raise TypeError(f"packages processor got {type(payload).__name__}")
-    return packages.decide(raw, payload, table)
+P = TypeVar("P", bound=EventPayload)
 
 
-def _docker_event(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, DockerEventObserved):
-        raise TypeError(f"containers processor got {type(payload).__name__}")
-    return containers.decide_event(raw, payload, table)
+def typed(cls: type[P], fn: Callable[[Envelope, P, Table], list[Envelope]]) -> Decide:
+    """A decide function for one payload class, as the registry calls it (any payload): a payload of
+    another class is a TypeError, which the hosts send to the dead-letter topic."""
 
+    def decide(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
+        if not isinstance(payload, cls):
+            raise TypeError(f"{fn.__module__}.{fn.__name__} got {type(payload).__name__}")
+        return fn(raw, payload, table)
 
-def _docker_state(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, DockerStateObserved):
-        raise TypeError(f"containers processor got {type(payload).__name__}")
-    return containers.decide_state(raw, payload, table)
-
-
-def _network(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, NetworkStateObserved):
-        raise TypeError(f"network processor got {type(payload).__name__}")
-    return network.decide(raw, payload, table)
-
-
-def _journal_services(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, JournalEntryObserved):
-        raise TypeError(f"services processor got {type(payload).__name__}")
-    return services.decide_journal(raw, payload, table)
-
-
-def _journal_security(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, JournalEntryObserved):
-        raise TypeError(f"security processor got {type(payload).__name__}")
-    return security.decide(raw, payload, table)
-
-
-def _service_metrics(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, ServiceMetricsObserved):
-        raise TypeError(f"services processor got {type(payload).__name__}")
-    return services.decide_metrics(raw, payload, table)
-
-
-def _service_health(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    if not isinstance(payload, HealthCheckObserved):
-        raise TypeError(f"services processor got {type(payload).__name__}")
-    return services.decide_health(raw, payload, table)
+    return decide
 
 
 @dataclass(frozen=True)
@@ -120,21 +88,24 @@ ROUTES: tuple[Route, ...] = (
         source=RAW_PACKAGES,
         sink=EVENTS_PACKAGES,
         table="packages",
-        decide={PackageChangeObserved.TYPE: _packages},
+        decide={PackageChangeObserved.TYPE: typed(PackageChangeObserved, packages.decide)},
     ),
     Route(
         name=containers.SOURCE,
         source=RAW_CONTAINERS,
         sink=EVENTS_CONTAINERS,
         table="containers",
-        decide={DockerEventObserved.TYPE: _docker_event, DockerStateObserved.TYPE: _docker_state},
+        decide={
+            DockerEventObserved.TYPE: typed(DockerEventObserved, containers.decide_event),
+            DockerStateObserved.TYPE: typed(DockerStateObserved, containers.decide_state),
+        },
     ),
     Route(
         name=network.SOURCE,
         source=RAW_NETWORK,
         sink=EVENTS_NETWORK,
         table="network",
-        decide={NetworkStateObserved.TYPE: _network},
+        decide={NetworkStateObserved.TYPE: typed(NetworkStateObserved, network.decide)},
     ),
     # The journal feeds two processors (two consumer groups): service lifecycle/logs and security.
     Route(
@@ -142,20 +113,23 @@ ROUTES: tuple[Route, ...] = (
         source=RAW_JOURNAL,
         sink=EVENTS_SERVICES,
         table="services",
-        decide={JournalEntryObserved.TYPE: _journal_services},
+        decide={JournalEntryObserved.TYPE: typed(JournalEntryObserved, services.decide_journal)},
     ),
     Route(
         name=security.SOURCE,
         source=RAW_JOURNAL,
         sink=EVENTS_SECURITY,
         table="security",
-        decide={JournalEntryObserved.TYPE: _journal_security},
+        decide={JournalEntryObserved.TYPE: typed(JournalEntryObserved, security.decide)},
     ),
     Route(
         name=services.HEALTH_SOURCE,
         source=RAW_SERVICES,
         sink=EVENTS_SERVICES,
         table="services-health",
-        decide={ServiceMetricsObserved.TYPE: _service_metrics, HealthCheckObserved.TYPE: _service_health},
+        decide={
+            ServiceMetricsObserved.TYPE: typed(ServiceMetricsObserved, services.decide_metrics),
+            HealthCheckObserved.TYPE: typed(HealthCheckObserved, services.decide_health),
+        },
     ),
 )
