@@ -245,7 +245,7 @@ def loader_rows(domain: Sequence[Envelope]) -> list[dict[str, Any]]:
                 "type": env.type,
                 "ts": env.ts,
                 "host": env.host,
-                "skey": software_key(env.host, p.ecosystem, p.package, p.arch),
+                "skey": software_key(env.host, p.ecosystem, p.package, p.arch, p.native_arch),
                 "ecosystem": p.ecosystem,
                 "name": p.package,
                 "arch": p.arch,

@@ -23,6 +23,7 @@ from bench import servers
 from bench.common import HOST, say, scratch
 from bench.idle import SOCKET_PATH_MAX
 from bench.results import Figure, Section, Target
+from producers.packages.arch import native_arch
 from projections.packages import software_key
 from schemas.events import ecosystem_of
 
@@ -114,7 +115,7 @@ def probe(log: Log, answered: Callable[[str], bool], seconds: float, rate: float
     rng = random.Random(8)
     try:
         # Warm-up: the first probe waits for the pipeline to be running at all (untimed).
-        key = software_key(HOST, eco, f"warm-{tag}", "amd64")
+        key = software_key(HOST, eco, f"warm-{tag}", "amd64", native_arch(eco))
         log.append(_dpkg(datetime.now(UTC), "install", f"warm-{tag}", "<none>", "1.0-1"))
         _wait(lambda: answered(key), 120.0)
         deadline = time.perf_counter() + seconds
@@ -122,7 +123,7 @@ def probe(log: Log, answered: Callable[[str], bool], seconds: float, rate: float
         while time.perf_counter() < deadline:
             i += 1
             name = f"probe-{tag}-{i}"
-            key = software_key(HOST, eco, name, "amd64")
+            key = software_key(HOST, eco, name, "amd64", native_arch(eco))
             t0 = log.append(_dpkg(datetime.now(UTC), "install", name, "<none>", "1.0-1"))
             t1 = _wait(lambda k=key: answered(k), PROBE_TIMEOUT)  # type: ignore[misc]
             if t1 is None:

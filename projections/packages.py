@@ -16,9 +16,23 @@ STATE_AFTER = {
 }
 
 
-def software_key(host: str, ecosystem: str, name: str, arch: str | None) -> str:
-    """host/ecosystem/name[:arch] — multiarch packages (libc6:amd64, libc6:i386) are distinct software."""
-    return f"{host}/{ecosystem}/{name}" + (f":{arch}" if arch else "")
+# Architecture-independent packages: the same software on every arch of the host.
+NEUTRAL_ARCHES = frozenset({"all", "noarch", "any"})
+
+
+def software_key(
+    host: str, ecosystem: str, name: str, arch: str | None, native_arch: str | None = None
+) -> str:
+    """host/ecosystem/name, with `:arch` only for a foreign architecture (libc6:i386 beside libc6 on an
+    amd64 host), as apt and dnf name packages. So the key does not depend on which log told a change
+    first: apt's history writes an Architecture: all package as needrestart:amd64, dpkg.log as
+    needrestart:all, the old apt format writes no arch. Without the host's native arch (brew, events
+    from before it was recorded) the arch written is all there is to go by."""
+    if arch and native_arch is None:
+        return f"{host}/{ecosystem}/{name}:{arch}"
+    if arch and arch != native_arch and arch not in NEUTRAL_ARCHES:
+        return f"{host}/{ecosystem}/{name}:{arch}"
+    return f"{host}/{ecosystem}/{name}"
 
 
 def summary(payload: PackageChanged) -> str:
@@ -35,7 +49,7 @@ def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
     """Event node + Software current state + Host, and the relationships between them."""
     ts = event.ts
     version = payload.new_version if payload.new_version is not None else payload.old_version
-    skey = software_key(event.host, payload.ecosystem, payload.package, payload.arch)
+    skey = software_key(event.host, payload.ecosystem, payload.package, payload.arch, payload.native_arch)
     return [
         UpsertNode("Host", event.host, {"name": event.host, "first_seen": ts, "last_seen": ts}),
         UpsertNode(

@@ -91,7 +91,10 @@ SOFTWARE = NodeLabel(
         Prop("last_seen", "TIMESTAMP", "max"),
         UPDATED_AT,
     ),
-    description="One package of one package manager on one host; key host/ecosystem/name[:arch].",
+    description=(
+        "One package of one package manager on one host; key host/ecosystem/name, plus :arch for a"
+        " foreign architecture only (libc6:i386 on an amd64 host)."
+    ),
 )
 EVENT = NodeLabel(
     "Event",

@@ -8,9 +8,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+from producers.packages.arch import native_arch
 from producers.packages.sources import BrewSource, LogSource
 from producers.source import Source
 from projections.stores.base import GraphStore
+from schemas.events import ecosystem_of
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.settings import Settings
@@ -108,7 +110,8 @@ def build_sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     sources: list[Source] = []
     for kind, path in settings.packages.logs():
         name = f"{kind}:{path}"
-        sources.append(LogSource(kind, path, settings.host, cursors.get(name), tz=tz))
+        arch = native_arch(ecosystem_of(kind))
+        sources.append(LogSource(kind, path, settings.host, cursors.get(name), tz=tz, native_arch=arch))
     for prefix in settings.packages.brew:
         name = f"brew:{prefix}"
         sources.append(BrewSource(prefix, settings.host, cursors.get(name), interval=settings.brew_interval))

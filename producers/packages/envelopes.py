@@ -8,9 +8,14 @@ from schemas.envelope import Envelope, event_id
 from schemas.events import PackageChangeObserved
 
 
-def raw_envelope(host: str, obs: PackageChangeObserved, observed_at: datetime) -> Envelope:
+def raw_envelope(
+    host: str, obs: PackageChangeObserved, observed_at: datetime, *, native_arch: str | None = None
+) -> Envelope:
     """The id hashes the change's content, not the file offset, so a line read again from a rotated
-    (renamed or compressed) copy of the log still gets the same id."""
+    (renamed or compressed) copy of the log still gets the same id. `native_arch` (the host's, not
+    part of the id) lets the graph tell a foreign-arch package from the host's own."""
+    if native_arch is not None and obs.native_arch is None:
+        obs = obs.model_copy(update={"native_arch": native_arch})
     content = (obs.ts.isoformat(), obs.action, obs.package, obs.arch, obs.old_version, obs.new_version)
     session = obs.session_start.isoformat() if obs.session_start else None
     return Envelope(

@@ -41,8 +41,10 @@ class LogSource:
         *,
         tz: tzinfo | None = None,
         clock: Clock = _now,
+        native_arch: str | None = None,
     ) -> None:
         self.kind = kind
+        self.native_arch = native_arch
         self.topic = RAW_PACKAGES
         self.path = Path(path)
         self.name = f"{kind}:{self.path}"
@@ -79,7 +81,7 @@ class LogSource:
                         )
                     )
                 else:
-                    out.observations.append(raw_envelope(self.host, r, now))
+                    out.observations.append(raw_envelope(self.host, r, now, native_arch=self.native_arch))
         out.cursor = None if safe is None else safe.to_dict()
         return out
 

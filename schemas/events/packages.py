@@ -48,6 +48,10 @@ class _PackageFields(EventPayload):
     commandline: str | None = None
     repo: str | None = None
     error: str | None = None
+    # The host's own architecture as its package manager names it (amd64, x86_64), when the producer
+    # knows it: a package of that arch or of none (all, noarch) is the same software however a log
+    # writes it (apt's history says needrestart:amd64 where dpkg.log says needrestart:all).
+    native_arch: str | None = None
 
 
 @register

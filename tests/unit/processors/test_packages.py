@@ -178,6 +178,35 @@ def test_arch_all_in_dpkg_matches_native_arch_in_apt_in_either_order() -> None:
     assert [e.payload for e in a.values()] == [e.payload for e in b.values()]
 
 
+def test_every_telling_of_an_arch_all_change_lands_on_one_software_node() -> None:
+    """Found on a real Debian host: the event was emitted first as apt told it (needrestart:amd64),
+    then again, merged, as dpkg told it (needrestart:all), and each emission was linked to its own
+    Software node. With the host's native arch in the observations the key no longer depends on
+    which log came first, nor on the old apt format that writes no arch."""
+    from projections.graph_ops import UpsertNode
+    from projections.packages import project
+    from schemas.events import PackageChanged
+
+    def software_of(*tellings: PackageChangeObserved) -> set[str]:
+        keys = set()
+        for e in run(MemoryTable(), *tellings):
+            payload = decode_payload(e.type, e.schema_version, e.payload)
+            assert isinstance(payload, PackageChanged)
+            keys |= {
+                op.key for op in project(e, payload) if isinstance(op, UpsertNode) and op.label == "Software"
+            }
+        return keys
+
+    native = {"native_arch": "amd64"}
+    apt, dpkg = obs("apt", arch="amd64", **native), obs("dpkg", arch="all", **native)
+    assert software_of(apt, dpkg) == software_of(dpkg, apt) == {"h1/deb/bash"}
+    old_apt = obs("apt", arch=None, **native)
+    assert software_of(old_apt, dpkg) == {"h1/deb/bash"}
+    # a foreign-arch package stays its own software, in either order
+    i386 = {"arch": "i386", **native}
+    assert software_of(obs("apt", **i386), obs("dpkg", **i386)) == {"h1/deb/bash:i386"}
+
+
 def test_twin_with_identical_fields_still_records_both_sources() -> None:
     """apt's entry at the same second as dpkg's line: nothing but the sources differ."""
     same_second: dict[str, Any] = {"ts": T0, "session_start": T0, "session_end": T0}

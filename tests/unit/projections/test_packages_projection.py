@@ -55,6 +55,24 @@ def test_projection_builds_event_software_host_and_links() -> None:
     assert any(isinstance(o, UpsertNode) and o.label == "Host" for o in ops)
 
 
+@pytest.mark.parametrize(
+    ("arch", "native", "key"),
+    [
+        ("amd64", "amd64", "h/deb/vim"),  # the host's own arch
+        ("all", "amd64", "h/deb/vim"),  # architecture-independent
+        (None, "amd64", "h/deb/vim"),  # the old apt format writes none
+        ("i386", "amd64", "h/deb/vim:i386"),  # multiarch: a foreign package is its own software
+        ("noarch", "x86_64", "h/deb/vim"),
+        ("amd64", None, "h/deb/vim:amd64"),  # native unknown (older events): as written
+        (None, None, "h/deb/vim"),
+    ],
+)
+def test_software_key_names_the_arch_only_when_foreign(
+    arch: str | None, native: str | None, key: str
+) -> None:
+    assert software_key("h", "deb", "vim", arch, native) == key
+
+
 def test_catalog_resolves_defaults_and_times() -> None:
     now = datetime(2024, 5, 10, tzinfo=UTC)
     cypher, params = resolve("installed-this-week", {}, now)
