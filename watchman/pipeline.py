@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from processors.registry import DECODE_ERRORS, ROUTES, Route
+from producers.pacing import Pacer
 from producers.source import Source
 from projections.graph_ops import GraphOp
 from projections.registry import PROJECTORS
@@ -104,6 +105,7 @@ class Ingestor:
         self.sources = list(sources)
         self.batch_size = batch_size
         self.cursors = CursorStore(log_)
+        self.pacer = Pacer(self.sources)
         self.log.ensure_topics(TOPICS.values())
         for src in self.sources:
             metrics.prime_source(src.name, src.topic.name)
@@ -115,7 +117,10 @@ class Ingestor:
         advanced: list[str] = []
         with self.log.transaction():
             for src in self.sources:
+                if self.pacer.should_wait(src):
+                    continue
                 poll = src.poll(self.batch_size)
+                self.pacer.polled(src, poll, self.batch_size)
                 if poll.observations:
                     self.log.append(src.topic.name, [envelope_record(e) for e in poll.observations])
                     metrics.EVENTS_IN.labels("ingest", src.topic.name, src.name).inc(len(poll.observations))

@@ -19,6 +19,8 @@ from schemas.topics import RAW_PACKAGES
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# The rich log and the plain log of one package manager tell the same changes.
+PACE_GROUP = {"apt": "deb", "dpkg": "deb", "dnf": "rpm", "dnf-rpm": "rpm"}
 
 
 def _now() -> datetime:
@@ -45,6 +47,8 @@ class LogSource:
     ) -> None:
         self.kind = kind
         self.native_arch = native_arch
+        # Logs that tell the same changes are read level in time (producers.pacing).
+        self.pace_group = PACE_GROUP.get(kind)
         self.topic = RAW_PACKAGES
         self.path = Path(path)
         self.name = f"{kind}:{self.path}"
