@@ -39,6 +39,11 @@ OPEN_SESSION = timedelta(hours=6)
 # Changes kept per state key; a key is one package, action family and version, so this only bounds
 # how often the very same change may recur (reinstalls of one version).
 KEEP_PER_KEY = 64
+# Of those, changes that expect no further telling are kept only among the newest few: they are
+# needed only to recognise a record delivered again (at-least-once), and a state that grows with
+# the history is read and written whole on every decision (measured: a 1M-change backfill slowed
+# the processor 3-4x as states grew to 64 changes).
+KEEP_DONE = 8
 
 
 def state_key(host: str, obs: PackageChangeObserved) -> str:
@@ -193,6 +198,23 @@ def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Enve
             return [_event(raw.host, merged, raw)]
     rec = _record(event_id("packages", raw.id), raw.id, obs)
     recent.append(rec)
-    del recent[:-KEEP_PER_KEY]
+    if len(recent) > KEEP_DONE:
+        waiting = [r for r in recent[:-KEEP_DONE] if not _done(r)]
+        keep = max(KEEP_PER_KEY - KEEP_DONE, 0)
+        recent[:] = waiting[len(waiting) - keep :] + recent[-KEEP_DONE:]
     table.set(key, state)
     return [_event(raw.host, rec, raw)]
+
+
+def _done(rec: dict[str, Any]) -> bool:
+    """Will no further telling of this change come? True once both logs told it (a purge once the
+    plain log's purge step came too), and for a plain log's change with no rich telling: sources
+    are read level in time (producers.pacing), so newer changes of the same key mean its rich
+    telling, if any, has had its chance."""
+    sources = set(rec["sources"])
+    rich = sources & RICH
+    if not rich:
+        return True
+    if not sources & PLAIN:
+        return False
+    return rec["action"] != "purge" or "purge" in rec["plain_actions"]

@@ -53,7 +53,8 @@ def test_twins_of_a_long_backfill_become_one_event_each(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 12 packages: every (package, action, version) recurs often, as on a host over years.
-    monkeypatch.setattr(processors.packages, "KEEP_PER_KEY", 4)  # 4,282 events unpaced
+    monkeypatch.setattr(processors.packages, "KEEP_PER_KEY", 4)
+    monkeypatch.setattr(processors.packages, "KEEP_DONE", 2)  # 4,059 events unpaced
     changes, events, _ = backfill(tmp_path, sessions=600, batch_size=50)
     assert changes > 2000
     assert events == changes
