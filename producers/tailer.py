@@ -14,7 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["CHUNK_SIZE", "FINGERPRINT_BYTES", "Cursor", "FileTailer", "Line"]
+import inotify_simple  # type: ignore[import-untyped]  # no py.typed: a ctypes wrapper of ~100 lines
+
+__all__ = ["CHUNK_SIZE", "FINGERPRINT_BYTES", "Cursor", "FileTailer", "Line", "Wake"]
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +203,83 @@ def _open(path: Path, *, live: bool) -> _Source | None:
         return None
 
 
+_IN = inotify_simple.flags
+# The directory: a new live file (create, or rename onto its name). Not its writes: a directory such
+# as /var/log holds busy logs (syslog, auth.log) whose every line would wake the loop for nothing.
+_DIR_MASK = _IN.CREATE | _IN.MOVED_TO | _IN.ONLYDIR
+# The live file itself; the watch stays on its inode after a rename, so a late writer to the rotated
+# file still wakes us while we finish it.
+_FILE_MASK = _IN.MODIFY | _IN.CLOSE_WRITE
+
+
+class Wake:
+    """An inotify descriptor that becomes readable when a followed log may hold new bytes.
+
+    It watches the log's directory for a file created or renamed onto the log's name (rotation) and
+    the log file for writes. A runner selects on fileno() instead of sleeping a whole poll interval;
+    drain() empties it before each read, so a write after the drain wakes the runner again. Where
+    inotify cannot be had (instance or watch limits, no permission) fileno() is -1 and the runner
+    polls, as it would without this.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._dir_wd: int | None = None
+        self._ino: Any = None  # inotify_simple.INotify (untyped)
+        try:
+            self._ino = inotify_simple.INotify(nonblocking=True)
+        except OSError as exc:
+            self._give_up(exc)
+            return
+        self._watch()
+
+    def _give_up(self, exc: OSError) -> None:
+        log.info("cannot watch %s with inotify (%s); polling it every poll interval", self._path, exc)
+        self.close()
+
+    def _watch(self) -> None:
+        """Watch the directory (once it exists) and the live file (once it exists)."""
+        try:
+            if self._dir_wd is None:
+                self._dir_wd = self._ino.add_watch(self._path.parent, _DIR_MASK)
+            self._ino.add_watch(self._path, _FILE_MASK)
+        except FileNotFoundError:
+            pass  # not there yet: the directory's watch (or the next drain) catches its creation
+        except OSError as exc:  # ENOSPC (max_user_watches), EACCES...
+            self._give_up(exc)
+
+    def fileno(self) -> int:
+        return -1 if self._ino is None else int(self._ino.fileno())
+
+    def drain(self) -> None:
+        """Consume what is pending; re-watch the live file when a new one took its name."""
+        if self._ino is None:
+            return
+        rewatch = self._dir_wd is None  # the directory did not exist yet: try again
+        for ev in self._ino.read(timeout=0):
+            if ev.mask & _IN.Q_OVERFLOW:
+                rewatch = True
+            elif ev.wd == self._dir_wd and ev.mask & _IN.IGNORED:
+                self._dir_wd = None  # the directory went away
+                rewatch = True
+            elif ev.wd == self._dir_wd and ev.name == self._path.name:
+                rewatch = True
+        if rewatch and self._ino is not None:
+            self._watch()
+
+    def close(self) -> None:
+        if self._ino is not None:
+            self._ino.close()
+            self._ino = None
+
+
 class FileTailer:
     """Follows one log path across rotations; read() never blocks and returns only complete lines.
 
     The stream is: rotated generations oldest first (path.N.gz ... path.2.gz, path.1), then the live
     file; after each rotation the old file is finished before the new one starts. Lines longer than
     max_line_bytes come out in pieces of that size, so memory stays bounded whatever the input.
+    With wake=True, fileno() is a descriptor that becomes readable when the log changes (see Wake).
     """
 
     def __init__(
@@ -216,6 +289,7 @@ class FileTailer:
         *,
         backfill_rotated: bool = True,
         max_line_bytes: int = 1024 * 1024,
+        wake: bool = False,
     ) -> None:
         if max_line_bytes < 1:
             raise ValueError("max_line_bytes must be positive")
@@ -235,6 +309,8 @@ class FileTailer:
         # (inode, dev, size, head) of path.1 when last looked at, to notice a copytruncate.
         self._newest: tuple[int, int, int, bytes] | None = None
         self._closed = False
+        # Set up before the first read, so no write between that read and a runner's wait goes unseen.
+        self._wake = Wake(self._path) if wake else None
         if cursor is not None:
             self.seek(cursor)
         elif backfill_rotated:
@@ -254,7 +330,13 @@ class FileTailer:
 
     def close(self) -> None:
         self._switch(None)
+        if self._wake is not None:
+            self._wake.close()
         self._closed = True
+
+    def fileno(self) -> int:
+        """A descriptor readable when the log may have changed since the last read(); -1 without one."""
+        return -1 if self._wake is None else self._wake.fileno()
 
     def seek(self, cursor: Cursor) -> None:
         """Position the stream just at cursor; if no file matches it, at the live file's start."""
@@ -293,6 +375,9 @@ class FileTailer:
         """Return up to max_lines complete lines not returned yet; [] when there is nothing new."""
         if self._closed:
             raise ValueError("read from a closed FileTailer")
+        if self._wake is not None:
+            # Before reading: a write that lands after this drain makes the descriptor readable again.
+            self._wake.drain()
         out: list[Line] = []
         self._take_lines(out, max_lines)
         if len(out) < max_lines and not self._poll_live(out):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -21,27 +21,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from processors.faust_app import APP_ID as FAUST_APP_ID
-from processors.registry import ROUTES
 from producers.packages import KINDS, brew, make_parser
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
-from projections.stores.ladybug import GraphCorrupted, GraphLocked
 from schemas.topics import DLQ, RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
-from watchman.api import TokenFile
-from watchman.api_client import ApiClient, ApiError
-from watchman.bus.base import Bus
-from watchman.daemon import (
-    AlreadyRunning,
-    Daemon,
-    DaemonClient,
-    Totals,
-    daemon_lock,
-    encode_params,
-    jsonable,
-)
 from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.settings import Settings
 from watchman.state import CursorStore
@@ -53,6 +38,14 @@ from watchman.wiring import (
     open_log,
     open_settings_graph,
 )
+
+# LadybugDB, Faust and FastAPI (with the daemon, which serves the admin API) are imported by the
+# commands that use them, not here: every command would pay their start-up time and memory, the
+# long-running producer included (issue 8: its idle RSS).
+if TYPE_CHECKING:
+    from watchman.api_client import ApiClient
+    from watchman.bus.base import Bus
+    from watchman.daemon import DaemonClient, Totals
 
 # Exit codes scripts can rely on.
 EXIT_OK = 0
@@ -156,6 +149,8 @@ def run(
     when they appear). The first start backfills the whole history, rotated files included.
     Other commands (query, status, replay) talk to this process while it runs.
     """
+    from watchman.daemon import AlreadyRunning, Daemon, daemon_lock
+
     s = get_settings()
     if s.deployment == "distributed":
         raise fail(
@@ -321,6 +316,8 @@ def query(
         return
     if not text:
         raise fail("give a named query or Cypher text (see watchman query --list)", EXIT_USAGE)
+    from watchman.api_client import ApiClient
+
     params: dict[str, Any] = {}
     for item in param or []:
         key, sep, value = item.partition("=")
@@ -351,6 +348,8 @@ def query(
 
 def _api_query(api: ApiClient, text: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Through the running daemon's admin API (read-only; --write goes through its local socket)."""
+    from watchman.api_client import ApiError
+
     named = text in QUERIES
     body = (
         {"name": text, "params": params} if named else {"cypher": text, "params": params, "read_only": True}
@@ -369,6 +368,9 @@ def _api_query(api: ApiClient, text: str, params: dict[str, Any]) -> tuple[list[
 
 
 def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple[list[str], list[list[Any]]]:
+    from projections.stores.ladybug import GraphCorrupted, GraphLocked
+    from watchman.daemon import DaemonClient, encode_params, jsonable
+
     s = get_settings()
     client = DaemonClient.connect(s)
     if client is not None:
@@ -415,6 +417,7 @@ def replay(
     `watchman project` may keep going: the wipe removes its positions too, so it also starts over
     from offset zero, and the upserts make that harmless.
     """
+    from watchman.daemon import AlreadyRunning, DaemonClient, daemon_lock
     from watchman.replay import domain_backlog, replay_into_place
 
     s = get_settings()
@@ -492,6 +495,8 @@ def _progress() -> Progress:
 
 def collect_status(s: Settings) -> dict[str, Any]:
     """Positions, lags, counts and DLQ size, from the bus and the graph (never writing either)."""
+    from watchman.daemon import DaemonClient
+
     status: dict[str, Any] = {
         "deployment": s.deployment,
         "data_dir": str(s.data_dir),
@@ -545,6 +550,9 @@ def collect_status(s: Settings) -> dict[str, Any]:
 
 
 def _bus_status(s: Settings, bus: Bus, status: dict[str, Any]) -> None:
+    from processors.faust_app import APP_ID as FAUST_APP_ID
+    from processors.registry import ROUTES
+
     topics: dict[str, Any] = {}
     for name in TOPICS:
         try:
@@ -677,6 +685,7 @@ def produce(
     transaction, then forwarded after Kafka acknowledges: when Kafka is down the spool grows on disk
     and catches up when it returns.
     """
+    from watchman.daemon import AlreadyRunning, daemon_lock
     from watchman.distributed import run_producer
 
     s = _distributed_settings()
@@ -749,6 +758,8 @@ def project(
 @token_app.command("show")
 def token_show() -> None:
     """Print the token (creating it if there is none yet), e.g. for curl -H "Authorization: Bearer …"."""
+    from watchman.api import TokenFile
+
     s = get_settings()
     print(TokenFile(s.api_token_path).ensure())
 
@@ -763,6 +774,8 @@ def token_rotate(
     Example:
       watchman token rotate --yes
     """
+    from watchman.api import TokenFile
+
     s = get_settings()
     question = f"Replace the API token in {s.api_token_path}? Callers using the old one stop working"
     if not yes and not typer.confirm(question):

@@ -62,9 +62,10 @@ class StepCounts:
 
 
 def wait_for_input(sources: Sequence[Source], timeout: float, stop: threading.Event) -> None:
-    """Sleep until a source has input ready, `timeout` passes or `stop` is set. Sources with a socket
-    (netlink) expose `fileno()`, so a change wakes the loop at once instead of after a poll interval;
-    the others are polled when the interval ends."""
+    """Sleep until a source has input ready, `timeout` passes or `stop` is set. Sources with a
+    descriptor expose `fileno()` (netlink's socket; the package logs' inotify descriptor, see
+    producers.tailer.Wake), so a change wakes the loop at once instead of after a poll interval; the
+    others (journald: waking per entry cost more CPU than it saved) are polled when the interval ends."""
     fds = [fd for src in sources if (fn := getattr(src, "fileno", None)) is not None and (fd := fn()) >= 0]
     if not fds or stop.is_set():
         stop.wait(timeout)

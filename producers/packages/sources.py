@@ -30,6 +30,7 @@ def _now() -> datetime:
 class LogSource:
     """Tail one log file (with its rotated generations on first start) through one parser.
 
+    poll() also drains the wake descriptor of fileno(), so a runner's select does not spin on it.
     The saved cursor never passes an incomplete multi-line record: after a crash the record is read
     again from its first line, so none of its changes is lost.
     """
@@ -55,8 +56,13 @@ class LogSource:
         self.host = host
         self._clock = clock
         self._parser: LogParser = make_parser(kind, tz=tz)
-        self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None)
+        self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None, wake=True)
         self._record_start: Cursor | None = None
+
+    def fileno(self) -> int:
+        """An inotify descriptor, readable once the log (or its directory, on rotation) changed since
+        the last poll; -1 where inotify is unavailable. The runner selects on it instead of sleeping."""
+        return self._tailer.fileno()
 
     def poll(self, max_lines: int) -> Poll:
         lines = self._tailer.read(max_lines)
