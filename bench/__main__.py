@@ -19,8 +19,10 @@ from bench.results import (
     Report,
     Section,
     console_table,
+    load_average,
     machine_info,
     package_versions,
+    run_info,
     write_results,
 )
 
@@ -84,7 +86,7 @@ examples:
   python -m bench parsers --lines 500000
   python -m bench pipeline --events 50000 --no-profile
   python -m bench replay --events 1000000      # the 1M replay target (and 100k beside it)
-  python -m bench scale --scale-sizes 10000 100000 1000000
+  python -m bench scale --scale-sizes 10000 100000 1000000 --merge   # 1M, beside the other sections
   python -m bench idle --idle-seconds 300 --output /tmp/idle.md
 
 Do not run it while other heavy work shares the machine: the figures would measure that too (the
@@ -98,10 +100,8 @@ FULL_SCALE = [10_000, 100_000, 300_000]
 SCALE_REMARK = (
     "Sized down from the issue's 1,000,000 to 300,000 in a full `all` run: at the measured ~2,000 events/s "
     "a 1M drain alone takes 8-10 minutes, and the whole run must finish in under 30. "
-    "`python -m bench scale --scale-sizes 10000 100000 1000000` runs the 1M size alone. It was run alone "
-    "on 2026-11-26 from 01:27 UTC, while other tests shared the machine (load average ~2.2): "
-    "1,000,029 events in 21.7 min, 769 events/s, i.e. about 0.4 × the 100k rate: the pipeline slows "
-    "down as the log and the graph grow (not yet profiled at that size; see docs/performance.md)."
+    "`python -m bench scale --scale-sizes 10000 100000 1000000 --merge` measures the 1M size alone and "
+    "puts its section in place of this one."
 )
 
 
@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--output", type=Path, default=RESULTS_FILE, help=f"results file (default {RESULTS_FILE})"
     )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the sections this run measures in the results file, keep the others "
+        "(read from its JSON twin, e.g. bench/RESULTS.json); each section records its own run",
+    )
     ap.add_argument("--tmp", type=Path, help="parent of the scratch directories (default: the system's)")
     return ap
 
@@ -198,13 +204,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = Report(command.strip(), datetime.now(UTC), machine_info(work), package_versions())
         cache: dict[int, pipeline.DrainRun] = {}
         stages: pipeline.StagesRun | None = None
+        mark = (datetime.now(UTC), load_average())
+
+        def stamp() -> None:
+            """The section just appended was measured since `mark`: say so on it."""
+            nonlocal mark
+            report.sections[-1].run = run_info(report.command, *mark)
+            mark = (datetime.now(UTC), load_average())
+
         if "parsers" in chosen:
             report.sections.append(parsers.run(work, lines=lines, repeat=args.repeat))
+            stamp()
         if "pipeline" in chosen:
             section, stages = pipeline.run(
                 work, events=events, batch_size=args.batch_size, repeat=args.repeat, cache=cache
             )
             report.sections.append(section)
+            stamp()
         if "scale" in chosen:
             full = not (quick or args.events or args.scale_sizes)
             sizes = args.scale_sizes or (FULL_SCALE if full else scale.default_sizes(events))
@@ -212,16 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if full:
                 section.details += ["", SCALE_REMARK]
             report.sections.append(section)
+            stamp()
         if "replay" in chosen:
             report.sections.append(
                 replay.run(work, sizes=replay_sizes, repeat=args.repeat, domain_logs=work / "domain-logs")
             )
+            stamp()
         if "idle" in chosen:
             report.sections.append(idle.run(work, seconds=idle_seconds, producer=use_servers))
+            stamp()
         if "latency" in chosen:
             report.sections.append(
                 latency.run(work, seconds=latency_seconds, rate=args.latency_rate, distributed=use_servers)
             )
+            stamp()
         if "distributed" in chosen:
             report.sections.append(
                 distributed.run(
@@ -234,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tuned_events=min(events, 20_000) if args.tuned_events is None else args.tuned_events,
                 )
             )
+            stamp()
         if stages is not None and not args.no_profile:
             if profiling.available():
                 prof = profiling.profile_stage(
@@ -247,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.finished = datetime.now(UTC)
 
     print(console_table(report))
-    path = write_results(report, args.output)
+    path = write_results(report, args.output, merge=args.merge)
     say(f"results written to {path}")
     return 0
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sqlite3
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bench.common import fmt
 
@@ -72,6 +73,9 @@ class Section:
     name: str
     figures: list[Figure] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    # The run that measured it (command, started, seconds, load, commit): sections of one results
+    # file may come from different runs (`--merge`), each with its baselines from its own run.
+    run: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,6 +235,21 @@ def markdown(report: Report) -> str:
         *("| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows(report)),
         "",
     ]
+    runs = [s for s in report.sections if s.run]
+    if len({(s.run.get("command"), s.run.get("started")) for s in runs}) > 1:
+        out += [
+            "Sections come from more than one run (`--merge`); each figure's baseline is from its own run:",
+            "",
+            "| benchmark | command | started | took | load average (1/5/15 min) start → end | commit |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {s.name} | `{_md_cell(r['command'])}` | {r['started']} | {r['seconds']} s"
+                f" | {_md_cell(r['load'])} | {r['commit']} |"
+                for s in runs
+                for r in (s.run,)
+            ),
+            "",
+        ]
     notes = [(s.name, f) for s in report.sections for f in s.figures if f.note]
     if notes:
         out += ["Notes:", ""]
@@ -246,9 +265,74 @@ def markdown(report: Report) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def write_results(report: Report, path: Path = RESULTS_FILE) -> Path:
+def run_info(command: str, started: datetime, load_at_start: str) -> dict[str, str]:
+    """Who measured a section: stamped on it when its benchmark returns."""
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    return {
+        "command": command,
+        "started": f"{started:%Y-%m-%d %H:%M} UTC",
+        "seconds": f"{seconds:.0f}",
+        "load": f"{load_at_start} → {load_average()}",
+        "commit": git_commit(Path(__file__).resolve().parent.parent),
+    }
+
+
+def data_file(path: Path) -> Path:
+    """The machine-readable twin of a results file (RESULTS.md -> RESULTS.json), what --merge reads."""
+    return path.with_suffix(".json")
+
+
+def to_json(report: Report) -> str:
+    def default(o: object) -> str:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        raise TypeError(type(o).__name__)
+
+    return json.dumps(asdict(report), default=default, indent=1, ensure_ascii=False) + "\n"
+
+
+def from_json(text: str) -> Report:
+    raw: dict[str, Any] = json.loads(text)
+
+    def figure(f: dict[str, Any]) -> Figure:
+        target = Target(**f.pop("target")) if f.get("target") else None
+        f.pop("target", None)
+        return Figure(**f, target=target)
+
+    sections = [
+        Section(s["name"], [figure(dict(f)) for f in s["figures"]], s["details"], s.get("run", {}))
+        for s in raw["sections"]
+    ]
+    finished = raw.get("finished")
+    return Report(
+        raw["command"],
+        datetime.fromisoformat(raw["started"]),
+        raw["machine"],
+        raw["versions"],
+        sections,
+        raw.get("profile", []),
+        datetime.fromisoformat(finished) if finished else None,
+    )
+
+
+def merged(old: Report, new: Report) -> Report:
+    """`old` with the sections `new` measured replaced (same place) or added (at the end); the
+    profile of the slowest stage follows the pipeline section that measured it."""
+    fresh = {s.name: s for s in new.sections}
+    sections = [fresh.pop(s.name, s) for s in old.sections] + list(fresh.values())
+    profile = new.profile if new.profile or any(s.name == "pipeline" for s in new.sections) else old.profile
+    return Report(new.command, new.started, new.machine, new.versions, sections, profile, new.finished)
+
+
+def write_results(report: Report, path: Path = RESULTS_FILE, *, merge: bool = False) -> Path:
+    """Write the results file and its JSON twin; with `merge`, keep the sections of the previous
+    results that this run did not measure."""
     if report.finished is None:
         report.finished = datetime.now(UTC)
+    data = data_file(path)
+    if merge and data.exists():
+        report = merged(from_json(data.read_text()), report)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(markdown(report))
+    data.write_text(to_json(report))
     return path

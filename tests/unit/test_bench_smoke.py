@@ -8,7 +8,7 @@ import pytest
 
 from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, servers
 from bench.__main__ import main
-from bench.results import Section
+from bench.results import Section, data_file, from_json
 
 
 def _measured(section: Section) -> list[float]:
@@ -105,6 +105,22 @@ def test_main_runs_everything_and_writes_the_results_file(tmp_path: Path) -> Non
     for name in ("parsers", "pipeline", "scale", "replay", "idle", "latency", "distributed"):
         assert f"| {name} |" in text
     assert list(scratch.iterdir()) == [], "scratch directories are removed"
+
+
+def test_merge_replaces_only_the_sections_measured(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    common = ["--repeat", "1", "--no-servers", "--output", str(out), "--tmp", str(tmp_path)]
+    assert main(["parsers", "--lines", "300", *common]) == 0
+    first = from_json(data_file(out).read_text())
+    assert main(["scale", "--scale-sizes", "50", "100", "--merge", *common]) == 0
+    both = from_json(data_file(out).read_text())
+    assert [s.name for s in both.sections] == ["parsers", "scale"]
+    assert both.sections[0] == first.sections[0], "the parsers section is kept as it was measured"
+    assert "--scale-sizes" in both.sections[1].run["command"]
+    text = out.read_text()
+    assert "| parsers |" in text and "| scale |" in text and "more than one run" in text
+    assert main(["parsers", "--lines", "300", *common]) == 0  # without --merge: only what was run
+    assert [s.name for s in from_json(data_file(out).read_text()).sections] == ["parsers"]
 
 
 def test_latency_probes_the_embedded_daemon(tmp_path: Path) -> None:
