@@ -19,6 +19,8 @@ RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 # The hand-written analysis (where the time goes, what was changed, next steps), copied into every
 # RESULTS.md so the figures never travel without it.
 ANALYSIS_FILE = Path(__file__).resolve().parent / "analysis.md"
+# The order of sections in a results file, whatever order merged runs measured them in.
+SECTION_ORDER = ("parsers", "pipeline", "scale", "replay", "idle", "latency", "distributed")
 KEY_PACKAGES = ("ladybug", "pydantic", "pydantic-core", "orjson", "psutil", "pyinstrument")
 
 
@@ -320,6 +322,9 @@ def merged(old: Report, new: Report) -> Report:
     profile of the slowest stage follows the pipeline section that measured it."""
     fresh = {s.name: s for s in new.sections}
     sections = [fresh.pop(s.name, s) for s in old.sections] + list(fresh.values())
+    sections.sort(
+        key=lambda s: SECTION_ORDER.index(s.name) if s.name in SECTION_ORDER else len(SECTION_ORDER)
+    )
     profile = new.profile if new.profile or any(s.name == "pipeline" for s in new.sections) else old.profile
     return Report(new.command, new.started, new.machine, new.versions, sections, profile, new.finished)
 

@@ -113,9 +113,12 @@ def test_merge_replaces_only_the_sections_measured(tmp_path: Path) -> None:
     assert main(["parsers", "--lines", "300", *common]) == 0
     first = from_json(data_file(out).read_text())
     assert main(["scale", "--scale-sizes", "50", "100", "--merge", *common]) == 0
+    kept = from_json(data_file(out).read_text())
+    assert kept.sections[0] == first.sections[0], "the parsers section is kept as it was measured"
+    assert main(["parsers", "--lines", "300", "--merge", *common]) == 0
     both = from_json(data_file(out).read_text())
-    assert [s.name for s in both.sections] == ["parsers", "scale"]
-    assert both.sections[0] == first.sections[0], "the parsers section is kept as it was measured"
+    assert [s.name for s in both.sections] == ["parsers", "scale"], "in the usual order"
+    assert both.sections[0] != first.sections[0], "the parsers section was measured again"
     assert "--scale-sizes" in both.sections[1].run["command"]
     text = out.read_text()
     assert "| parsers |" in text and "| scale |" in text and "more than one run" in text
