@@ -55,10 +55,13 @@ class StepCounts:
     projected: int = 0
     dead: int = 0
     executed: int = 0
+    # Lines the sources read, observations or not: a step that read a stretch of log without a change
+    # in it (dpkg's status lines, a trigger storm) still made progress, and the next may find one.
+    lines: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.ingested or self.processed or self.projected or self.executed)
+        return bool(self.ingested or self.processed or self.projected or self.executed or self.lines)
 
 
 def wait_for_input(sources: Sequence[Source], timeout: float, stop: threading.Event) -> None:
@@ -134,6 +137,7 @@ class Ingestor:
                     advanced.append(src.name)
                 counts.ingested += len(poll.observations)
                 counts.dead += len(poll.dead)
+                counts.lines += poll.lines
         for name in advanced:  # counted once the transaction holding the cursor committed
             metrics.cursor_advanced(name)
         if counts.ingested or counts.dead:
@@ -244,7 +248,9 @@ class EmbeddedPipeline:
         a, b = self.ingest_once(), self.process_once()
         x = self.execute_once()
         c = self.project_once()
-        return StepCounts(a.ingested, b.processed, c.projected, a.dead + b.dead + c.dead, x.executed)
+        return StepCounts(
+            a.ingested, b.processed, c.projected, a.dead + b.dead + c.dead, x.executed, lines=a.lines
+        )
 
     def drain(self, max_steps: int = 1_000_000) -> StepCounts:
         """Step until every source is read and every record projected (tests, one-shot imports)."""
@@ -256,6 +262,7 @@ class EmbeddedPipeline:
             total.projected += s.projected
             total.dead += s.dead
             total.executed += s.executed
+            total.lines += s.lines
             if not s.busy:
                 break
         return total

@@ -74,3 +74,27 @@ def test_the_log_ahead_waits_for_its_twin(tmp_path: Path) -> None:
     # 50 lines of either log span a few hours of this history: paced, the two stay within 10.1 h;
     # unpaced, apt runs 240 h (ten days) ahead.
     assert worst < 24 * 3600, f"apt and dpkg were {worst / 3600:.1f} h apart"
+
+
+def test_a_stretch_of_log_without_changes_does_not_end_the_backfill(tmp_path: Path) -> None:
+    """`watchman run --once` drains until a step does nothing; a step that read 100 lines of dpkg's
+    status noise did something, and the change after them must still be imported."""
+    dpkg = tmp_path / "dpkg.log"
+    noise = [
+        f"2024-01-01 10:00:{i % 60:02d} status half-configured libc-bin:amd64 2.36-9" for i in range(350)
+    ]
+    change = "2024-01-01 10:01:00 install jq:amd64 <none> 1.6-2.1"
+    dpkg.write_text("\n".join([*noise, change, ""]))
+    log = SqliteLog(tmp_path / "log.sqlite")
+    graph = LadybugStore(tmp_path / "graph")
+    source = LogSource("dpkg", dpkg, HOST, None, tz=ZoneInfo("UTC"))
+    pipeline = EmbeddedPipeline(log, graph, [source], host=HOST, batch_size=100)
+    try:
+        counts = pipeline.drain()
+        assert counts.lines == 351
+        rows = graph.query("MATCH (e:Event) RETURN e.package_name").rows
+        assert rows == [["jq"]]
+    finally:
+        pipeline.close()
+        graph.close()
+        log.close()
