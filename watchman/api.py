@@ -234,7 +234,36 @@ def authorised(
 Caller = Annotated[str, Depends(authorised)]
 
 
-def create_app(backend: Backend, token: TokenFile) -> FastAPI:
+def _matches(given: str, token: TokenFile | None) -> bool:
+    if token is None or not given:
+        return False
+    try:
+        expected = token.current()
+    except FileNotFoundError:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def metrics_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """/admin/metrics takes the admin token or the metrics token: a scraper holding the latter can
+    read the metrics and nothing else (no queries, no commands)."""
+    given = credentials.credentials if credentials is not None else ""
+    if _matches(given, request.app.state.token) or _matches(given, request.app.state.metrics_token):
+        return
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or wrong bearer token (<data_dir>/metrics.token or api.token; `watchman token show`)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+MetricsReader = Annotated[None, Depends(metrics_reader)]
+
+
+def create_app(backend: Backend, token: TokenFile, metrics_token: TokenFile | None = None) -> FastAPI:
     app = FastAPI(
         title="The Watchman admin API",
         version=VERSION,
@@ -242,6 +271,7 @@ def create_app(backend: Backend, token: TokenFile) -> FastAPI:
         responses={400: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
     )
     app.state.token = token
+    app.state.metrics_token = metrics_token
 
     @app.exception_handler(Unsupported)
     async def _unsupported(request: Request, exc: Unsupported) -> JSONResponse:
@@ -270,8 +300,9 @@ def create_app(backend: Backend, token: TokenFile) -> FastAPI:
             401: {"content": {"application/json": {"schema": Problem.model_json_schema()}}},
         },
     )
-    def metrics(caller: Caller) -> Response:
-        """Prometheus metrics of this process (text exposition format)."""
+    def metrics(reader: MetricsReader) -> Response:
+        """Prometheus metrics of this process (text exposition format). The metrics token
+        (<data_dir>/metrics.token) is enough here, and only here."""
         return Response(backend.metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/query", response_model=list[NamedQueryInfo], tags=["query"])

@@ -94,7 +94,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 token_app = typer.Typer(
-    help="The admin API's bearer token (a 0600 file, <data_dir>/api.token unless api_token_file says).",
+    help="The admin API's bearer tokens (0600 files): <data_dir>/api.token for every endpoint, "
+    "<data_dir>/metrics.token for /admin/metrics only (api_token_file, api_metrics_token_file).",
     no_args_is_help=True,
 )
 app.add_typer(token_app, name="token")
@@ -755,33 +756,49 @@ def project(
 # -- token ---------------------------------------------------------------------------------------
 
 
+METRICS_OPTION = typer.Option(
+    "--metrics", help="the metrics token (reads /admin/metrics only: give it to Prometheus) instead"
+)
+
+
 @token_app.command("show")
-def token_show() -> None:
-    """Print the token (creating it if there is none yet), e.g. for curl -H "Authorization: Bearer …"."""
+def token_show(metrics: Annotated[bool, METRICS_OPTION] = False) -> None:
+    """Print the token (creating it if there is none yet), e.g. for curl -H "Authorization: Bearer …".
+
+    \b
+    Examples:
+      watchman token show                  # the admin token: every endpoint
+      watchman token show --metrics        # the metrics token: /admin/metrics only
+    """
     from watchman.api import TokenFile
 
     s = get_settings()
-    print(TokenFile(s.api_token_path).ensure())
+    print(TokenFile(s.api_metrics_token_path if metrics else s.api_token_path).ensure())
 
 
 @token_app.command("rotate")
 def token_rotate(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    metrics: Annotated[bool, METRICS_OPTION] = False,
 ) -> None:
     """Replace the token; running processes accept only the new one from their next request on.
 
     \b
     Example:
       watchman token rotate --yes
+      watchman token rotate --metrics --yes
     """
     from watchman.api import TokenFile
 
     s = get_settings()
-    question = f"Replace the API token in {s.api_token_path}? Callers using the old one stop working"
+    path = s.api_metrics_token_path if metrics else s.api_token_path
+    which = "metrics token" if metrics else "API token"
+    question = f"Replace the {which} in {path}? Callers using the old one stop working"
     if not yes and not typer.confirm(question):
         raise fail("not rotated", EXIT_USAGE)
-    TokenFile(s.api_token_path).rotate()
-    err.print(f"watchman: new token in {s.api_token_path} (`watchman token show` prints it)")
+    TokenFile(path).rotate()
+    show = "watchman token show --metrics" if metrics else "watchman token show"
+    err.print(f"watchman: new {which} in {path} (`{show}` prints it)")
 
 
 # -- config --------------------------------------------------------------------------------------
@@ -841,6 +858,8 @@ def config_check() -> None:
     api = s.api_listen or "off"
     token = "exists" if s.api_token_path.exists() else "created on first start"
     out.print(f"  {'api':8} {api}; token {s.api_token_path} ({token})")
+    token = "exists" if s.api_metrics_token_path.exists() else "created on first start"
+    out.print(f"  {'':8} metrics-only token {s.api_metrics_token_path} ({token})")
 
 
 def main() -> None:

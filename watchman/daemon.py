@@ -243,9 +243,13 @@ class Daemon:
         listen = self.settings.api_listen
         if not listen or self._api is not None:
             return self._api.url if self._api is not None else ""
-        token = TokenFile(self.settings.api_token_path)
+        token, metrics_token = (
+            TokenFile(self.settings.api_token_path),
+            TokenFile(self.settings.api_metrics_token_path),
+        )
         token.ensure()
-        api = ApiServer(create_app(self, token), listen, url_file=self.settings.api_url_path)
+        metrics_token.ensure()
+        api = ApiServer(create_app(self, token, metrics_token), listen, url_file=self.settings.api_url_path)
         api.start()
         self._api = api
         return api.url

@@ -124,10 +124,11 @@ def serve_api(settings: Settings, backend: ProcessBackend, listen: str) -> ApiSe
     """The admin API of a distributed process (health, metrics; queries on the projector)."""
     if not listen:
         return None
-    token = TokenFile(settings.api_token_path)
+    token, metrics_token = TokenFile(settings.api_token_path), TokenFile(settings.api_metrics_token_path)
     token.ensure()
+    metrics_token.ensure()
     url_file = settings.data_dir / f"api-{backend.role}.url"
-    server = ApiServer(create_app(backend, token), listen, url_file=url_file)
+    server = ApiServer(create_app(backend, token, metrics_token), listen, url_file=url_file)
     server.start()
     return server
 

@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     api_listen: str = "127.0.0.1:9650"
     # The API's bearer token file (0600, created on first start); default <data_dir>/api.token
     api_token_file: Path | None = None
+    # A second token that reads /admin/metrics and nothing else (what Prometheus should hold);
+    # default <data_dir>/metrics.token
+    api_metrics_token_file: Path | None = None
     packages: PackageSources = PackageSources()
     docker: DockerSettings = DockerSettings()
     network: NetworkSettings = NetworkSettings()
@@ -265,6 +268,10 @@ class Settings(BaseSettings):
     @property
     def api_token_path(self) -> Path:
         return self.api_token_file or self.data_dir / "api.token"
+
+    @property
+    def api_metrics_token_path(self) -> Path:
+        return self.api_metrics_token_file or self.data_dir / "metrics.token"
 
     @property
     def api_url_path(self) -> Path:

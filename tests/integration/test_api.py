@@ -119,6 +119,32 @@ def test_every_endpoint_but_health_needs_the_token(
         assert r.headers["www-authenticate"] == "Bearer"
 
 
+def test_the_metrics_token_reads_metrics_and_nothing_else(daemon: Running) -> None:
+    """What Prometheus holds: a leaked scrape config must not let anyone query the graph or issue
+    commands."""
+    metrics_file = daemon.inst.data_dir / "metrics.token"
+    assert stat.S_IMODE(metrics_file.stat().st_mode) == 0o600
+    token = metrics_file.read_text().strip()
+    assert token != daemon.token() and len(token) >= 40
+    assert daemon.inst.cli("token", "show", "--metrics").stdout.strip() == token
+    with daemon.client(token) as c:
+        r = c.get("/admin/metrics")
+        assert r.status_code == 200 and "watchman_build_info" in r.text
+        for method, path, body in [
+            ("GET", "/admin/packages", None),
+            ("GET", "/query", None),
+            ("POST", "/query", {"name": "installed-software"}),
+            ("POST", "/admin/scan", {}),
+            ("POST", "/admin/replay", {"confirm": True}),
+        ]:
+            assert c.request(method, path, json=body).status_code == 401, path
+    daemon.inst.cli("token", "rotate", "--metrics", "--yes")
+    with daemon.client(token) as c:
+        assert c.get("/admin/metrics").status_code == 401, "the old metrics token stops working"
+    with daemon.client(metrics_file.read_text().strip()) as c:
+        assert c.get("/admin/metrics").status_code == 200
+
+
 def test_token_file_is_private_and_the_api_binds_loopback(daemon: Running) -> None:
     mode = stat.S_IMODE(daemon.token_file.stat().st_mode)
     assert mode == 0o600

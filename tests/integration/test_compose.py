@@ -220,7 +220,8 @@ def test_secrets_are_declared_and_the_watchman_settings_read_them(compose: dict[
         # the password never as a plain environment variable of a Watchman process
         assert "WATCHMAN_NEO4J_PASSWORD" not in env
     grants = {s["source"]: s.get("target") for s in _services(compose)["prometheus"]["secrets"]}
-    assert "watchman_api_token" in grants
+    assert "watchman_metrics_token" in grants
+    assert "watchman_api_token" not in grants, "Prometheus holds the metrics-only token"
 
 
 def test_dockerfile_builds_the_cli_image() -> None:

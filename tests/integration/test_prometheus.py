@@ -52,7 +52,7 @@ def _as_mounted(tmp: Path) -> Path:
     etc = tmp / "etc-prometheus"
     shutil.copytree(PROMETHEUS_DIR, etc)
     (etc / "secrets").mkdir()
-    (etc / "secrets" / "watchman_api_token").write_text("not-a-real-token\n")
+    (etc / "secrets" / "watchman_metrics_token").write_text("not-a-real-token\n")
     return etc / "prometheus.yml"
 
 
@@ -189,10 +189,13 @@ def prometheus(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> 
         "rule_files": [str(RULES)],
         "scrape_configs": [
             {
-                # As in infra/prometheus/prometheus.yml: the admin API, with the process's own token file.
+                # As in infra/prometheus/prometheus.yml: the admin API, with the metrics-only token.
                 "job_name": "watchman",
                 "metrics_path": "/admin/metrics",
-                "authorization": {"type": "Bearer", "credentials_file": str(pipeline.token_file)},
+                "authorization": {
+                    "type": "Bearer",
+                    "credentials_file": str(pipeline.instance.data_dir / "metrics.token"),
+                },
                 "static_configs": [{"targets": [target]}],
             }
         ],

@@ -42,6 +42,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Insta
     inst.apt_log.write_text("")
     # One token for the three processes (one data directory), made before they race to create it.
     inst.cli("token", "show")
+    inst.cli("token", "show", "--metrics")
     urls = {cmd: f"http://127.0.0.1:{_free_port()}" for cmd in ROLES}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
@@ -79,7 +80,7 @@ def prometheus(
 ) -> Iterator[str]:
     inst, urls = deployment
     root = tmp_path_factory.mktemp("prometheus")
-    token_file = inst.data_dir / "api.token"
+    token_file = inst.data_dir / "metrics.token"  # the metrics-only token, as in compose
     config = {
         "global": {"scrape_interval": f"{SCRAPE_SECONDS}s", "evaluation_interval": f"{SCRAPE_SECONDS}s"},
         "rule_files": [str(RULES)],
