@@ -35,6 +35,7 @@ from watchman.pipeline import (
     Ingestor,
     dead_record,
     envelope_record,
+    graph_position_name,
     project_topics,
     report_projection_lag,
     wait_for_input,
@@ -244,12 +245,15 @@ def run_projector(
         graph.ensure_schema()
         api = serve_api(settings, backend, api_listen)
         delay = 0.5
+        # Where the graph stands, kept while steps find nothing: only this loop moves it.
+        positions: dict[tuple[str, int], int] | None = None
         while not stop.is_set():
             try:
                 with backend.graph_lock:
                     n = project_topics(bus, graph, DOMAIN_TOPICS, settings.batch_size, on_dead=on_dead)
             except Exception as exc:  # broker or graph away: the positions in the graph say where to resume
                 log.warning("projection paused (%s); retrying in %.1fs", exc, delay)
+                positions = None
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 continue
@@ -259,10 +263,28 @@ def run_projector(
             if on_status:
                 on_status(counters)
             if n:
+                positions = None
                 continue
             if once:
                 break
-            stop.wait(settings.poll_interval)
+            try:
+                # Positions from the graph, not the log's ends: a record appended since the step above
+                # is past them, so the wait returns at once instead of missing it. Should the graph
+                # have moved under us (wiped, replayed), the next step after poll_interval finds it.
+                if positions is None:
+                    with backend.graph_lock:
+                        applied = graph.positions()
+                    positions = {
+                        (t.name, p): applied.get(graph_position_name(t.name, p), -1) + 1
+                        for t in DOMAIN_TOPICS
+                        for p in range(bus.partitions(t.name))
+                    }
+                if bus.wait_for_records(positions, settings.poll_interval, stop):
+                    positions = None
+            except Exception as exc:  # broker or graph away: the next step finds out and backs off
+                log.info("cannot wait for domain records (%s); polling", exc)
+                positions = None
+                stop.wait(settings.poll_interval)
     finally:
         if api is not None:
             api.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,6 +11,9 @@ from dataclasses import dataclass, field
 from schemas.topics import Topic, partition_for
 
 __all__ = ["Bus", "Record", "StoredRecord", "UnknownTopic", "partition_for"]
+
+# How often the default `wait_for_records` asks the log for its end offsets (and looks at `stop`).
+END_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,44 @@ class Bus(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def wait_for_records(
+        self,
+        positions: Mapping[tuple[str, int], int],
+        timeout: float,
+        stop: threading.Event | None = None,
+    ) -> bool:
+        """Block until a partition holds a record at or past its position, `timeout` seconds pass or
+        `stop` is set. `positions` maps (topic, partition) to the next offset to read. True when records
+        are there to read; False on timeout or stop.
+
+        This default polls `end_offsets` every END_POLL_SECONDS: cheap on a local log. A bus whose
+        server can hold a request until records arrive overrides it.
+        """
+        deadline = time.monotonic() + timeout
+        by_topic: dict[str, dict[int, int]] = {}
+        for (topic, partition), offset in positions.items():
+            by_topic.setdefault(topic, {})[partition] = offset
+        while stop is None or not stop.is_set():
+            for topic, wanted in by_topic.items():
+                ends = self.end_offsets(topic)
+                behind = {p: o for p, o in wanted.items() if ends.get(p, 0) > o}
+                if not behind:
+                    continue
+                # A position below the oldest retained record: only what is still there counts, or a
+                # log emptied by retention would wake the caller for ever.
+                starts = self.start_offsets(topic)
+                if any(ends[p] > max(o, starts.get(p, 0)) for p, o in behind.items()):
+                    return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            pause = min(END_POLL_SECONDS, remaining)
+            if stop is None:
+                time.sleep(pause)
+            elif stop.wait(pause):
+                break
+        return False
 
     def lag(self, group: str, topic: str) -> dict[int, int]:
         """Records not yet consumed by `group`, per partition."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -29,6 +30,34 @@ T = TypeVar("T")
 # Errors that mean "the broker is not there (any more)", as opposed to "the request was wrong".
 _UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
 
+# How often a wait for records looks at the caller's `stop` (Ctrl-C must stay quick).
+STOP_CHECK_SECONDS = 0.25
+
+
+class _Hush(logging.Filter):
+    """Drops what aiokafka logs on this thread inside `hushed()`: assigning and unassigning the
+    waiter's partitions, twice a second when idle, is not news (`watchman project -v` printed it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._local, "on", False)
+
+    @contextlib.contextmanager
+    def hushed(self) -> Iterator[None]:
+        self._local.on = True
+        try:
+            yield
+        finally:
+            self._local.on = False
+
+
+_HUSH = _Hush()
+for _name in ("aiokafka.consumer.subscription_state", "aiokafka.consumer.consumer"):
+    logging.getLogger(_name).addFilter(_HUSH)
+
 
 class BusUnavailable(ConnectionError):
     """The Kafka broker could not be reached (or stopped answering) within the time bound."""
@@ -40,8 +69,9 @@ class KafkaBus(Bus):
     The port is synchronous, aiokafka is asyncio: one event loop runs in a private daemon thread and
     every call submits a coroutine to it and waits for the result with a bound, so a dead broker turns
     into `BusUnavailable` rather than a hang. The clients live on that loop and are created on first
-    use: one idempotent producer, one group-less consumer for reads, one for offset queries, an admin
-    client, and one consumer per group (manually assigned, never joining) for commits.
+    use: one idempotent producer, one group-less consumer for reads, one for offset queries, one that
+    waits for new records, an admin client, and one consumer per group (manually assigned, never
+    joining) for commits.
     """
 
     def __init__(
@@ -65,6 +95,7 @@ class KafkaBus(Bus):
         self._reader: Any = None
         self._offsets: Any = None
         self._admin: Any = None
+        self._waiter: Any = None
         self._groups: dict[str, Any] = {}
         # Where the reads consumer stands, so a read that continues the previous one keeps the
         # prefetched records instead of seeking (which drops them).
@@ -76,6 +107,7 @@ class KafkaBus(Bus):
         self._start_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._group_lock = asyncio.Lock()
+        self._wait_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"KafkaBus({self.bootstrap!r})"
@@ -172,6 +204,30 @@ class KafkaBus(Bus):
                     AIOKafkaConsumer(**self._common(), group_id=None, enable_auto_commit=False)
                 )
             return self._offsets
+
+    async def _waiter_client(self) -> Any:
+        # Its own consumer (own connection) whose fetch the broker holds until a record arrives or
+        # fetch_max_wait_ms passes; the reads consumer keeps its assignment and prefetched records.
+        async with self._start_lock:
+            if self._waiter is None:
+                self._waiter = await self._start(
+                    AIOKafkaConsumer(
+                        **self._common(),
+                        group_id=None,
+                        enable_auto_commit=False,
+                        # A position below the oldest retained record continues at that record; one
+                        # past the end (a recreated topic) restarts at the beginning, and what it
+                        # finds below the position does not count.
+                        auto_offset_reset="earliest",
+                        # The broker answers at once when a record arrives; this only spaces the
+                        # empty answers of an idle wait.
+                        fetch_max_wait_ms=1000,
+                        # Its background routine wakes on fetches and seeks anyway; the timer only
+                        # adds idle wake-ups (five a second by default).
+                        consumer_timeout_ms=1000,
+                    )
+                )
+            return self._waiter
 
     async def _group_client(self, group: str) -> Any:
         async with self._start_lock:
@@ -346,6 +402,77 @@ class KafkaBus(Bus):
             self._read_next = (tp, position)
             return out
 
+    def wait_for_records(
+        self,
+        positions: Mapping[tuple[str, int], int],
+        timeout: float,
+        stop: threading.Event | None = None,
+    ) -> bool:
+        """A long-polling fetch from the positions: it returns within milliseconds of a record being
+        appended, and costs one fetch a second while nothing comes."""
+        if not positions:
+            return super().wait_for_records(positions, timeout, stop)
+        if stop is not None and stop.is_set():
+            return False
+        wanted = {TopicPartition(t, p): o for (t, p), o in positions.items()}
+        # The first wait also starts the waiter's consumer: allow for connecting too.
+        return self._run(self._wait(wanted, timeout, stop), timeout=timeout + self._connect_timeout + 1)
+
+    async def _wait(
+        self, wanted: dict[TopicPartition, int], seconds: float, stop: threading.Event | None
+    ) -> bool:
+        topics = {tp.topic for tp in wanted}
+        for topic in topics:  # no metadata request naming a missing topic
+            n = await self._partitions_of(topic)
+            if any(not 0 <= tp.partition < n for tp in wanted if tp.topic == topic):
+                raise ValueError(f"{topic} has only {n} partitions")
+        waiter = await self._waiter_client()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        async with self._wait_lock:
+            # Assigned for this wait only: a consumer left assigned to a topic that is then deleted
+            # asks for metadata in a tight loop (and logs an error each time) until it is unassigned.
+            with _HUSH.hushed():
+                waiter.assign(list(wanted))
+            try:
+                for tp, offset in wanted.items():
+                    waiter.seek(tp, offset)
+                while (remaining := deadline - loop.time()) > 0:
+                    fetch = asyncio.ensure_future(waiter.getmany(timeout_ms=max(1, int(remaining * 1000))))
+                    try:
+                        # `stop` is a thread's event: looked at on this loop's clock rather than by
+                        # waking the caller's thread for it.
+                        while not fetch.done():
+                            await asyncio.wait([fetch], timeout=STOP_CHECK_SECONDS)
+                            if stop is not None and stop.is_set():
+                                return False
+                            await self._check_topics(waiter, topics)
+                    finally:
+                        if not fetch.done():
+                            fetch.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await fetch
+                    # Records below a position come only after a reset to the oldest one (the
+                    # position was past the end: a recreated topic): they do not count.
+                    if any(
+                        records[-1].offset >= wanted[tp] for tp, records in fetch.result().items() if records
+                    ):
+                        return True
+                return False
+            finally:
+                with _HUSH.hushed():
+                    waiter.unsubscribe()
+
+    async def _check_topics(self, waiter: Any, topics: set[str]) -> None:
+        """UnknownTopic if a topic was deleted during the wait (not merely absent from the waiter's
+        metadata yet, as right after the assignment)."""
+        if all(waiter.partitions_for_topic(t) for t in topics):
+            return
+        existing = await self._refresh_partitions()
+        for t in topics:
+            if t not in existing:
+                raise UnknownTopic(t)
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         return self._run(self._list_offsets(topic, end=True))
 
@@ -403,8 +530,15 @@ class KafkaBus(Bus):
                 self._loop.close()
 
     async def _close_clients(self) -> None:
-        clients = [self._producer, self._reader, self._offsets, self._admin, *self._groups.values()]
-        self._producer = self._reader = self._offsets = self._admin = None
+        clients = [
+            self._producer,
+            self._reader,
+            self._offsets,
+            self._waiter,
+            self._admin,
+            *self._groups.values(),
+        ]
+        self._producer = self._reader = self._offsets = self._waiter = self._admin = None
         self._groups.clear()
         await asyncio.gather(*(self._stop(c) for c in clients if c is not None))
 
