@@ -177,7 +177,8 @@ def run_producer(
     counters = Counters()
     try:
         while not stop.is_set():
-            got = ingestor.ingest_once().ingested
+            step = ingestor.ingest_once()
+            got = step.ingested
             sent = forwarder.forward_once()
             executed = 0 if forwarder.failing else _execute(commands, spool)
             counters.ingested += got
@@ -188,7 +189,7 @@ def run_producer(
             )
             if on_status:
                 on_status(counters)
-            if got or sent or executed:
+            if got or step.lines or sent or executed:
                 continue
             if once and counters.spooled == 0:
                 break
