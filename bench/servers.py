@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import HOST, say
+from tests.support import kafka
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = Path(os.environ.get("WATCHMAN_INFRA_STATE", "/tmp/watchman-infra")) / "tests.lock"
@@ -71,27 +72,8 @@ def exclusive() -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-async def _delete_topics(kafka: str, prefixes: tuple[str, ...]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        ours: list[str] = []
-        for _ in range(120):
-            ours = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-            if not ours:
-                return
-            with contextlib.suppress(Exception):  # a deletion already in progress
-                await admin.delete_topics(ours)
-            await asyncio.sleep(0.5)
-        raise RuntimeError(f"topics not deleted: {ours}")
-    finally:
-        await admin.close()
-
-
 def delete_topics(s: Servers, *prefixes: str) -> None:
-    asyncio.run(_delete_topics(s.kafka, prefixes))
+    kafka.delete_topics(s.kafka, *prefixes)
 
 
 def open_neo4j(s: Servers) -> Any:

@@ -4,8 +4,6 @@ compared with the embedded deployment on the same input; and the same under faul
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import random
 import signal
@@ -20,6 +18,7 @@ import pytest
 
 from tests.support.histories import History, generate, write
 from tests.support.instance import Instance
+from tests.support.kafka import delete_topics
 
 # Resets or shares state on the infra/ servers: one such module at a time (tests/conftest.py).
 pytestmark = pytest.mark.servers
@@ -41,29 +40,11 @@ QUESTIONS = [
 ]
 
 
-async def _delete_watchman_topics() -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        for _ in range(60):
-            ours = [t for t in await admin.list_topics() if t.startswith("watchman")]
-            if not ours:
-                return
-            with contextlib.suppress(Exception):  # a deletion already in progress
-                await admin.delete_topics(ours)
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"topics not deleted: {ours}")
-    finally:
-        await admin.close()
-
-
 def reset_servers() -> None:
     """Fresh topics (ours and Faust's changelogs, all prefixed `watchman`) and an empty Neo4j."""
     from projections.stores.neo4j import Neo4jStore
 
-    asyncio.run(_delete_watchman_topics())
+    delete_topics(KAFKA, "watchman")
     with Neo4jStore(NEO4J, NEO4J_USER, NEO4J_PASSWORD) as store:
         store.wipe(confirm=True)
 

@@ -4,7 +4,6 @@ a time gives."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -24,6 +23,7 @@ from processors.tables import MemoryTable
 from schemas.topics import DLQ, EVENTS_PACKAGES, RAW_PACKAGES, partition_for
 from tests.support.histories import History, generate
 from tests.support.instance import Instance
+from tests.support.kafka import delete_topics
 from watchman.bus.base import Record, StoredRecord
 from watchman.bus.kafka import KafkaBus
 
@@ -38,27 +38,9 @@ CHANGELOG = f"{APP_ID}-{PACKAGES.table}-state-changelog"  # Faust: <app id>-<tab
 GARBAGE = Record("testhost/pkg-garbage", b"{not an envelope")
 
 
-async def _delete_watchman_topics() -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        for _ in range(60):
-            ours = [t for t in await admin.list_topics() if t.startswith("watchman")]
-            if not ours:
-                return
-            with contextlib.suppress(Exception):  # a deletion already in progress
-                await admin.delete_topics(ours)
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"topics not deleted: {ours}")
-    finally:
-        await admin.close()
-
-
 @pytest.fixture
 def bus() -> Iterator[KafkaBus]:
-    asyncio.run(_delete_watchman_topics())  # fresh raw, domain and changelog topics
+    delete_topics(KAFKA, "watchman")  # fresh raw, domain and changelog topics
     b = KafkaBus(KAFKA)
     try:
         yield b
