@@ -123,8 +123,18 @@ def _record(eid: str, raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]
         "plain_actions": [] if rich else [obs.action],
         "session_start": _iso(obs.session_start),
         "session_end": _iso(obs.session_end),
+        "told": [obs.ts.isoformat(), obs.ts.isoformat()],
         "fields": fields,
     }
+
+
+def _told(rec: dict[str, Any]) -> list[str]:
+    """[earliest, latest] time any telling gave; state saved before it was kept has ts and rich_ts."""
+    told = rec.get("told")
+    if told is not None:
+        return list(told)
+    times = [_ts(t) for t in (rec["ts"], rec["rich_ts"]) if t is not None]
+    return [min(times).isoformat(), max(times).isoformat()]
 
 
 def _merge(rec: dict[str, Any], raw_id: str, obs: PackageChangeObserved) -> dict[str, Any]:
@@ -138,6 +148,8 @@ def _merge(rec: dict[str, Any], raw_id: str, obs: PackageChangeObserved) -> dict
         fields["arch"] = obs.arch  # the plain log's arch is the package's own (all, not amd64)
     new["fields"] = fields
     new["arch"] = fields["arch"]
+    first, last = _told(rec)
+    new["told"] = [min(_ts(first), obs.ts).isoformat(), max(_ts(last), obs.ts).isoformat()]
     new["sources"] = sorted({*rec["sources"], obs.source})
     new["raw_ids"] = [*rec["raw_ids"], raw_id]
     if "purge" in (rec["action"], obs.action):
@@ -160,6 +172,8 @@ def _event(host: str, rec: dict[str, Any], raw: Envelope) -> Envelope:
             "action": rec["action"],
             "ecosystem": ecosystem_of(rec["sources"][0]),
             "sources": tuple(rec["sources"]),
+            "first_told": _told(rec)[0],
+            "last_told": _told(rec)[1],
         }
     )
     return Envelope(
@@ -193,7 +207,7 @@ def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Enve
             merged = _merge(rec, raw.id, obs)
             recent[i] = merged
             table.set(key, state)
-            if all(merged[k] == rec[k] for k in ("fields", "ts", "sources", "action")):
+            if all(merged.get(k) == rec.get(k) for k in ("fields", "ts", "sources", "action", "told")):
                 return []
             return [_event(raw.host, merged, raw)]
     rec = _record(event_id("packages", raw.id), raw.id, obs)

@@ -134,7 +134,15 @@ def fold(ops: Iterable[GraphOp]) -> FoldedBatch:
             if name in latest:
                 # One by one, an op older than an earlier op of the batch would not apply, even where the
                 # node has no value yet: skip it here too, or the result would depend on the batch size.
-                if value is not None and newer and op.ts is not None:
+                # A property with its own clock compares with the time of its own value instead.
+                if value is None or op.ts is None:
+                    continue
+                if by_name[name].clock is None:
+                    applies = newer
+                else:
+                    told = cur.latest_ts.get(name) if cur_props.get(name) is not None else None
+                    applies = told is None or op.ts >= told
+                if applies:
                     cur_props[name] = value
                     cur.latest_ts[name] = op.ts
                 continue

@@ -46,12 +46,20 @@ def summary(payload: PackageChanged) -> str:
 
 
 def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
-    """Event node + Software current state + Host, and the relationships between them."""
+    """Event node + Software current state + Host, and the relationships between them.
+
+    The Event node shows the event's own (most precise) time. Software and Host take their times from
+    the span of the change's tellings (first_told/last_told): the event is emitted again when its
+    second telling comes, possibly with another ts, and a first/last seen folded from a ts that moves
+    would depend on which telling came first; a span only widens, so the result is the same either way.
+    """
     ts = event.ts
+    first = payload.first_told or ts
+    last = payload.last_told or ts
     version = payload.new_version if payload.new_version is not None else payload.old_version
     skey = software_key(event.host, payload.ecosystem, payload.package, payload.arch, payload.native_arch)
     return [
-        UpsertNode("Host", event.host, {"name": event.host, "first_seen": ts, "last_seen": ts}),
+        UpsertNode("Host", event.host, {"name": event.host, "first_seen": first, "last_seen": last}),
         UpsertNode(
             "Software",
             skey,
@@ -63,11 +71,11 @@ def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
                 "version": version,
                 "state": STATE_AFTER[payload.action],
                 "automatic": payload.automatic,
-                "first_seen": ts,
-                "last_seen": ts,
-                "updated_at": ts,
+                "first_seen": first,
+                "last_seen": last,
+                "updated_at": last,
             },
-            ts=ts,
+            ts=last,
         ),
         UpsertNode(
             "Event",

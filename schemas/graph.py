@@ -7,6 +7,12 @@ Each property says how a new value merges with the stored one, so every store ap
   max     keep the larger (last_seen)
   latest  replace only when the operation's time is not older than the node's `updated_at`
           (so an old event replayed late cannot roll current state back)
+
+A `latest` property that only some events tell (Software.automatic: only an install told by apt or dnf)
+names a `clock`, a TIMESTAMP property of its own that holds the time of the value it shows, and is
+compared with that instead of `updated_at`. Otherwise the value would depend on arrival order: apt's
+telling of an install that arrives after dpkg's telling of a later upgrade (twins are merged whenever
+the second one comes) would be older than `updated_at` and lost, where in time order it applies.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ class Prop:
     name: str
     type: PropType
     merge: Merge = "set"
+    # `latest` only: the property holding the time of this one's value (see the module docstring).
+    clock: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,11 @@ class NodeLabel:
     def latest(self) -> frozenset[str]:
         """The names of the `latest` properties."""
         return frozenset(p.name for p in self.props if p.merge == "latest")
+
+    @cached_property
+    def clocks(self) -> dict[str, str]:
+        """clock property -> the `latest` property whose time it holds."""
+        return {p.clock: p.name for p in self.props if p.clock is not None}
 
     def prop(self, name: str) -> Prop:
         p = self.by_name.get(name)
@@ -86,7 +99,8 @@ SOFTWARE = NodeLabel(
         Prop("arch", "STRING"),
         Prop("version", "STRING", "latest"),
         Prop("state", "STRING", "latest"),
-        Prop("automatic", "BOOLEAN", "latest"),
+        Prop("automatic", "BOOLEAN", "latest", clock="automatic_at"),
+        Prop("automatic_at", "TIMESTAMP", "max"),
         Prop("first_seen", "TIMESTAMP", "min"),
         Prop("last_seen", "TIMESTAMP", "max"),
         UPDATED_AT,

@@ -43,6 +43,15 @@ def _check(node: NodeLabel) -> None:
         raise ValueError(f"{node.label}: property names may not start with {_TS_PREFIX!r}")
     if node.has_latest and UPDATED_AT not in node.props:
         raise ValueError(f"{node.label} has 'latest' properties, so it must declare {UPDATED_AT}")
+    for p in node.props:
+        if p.clock is None:
+            continue
+        clock = node.by_name.get(p.clock)
+        if p.merge != "latest" or clock is None or clock.type != "TIMESTAMP" or clock.merge != "max":
+            raise ValueError(
+                f"{node.label}.{p.name}: a clock belongs to a 'latest' property and names a declared "
+                "TIMESTAMP property merged by 'max'"
+            )
 
 
 def ts_column(prop: str) -> str:
@@ -151,13 +160,28 @@ def _merge_expr(p: Prop, dialect: Dialect, field: Field | None = None) -> str:
     # is SET last), so a value older than the stored state never rolls it back.
     ts = field(ts_column(p.name), UPDATED_AT.type)
     upd = f"n.{_q(UPDATED_AT.name)}"
+    if p.clock is not None:
+        # Its own clock instead (SET after it too); a value stored before the clock existed has none:
+        # updated_at stands in for it. No value yet: any told value is better than none.
+        clock = f"coalesce(n.{_q(p.clock)}, {upd})"
+        return (
+            f"CASE WHEN {r} IS NULL THEN {n} WHEN {n} IS NULL OR {clock} IS NULL OR {ts} >= {clock} "
+            f"THEN {r} ELSE {n} END"
+        )
     return f"CASE WHEN {r} IS NULL THEN {n} WHEN {upd} IS NULL OR {ts} >= {upd} THEN {r} ELSE {n} END"
 
 
 def _sets(node: NodeLabel, dialect: Dialect, field: Field | None = None) -> str:
     settable = [p for p in node.props if p.name != node.key]
-    settable.sort(key=lambda p: p.name == UPDATED_AT.name)  # updated_at last, see _merge_expr
+    # clocks after the properties they time, updated_at last: see _merge_expr
+    settable.sort(key=lambda p: (p.name == UPDATED_AT.name, p.name in node.clocks))
     return ", ".join(f"n.{_q(p.name)} = {_merge_expr(p, dialect, field)}" for p in settable)
+
+
+def _clock_value(f: FoldedNode, stated: Any, prop: str) -> Any:
+    """A clock column: the time of the batch's value of `prop` (if it has one), or the stated clock."""
+    told = f.latest_ts.get(prop) if f.props.get(prop) is not None else None
+    return stated if told is None else told if stated is None else max(stated, told)
 
 
 def node_upsert(node: NodeLabel, dialect: Dialect = "ladybug") -> NodeUpsert:
@@ -187,6 +211,8 @@ def node_rows(node: NodeLabel, folded: Iterable[FoldedNode]) -> list[dict[str, A
         row[node.key] = f.key
         for name in latest:
             row[ts_column(name)] = f.latest_ts.get(name) if row[name] is not None else None
+        for clock, prop in node.clocks.items():
+            row[clock] = _clock_value(f, row[clock], prop)
         if has_updated_at and f.ts is not None:
             stated = row[UPDATED_AT.name]
             row[UPDATED_AT.name] = f.ts if stated is None else max(stated, f.ts)
@@ -269,6 +295,9 @@ def node_columns(node: NodeLabel, folded: Sequence[FoldedNode]) -> dict[str, Any
             col = [f.props.get(name) for f in folded]
             if p == UPDATED_AT:  # at least the time of the batch's last change, as in node_rows
                 col = [_later(v, f.ts) for v, f in zip(col, folded, strict=True)]
+            elif name in node.clocks:
+                prop = node.clocks[name]
+                col = [_clock_value(f, v, prop) for v, f in zip(col, folded, strict=True)]
         col.append(COLUMN_END[p.type])
         params[f"c{i}"] = col
         i += 1

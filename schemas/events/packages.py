@@ -82,12 +82,23 @@ class PackageChangeObserved(_PackageFields):
 class PackageChanged(_PackageFields):
     """Base of the domain events: a decided change of one package on one host."""
 
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     action: PackageAction
     ecosystem: Ecosystem
     # Every source that told of this change, e.g. ["dpkg", "apt"]: one change, one event.
     sources: tuple[PackageSource, ...]
+    # The earliest and latest time its sources gave (apt's session start, dpkg's per-package time).
+    # The event's ts is the most precise one and can change when the second telling comes; the graph
+    # takes first/last seen from these, which only ever widen, so they do not depend on which telling
+    # came first. None in events from before version 3: ts stands in.
+    first_told: datetime | None = None
+    last_told: datetime | None = None
+
+    @field_validator("first_told", "last_told")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else utc(v)
 
 
 @register
@@ -148,5 +159,11 @@ def _v1_to_v2(action: str) -> Any:
     return up
 
 
+def _v2_to_v3(p: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added first_told/last_told, optional: a version 2 payload is a valid version 3 one."""
+    return p
+
+
 for _action, _cls in PACKAGE_EVENT_BY_ACTION.items():
     upcaster(_cls.TYPE, 1)(_v1_to_v2(_action))
+    upcaster(_cls.TYPE, 2)(_v2_to_v3)

@@ -153,6 +153,42 @@ class GraphStoreSuite:
         store.apply([software("s1", at(5), state="half-configured")], {})  # same time: applies
         assert one(store, "MATCH (s:Software) RETURN s.state") == "half-configured"
 
+    def test_a_property_with_its_own_clock_takes_a_late_older_telling(self, store: GraphStore) -> None:
+        # apt's telling of an install (the only one that says `automatic`) can arrive after dpkg's
+        # telling of a later upgrade: in time order it applies, so it must apply late too.
+        store.apply([software("s1", at(1), version="1", state="installed")], {})
+        store.apply([software("s1", at(5), version="2")], {})
+        store.apply([software("s1", at(3), automatic=True)], {})
+        row = one(store, "MATCH (s:Software) RETURN s.version, s.automatic, s.automatic_at, s.updated_at")
+        assert [utc(v) for v in row] == ["2", True, at(3), at(5)]
+        store.apply([software("s1", at(2), automatic=False)], {})  # older than the value shown: ignored
+        store.apply([software("s1", at(4), automatic=False)], {})
+        row = one(store, "MATCH (s:Software) RETURN s.automatic, s.automatic_at")
+        assert [utc(v) for v in row] == [False, at(4)]
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_arrival_order_does_not_change_a_clocked_property(self, store: GraphStore, seed: int) -> None:
+        """Changes that all tell the version and only some `automatic`, at distinct times: in any arrival
+        order and batching the node shows what it shows after applying them in time order."""
+        rnd = random.Random(seed)
+        changes = [
+            {"version": str(t), "automatic": rnd.choice([True, False, None, None, None])} for t in range(12)
+        ]
+        ops = [lambda p, t=t, c=c: software(p + "s", at(t), **c) for t, c in enumerate(changes)]
+        store.apply([op("a/") for op in ops[:1]], {})
+        for op in ops[1:]:
+            store.apply([op("a/")], {})
+        shuffled = ops[:]
+        rnd.shuffle(shuffled)
+        for op in shuffled:
+            store.apply([op("b/")], {})
+        rnd.shuffle(shuffled)
+        store.apply([op("c/") for op in shuffled[:5]], {})
+        store.apply([op("c/") for op in shuffled[5:]], {})
+        in_time_order = snapshot(store, "a/")
+        assert snapshot(store, "b/") == in_time_order
+        assert snapshot(store, "c/") == in_time_order
+
     def test_same_key_twice_in_one_batch(self, store: GraphStore) -> None:
         store.apply(
             [

@@ -266,3 +266,51 @@ def test_twins_match_however_far_apt_runs_ahead() -> None:
     events = final(run(table, *apts, *dpkgs))
     assert len(events) == 300
     assert all(e.payload["sources"] == ["apt", "dpkg"] for e in events.values())
+
+
+def test_the_graph_does_not_depend_on_which_telling_came_first() -> None:
+    """Seen in the kill -9 test: after a restart apt's telling of an install came after dpkg's telling
+    of a later upgrade. The install's `automatic` (only apt says it) was older than the Software's
+    state and lost, and the Software's first_seen was apt's session start instead of dpkg's time.
+    Projected and folded (the same as applying one by one), both orders give the same nodes."""
+    from projections.graph_ops import fold
+    from projections.packages import project
+    from schemas.events import PackageChanged
+
+    install: dict[str, Any] = {"action": "install", "old_version": None, "new_version": "5.2-1"}
+    install_apt = obs("apt", automatic=True, native_arch="amd64", **install)
+    install_dpkg = obs("dpkg", native_arch="amd64", **install)
+    later = T0 + timedelta(days=3)
+    session = {"session_start": later, "session_end": later + timedelta(minutes=1)}
+    upgrade_apt = obs("apt", ts=later, native_arch="amd64", **session)
+    upgrade_dpkg = obs("dpkg", ts=later + timedelta(seconds=20), native_arch="amd64")
+
+    def nodes(*tellings: PackageChangeObserved) -> dict[str, dict[str, Any]]:
+        ops = []
+        for e in run(MemoryTable(), *tellings):
+            payload = decode_payload(e.type, e.schema_version, e.payload)
+            assert isinstance(payload, PackageChanged)
+            ops.extend(project(e, payload))
+        folded = fold(ops).nodes
+        return {label: {k: n.props for k, n in folded[label].items()} for label in ("Software", "Host")}
+
+    in_time_order = nodes(install_apt, install_dpkg, upgrade_apt, upgrade_dpkg)
+    software = in_time_order["Software"]["h1/deb/bash"]
+    assert software["automatic"] is True
+    assert software["first_seen"] == T0  # apt's session start: the earliest telling
+    assert software["last_seen"] == software["updated_at"] == later + timedelta(seconds=20)
+    assert nodes(install_dpkg, upgrade_dpkg, upgrade_apt, install_apt) == in_time_order
+    assert nodes(install_dpkg, upgrade_apt, install_apt, upgrade_dpkg) == in_time_order
+    assert nodes(upgrade_dpkg, install_apt, upgrade_apt, install_dpkg) == in_time_order
+
+
+def test_the_span_of_the_tellings_only_widens() -> None:
+    (event,) = final(run(MemoryTable(), obs("dpkg"), obs("apt"))).values()
+    payload = decode_payload(event.type, event.schema_version, event.payload)
+    assert isinstance(payload, PackageUpgraded)
+    assert payload.first_told == T0  # apt's session start
+    assert payload.last_told == event.ts == T0 + timedelta(seconds=20)  # dpkg's time
+    (alone,) = final(run(MemoryTable(), obs("apt"))).values()
+    p = decode_payload(alone.type, alone.schema_version, alone.payload)
+    assert isinstance(p, PackageUpgraded)
+    assert p.first_told == p.last_told == alone.ts == T0

@@ -34,6 +34,21 @@ def test_fold_applies_min_max_latest_set() -> None:
     assert node.ts == T + timedelta(days=1)
 
 
+def test_fold_compares_a_clocked_property_with_its_own_time() -> None:
+    # Software.automatic has its own clock (schemas.graph): an older op that tells it applies when no
+    # op of the batch told it later, however new the node's other state is.
+    ops = [
+        UpsertNode("Software", "k", {"version": "2"}, ts=T + timedelta(days=2)),
+        UpsertNode("Software", "k", {"automatic": True}, ts=T),
+        UpsertNode("Software", "k", {"automatic": False}, ts=T - timedelta(days=1)),
+    ]
+    node = fold(ops).nodes["Software"]["k"]
+    assert node.props["automatic"] is True
+    assert node.latest_ts["automatic"] == T
+    assert node.props["version"] == "2"
+    assert node.ts == T + timedelta(days=2)
+
+
 def test_fold_dedupes_relationships_in_order() -> None:
     r1 = UpsertRel("ACTED_ON", "Event", "e1", "Software", "s")
     r2 = UpsertRel("ACTED_ON", "Event", "e2", "Software", "s")
