@@ -210,6 +210,8 @@ def test_kills_and_a_kafka_outage_leave_the_graph_as_a_clean_run(tmp_path: Path)
     finally:
         for proc in procs.values():
             _stop(proc)
+        # Kafka up again whatever failed above: the tests after this one need it (idempotent).
+        subprocess.run([str(SERVICES), "up", "kafka"], check=False, timeout=300)
     got, clean = dist.graph_dump(), expected.graph_dump()
     assert got["counts"] == clean["counts"]
     assert got["software"] == clean["software"]
