@@ -166,14 +166,15 @@ def _merge(rec: dict[str, Any], raw_id: str, obs: PackageChangeObserved) -> dict
 
 def _event(host: str, rec: dict[str, Any], raw: Envelope) -> Envelope:
     cls = PACKAGE_EVENT_BY_ACTION[rec["action"]]
+    first_told, last_told = _told(rec)
     payload = cls.model_validate(
         {
             **rec["fields"],
             "action": rec["action"],
             "ecosystem": ecosystem_of(rec["sources"][0]),
             "sources": tuple(rec["sources"]),
-            "first_told": _told(rec)[0],
-            "last_told": _told(rec)[1],
+            "first_told": first_told,
+            "last_told": last_told,
         }
     )
     return Envelope(
