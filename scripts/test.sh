@@ -14,9 +14,15 @@ ensure_debian_packages logrotate:logrotate java:openjdk-17-jre-headless mvn:mave
     /lib/systemd/systemd-journal-remote:systemd-journal-remote \
     dockerd:docker.io busybox:busybox-static nft:nftables iptables-save:iptables
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff" && ruff check . infra/services && ruff format --check . infra/services
-echo "== mypy (strict, every package)" && mypy
-echo "== import rules" && lint-imports
+# One command per line: under `set -e` a failure on the left of `&&` does not stop the script (a lint
+# error once scrolled past and CI went on to pass).
+echo "== ruff"
+ruff check . infra/services
+ruff format --check . infra/services
+echo "== mypy (strict, every package)"
+mypy
+echo "== import rules"
+lint-imports
 echo "== servers (Kafka, Neo4j) from infra/"
 # Stop them at the end only if this run started them (a developer's running pair stays up).
 if ! infra/services status >/dev/null 2>&1 && [ -z "${WATCHMAN_KEEP_SERVICES:-}" ]; then
@@ -24,4 +30,5 @@ if ! infra/services status >/dev/null 2>&1 && [ -z "${WATCHMAN_KEEP_SERVICES:-}"
 fi
 infra/services up all
 eval "$(infra/services env)"
-echo "== pytest" && pytest "$@"
+echo "== pytest"
+pytest "$@"

@@ -80,7 +80,9 @@ def test_the_start_line_is_found_when_the_log_rolls_over_after_it(infra: ModuleT
     assert "old run" not in seen
 
 
-def test_the_start_line_is_found_in_a_new_file_longer_than_the_mark(infra: ModuleType, tmp_path: Path) -> None:
+def test_the_start_line_is_found_before_the_marks_size_in_a_new_file(
+    infra: ModuleType, tmp_path: Path
+) -> None:
     log = tmp_path / "server.log"
     log.write_text("old run\n" * 10)
     mark = infra.mark_log(log)
