@@ -178,56 +178,45 @@ class KafkaBus(Bus):
                 )
             return self._producer
 
-    async def _reader_client(self) -> Any:
+    async def _plain_consumer(self, attr: str, **options: Any) -> Any:
+        """A consumer outside any group, started on first use and kept in attribute `attr`."""
         async with self._start_lock:
-            if self._reader is None:
-                self._reader = await self._start(
-                    AIOKafkaConsumer(
-                        **self._common(),
-                        group_id=None,
-                        enable_auto_commit=False,
-                        # Only reached when the requested offset was removed by retention: the
-                        # port skips such records, i.e. continues at the oldest retained one.
-                        auto_offset_reset="earliest",
-                        fetch_max_wait_ms=100,
-                        max_partition_fetch_bytes=4 * 1024 * 1024,
-                    )
-                )
-            return self._reader
+            if getattr(self, attr) is None:
+                options.update(group_id=None, enable_auto_commit=False)
+                setattr(self, attr, await self._start(AIOKafkaConsumer(**self._common(), **options)))
+            return getattr(self, attr)
+
+    async def _reader_client(self) -> Any:
+        return await self._plain_consumer(
+            "_reader",
+            # Only reached when the requested offset was removed by retention: the port skips such
+            # records, i.e. continues at the oldest retained one.
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
 
     async def _offsets_client(self) -> Any:
         # Its own consumer (own connection): the broker answers one request per connection at a
         # time, so a ListOffsets behind the reader's long-polling fetch would wait for it.
-        async with self._start_lock:
-            if self._offsets is None:
-                self._offsets = await self._start(
-                    AIOKafkaConsumer(**self._common(), group_id=None, enable_auto_commit=False)
-                )
-            return self._offsets
+        return await self._plain_consumer("_offsets")
 
     async def _waiter_client(self) -> Any:
         # Its own consumer (own connection) whose fetch the broker holds until a record arrives or
         # fetch_max_wait_ms passes; the reads consumer keeps its assignment and prefetched records.
-        async with self._start_lock:
-            if self._waiter is None:
-                self._waiter = await self._start(
-                    AIOKafkaConsumer(
-                        **self._common(),
-                        group_id=None,
-                        enable_auto_commit=False,
-                        # A position below the oldest retained record continues at that record; one
-                        # past the end (a recreated topic) restarts at the beginning, and what it
-                        # finds below the position does not count.
-                        auto_offset_reset="earliest",
-                        # The broker answers at once when a record arrives; this only spaces the
-                        # empty answers of an idle wait.
-                        fetch_max_wait_ms=1000,
-                        # Its background routine wakes on fetches and seeks anyway; the timer only
-                        # adds idle wake-ups (five a second by default).
-                        consumer_timeout_ms=1000,
-                    )
-                )
-            return self._waiter
+        return await self._plain_consumer(
+            "_waiter",
+            # A position below the oldest retained record continues at that record; one past the end
+            # (a recreated topic) restarts at the beginning, and what it finds below the position
+            # does not count.
+            auto_offset_reset="earliest",
+            # The broker answers at once when a record arrives; this only spaces the empty answers of
+            # an idle wait.
+            fetch_max_wait_ms=1000,
+            # Its background routine wakes on fetches and seeks anyway; the timer only adds idle
+            # wake-ups (five a second by default).
+            consumer_timeout_ms=1000,
+        )
 
     async def _group_client(self, group: str) -> Any:
         async with self._start_lock:
