@@ -28,7 +28,8 @@ from producers.packages.envelopes import raw_envelope
 from projections.packages import STATE_AFTER, software_key, summary
 from schemas.envelope import Envelope
 from schemas.events import PackageChanged, decode_payload
-from schemas.topics import EVENTS_PACKAGES, RAW_PACKAGES, TOPICS
+from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
+from schemas.topics import TOPICS
 from tests.support.histories import History, generate, write
 from watchman.bus.base import Record
 from watchman.pipeline import decode, envelope_record

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from bench.common import HISTORY_START, HOST, fmt, median_time, say, scratch, sessions_for, timed
 from bench.results import Figure, Section, Target
 from producers.packages.sources import LogSource
-from schemas.topics import RAW_PACKAGES, TOPICS
+from schemas.events.packages import RAW_PACKAGES
+from schemas.topics import TOPICS
 from tests.support.histories import generate, write
 from watchman.bus.base import Record
 from watchman.pipeline import EmbeddedPipeline, StepCounts

@@ -22,7 +22,8 @@ from producers.packages import make_parser
 from producers.packages.envelopes import raw_envelope
 from schemas.envelope import Envelope
 from schemas.events import PackageChangeObserved
-from schemas.topics import EVENTS_PACKAGES, TOPICS
+from schemas.events.packages import EVENTS_PACKAGES
+from schemas.topics import TOPICS
 from tests.support.histories import generate
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import decode, envelope_record

@@ -22,9 +22,10 @@ import faust
 import orjson
 
 from processors.registry import DECODE_ERRORS, ROUTES, Route
+from schemas.core import DLQ
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.topics import DLQ, partition_for
+from schemas.topics import partition_for
 
 log = logging.getLogger(__name__)
 

@@ -12,23 +12,25 @@ from processors import containers, network, packages, security, services
 from processors.tables import Table
 from schemas.envelope import Envelope
 from schemas.events import EventPayload, PackageChangeObserved, UnknownEventType, decode_payload, is_command
-from schemas.events.containers import DockerEventObserved, DockerStateObserved
-from schemas.events.network import NetworkStateObserved
-from schemas.events.services import HealthCheckObserved, JournalEntryObserved, ServiceMetricsObserved
-from schemas.topics import (
-    COMMANDS,
+from schemas.events.commands import COMMANDS
+from schemas.events.containers import (
     EVENTS_CONTAINERS,
-    EVENTS_NETWORK,
-    EVENTS_PACKAGES,
-    EVENTS_SECURITY,
-    EVENTS_SERVICES,
     RAW_CONTAINERS,
-    RAW_JOURNAL,
-    RAW_NETWORK,
-    RAW_PACKAGES,
-    RAW_SERVICES,
-    Topic,
+    DockerEventObserved,
+    DockerStateObserved,
 )
+from schemas.events.network import EVENTS_NETWORK, RAW_NETWORK, NetworkStateObserved
+from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
+from schemas.events.security import EVENTS_SECURITY
+from schemas.events.services import (
+    EVENTS_SERVICES,
+    RAW_JOURNAL,
+    RAW_SERVICES,
+    HealthCheckObserved,
+    JournalEntryObserved,
+    ServiceMetricsObserved,
+)
+from schemas.model import Topic
 
 Decide = Callable[[Envelope, EventPayload, Table], list[Envelope]]
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.topics import Topic
+from schemas.model import Topic
 
 
 @dataclass

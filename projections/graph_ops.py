@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from schemas.graph import NODES, RELS, NodeLabel, RelType
+from schemas.graph import NODES, RELS
+from schemas.model import NodeLabel, RelType
 
 
 @dataclass(frozen=True)

@@ -1,118 +1,23 @@
-"""The topic registry: every topic the product uses, declared once."""
+"""The topic registry: every topic the product uses, as each domain declares it, collected."""
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Literal
+from types import ModuleType
 
+from schemas import core
+from schemas.events import commands, containers, network, packages, security, services
+from schemas.model import Topic
 
-@dataclass(frozen=True)
-class Topic:
-    name: str
-    partitions: int
-    # None keeps records forever: the domain topics are the source of truth.
-    retention_days: int | None
-    retention_bytes: int | None = None
-    cleanup: Literal["delete", "compact"] = "delete"
-    description: str = ""
+# One entry per domain: a new domain adds its schema module here. Every runner (ingest, forward,
+# process, project, replay) takes its topics from RAW_TOPICS and DOMAIN_TOPICS.
+DOMAINS: tuple[ModuleType, ...] = (core, packages, commands, containers, services, security, network)
 
-
-RAW_PACKAGES = Topic(
-    "watchman.raw.packages",
-    partitions=4,
-    retention_days=30,
-    description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots; "
-    "key host/package.",
-)
-EVENTS_PACKAGES = Topic(
-    "watchman.events.packages",
-    partitions=4,
-    retention_days=None,
-    description="Package* domain events (one per real change); key host/package. Kept forever.",
-)
-COMMANDS = Topic(
-    "watchman.commands",
-    partitions=1,
-    retention_days=30,
-    description="Commands (TriggerScan, RestartService, ...) for the executors on each host.",
-)
-EVENTS_COMMANDS = Topic(
-    "watchman.events.commands",
-    partitions=1,
-    retention_days=None,
-    description="Command outcomes (CommandSucceeded/Failed/Rejected): the audit trail. Kept forever.",
-)
-RAW_CONTAINERS = Topic(
-    "watchman.raw.containers",
-    partitions=4,
-    retention_days=30,
-    description="DockerEventObserved (the engine's events stream) and DockerStateObserved (snapshot "
-    "differences after a (re)connect) records; key host/object id.",
-)
-EVENTS_CONTAINERS = Topic(
-    "watchman.events.containers",
-    partitions=4,
-    retention_days=None,
-    description="Container*/Image*/Volume*/Endpoint* domain events; key host/object id. Kept forever.",
-)
-RAW_JOURNAL = Topic(
-    "watchman.raw.journal",
-    partitions=4,
-    retention_days=7,
-    description="JournalEntryObserved records read from journald; key host/unit (or syslog identifier).",
-)
-RAW_SERVICES = Topic(
-    "watchman.raw.services",
-    partitions=4,
-    retention_days=7,
-    description="ServiceMetricsObserved samples and HealthCheckObserved results; key host/unit.",
-)
-EVENTS_SERVICES = Topic(
-    "watchman.events.services",
-    partitions=4,
-    retention_days=None,
-    description="Service* lifecycle, log, metrics, health and auto-restart audit events; key host/unit.",
-)
-EVENTS_SECURITY = Topic(
-    "watchman.events.security",
-    partitions=4,
-    retention_days=None,
-    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed events; key host/unit. Kept forever.",
-)
-RAW_NETWORK = Topic(
-    "watchman.raw.network",
-    partitions=4,
-    retention_days=30,
-    description="NetworkStateObserved records (netlink interfaces/addresses/routes, DNS, firewall, VPN, "
-    "external IP snapshot differences); key host/interface (or dns, firewall, route/..., vpn/...).",
-)
-EVENTS_NETWORK = Topic(
-    "watchman.events.network",
-    partitions=4,
-    retention_days=None,
-    description="Interface*/Address*/RouteChanged/DnsServersChanged/FirewallRule*/Vpn*/ExternalIpChanged "
-    "events; key host/interface (or dns, firewall, ...). Kept forever.",
-)
-DLQ = Topic(
-    "watchman.dlq",
-    partitions=1,
-    retention_days=30,
-    description="Input that could not be parsed or decided, with the raw bytes, the error and the position.",
-)
-
-# A new domain adds its raw topic to RAW_TOPICS and its domain topic to DOMAIN_TOPICS; every runner
-# (ingest, forward, process, project, replay) takes its topics from these two tuples.
-RAW_TOPICS: tuple[Topic, ...] = (RAW_PACKAGES, RAW_CONTAINERS, RAW_JOURNAL, RAW_SERVICES, RAW_NETWORK)
-DOMAIN_TOPICS: tuple[Topic, ...] = (
-    EVENTS_PACKAGES,
-    EVENTS_COMMANDS,
-    EVENTS_CONTAINERS,
-    EVENTS_SERVICES,
-    EVENTS_SECURITY,
-    EVENTS_NETWORK,
-)
-TOPICS: dict[str, Topic] = {t.name: t for t in (*RAW_TOPICS, *DOMAIN_TOPICS, COMMANDS, DLQ)}
+_ALL: tuple[Topic, ...] = tuple(t for domain in DOMAINS for t in domain.TOPICS)
+# The roles follow the names: watchman.raw.* observations, watchman.events.* decisions (kept forever).
+RAW_TOPICS: tuple[Topic, ...] = tuple(t for t in _ALL if t.name.startswith("watchman.raw."))
+DOMAIN_TOPICS: tuple[Topic, ...] = tuple(t for t in _ALL if t.name.startswith("watchman.events."))
+TOPICS: dict[str, Topic] = {t.name: t for t in _ALL}
 
 
 def topic(name: str) -> Topic:

@@ -25,7 +25,8 @@ from producers.packages import KINDS, brew, make_parser
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
-from schemas.topics import DLQ, RAW_TOPICS, TOPICS
+from schemas.core import DLQ
+from schemas.topics import RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
 from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.settings import Settings

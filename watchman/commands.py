@@ -24,7 +24,7 @@ from schemas.events import (
     decode_payload,
     outcome_envelope,
 )
-from schemas.topics import COMMANDS
+from schemas.events.commands import COMMANDS
 from watchman.bus.base import Bus
 from watchman.executors import EXECUTORS, ExecContext
 

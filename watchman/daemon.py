@@ -25,7 +25,7 @@ import orjson
 from processors.registry import ROUTES
 from projections.stores.base import QueryResult, ReadOnlyViolation
 from schemas.envelope import Envelope
-from schemas.topics import COMMANDS
+from schemas.events.commands import COMMANDS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog

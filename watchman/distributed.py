@@ -21,9 +21,11 @@ import orjson
 
 from processors.registry import ROUTES
 from projections.stores.base import GraphStore, QueryResult
+from schemas.core import DLQ
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.topics import COMMANDS, DLQ, DOMAIN_TOPICS, EVENTS_COMMANDS, RAW_TOPICS, TOPICS
+from schemas.events.commands import COMMANDS, EVENTS_COMMANDS
+from schemas.topics import DOMAIN_TOPICS, RAW_TOPICS, TOPICS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, Unsupported, create_app
 from watchman.bus.base import Bus

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from watchman import metrics
 from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog

@@ -22,10 +22,13 @@ from producers.source import Source
 from projections.graph_ops import GraphOp
 from projections.registry import PROJECTORS
 from projections.stores.base import GraphStore
+from schemas.core import DLQ
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
 from schemas.events import UnknownEventType, decode_payload
-from schemas.topics import DLQ, DOMAIN_TOPICS, EVENTS_COMMANDS, TOPICS, Topic
+from schemas.events.commands import EVENTS_COMMANDS
+from schemas.model import Topic
+from schemas.topics import DOMAIN_TOPICS, TOPICS
 from watchman import metrics
 from watchman.bus.base import Bus, Record, StoredRecord
 from watchman.bus.sqlite_log import SqliteLog

@@ -29,8 +29,7 @@ from producers.snapshot import from_cursor, to_cursor
 from producers.source import Poll
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.events.containers import ContainerState, DockerObject, ImageInfo
-from schemas.topics import RAW_CONTAINERS
+from schemas.events.containers import RAW_CONTAINERS, ContainerState, DockerObject, ImageInfo
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from systemd import journal
 from producers.journald.entries import EntryError, observe, raw_envelope
 from producers.source import Poll
 from schemas.dlq import DeadLetter
-from schemas.topics import RAW_JOURNAL
+from schemas.events.services import RAW_JOURNAL
 
 log = logging.getLogger(__name__)
 

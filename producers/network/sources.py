@@ -20,8 +20,7 @@ from producers.network.envelopes import SEP, from_changes
 from producers.snapshot import diff, from_cursor, to_cursor
 from producers.source import Poll
 from schemas.dlq import DeadLetter
-from schemas.events.network import ObservedVia
-from schemas.topics import RAW_NETWORK
+from schemas.events.network import RAW_NETWORK, ObservedVia
 
 log = logging.getLogger(__name__)
 

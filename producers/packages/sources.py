@@ -14,7 +14,7 @@ from producers.packages.envelopes import raw_envelope
 from producers.source import Poll
 from producers.tailer import Cursor, FileTailer
 from schemas.dlq import DeadLetter
-from schemas.topics import RAW_PACKAGES
+from schemas.events.packages import RAW_PACKAGES
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,7 @@ import psutil  # type: ignore[import-untyped]
 
 from producers.source import Poll
 from schemas.envelope import Envelope, event_id
-from schemas.events.services import HealthCheckObserved
-from schemas.topics import RAW_SERVICES
+from schemas.events.services import RAW_SERVICES, HealthCheckObserved
 
 log = logging.getLogger(__name__)
 

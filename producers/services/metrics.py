@@ -13,8 +13,7 @@ import psutil  # type: ignore[import-untyped]
 from producers.services.cgroup import unit_of
 from producers.source import Poll
 from schemas.envelope import Envelope, event_id
-from schemas.events.services import ServiceMetricsObserved
-from schemas.topics import RAW_SERVICES
+from schemas.events.services import RAW_SERVICES, ServiceMetricsObserved
 
 log = logging.getLogger(__name__)
 

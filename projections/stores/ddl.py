@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from projections.graph_ops import FoldedNode
-from schemas.graph import NODES, RELS, UPDATED_AT, NodeLabel, Prop, PropType, RelType
+from schemas.graph import NODES, RELS
+from schemas.model import UPDATED_AT, NodeLabel, Prop, PropType, RelType
 
 # Applied positions live in the graph itself so that they commit in the same transaction as the ops.
 POSITION = NodeLabel(

@@ -28,7 +28,8 @@ from projections.stores.ddl import (
     node_columns,
     rel_columns_upsert,
 )
-from schemas.graph import NODES, RELS, NodeLabel
+from schemas.graph import NODES, RELS
+from schemas.model import NodeLabel
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from projections.stores.ddl import (
     rel_merge,
     rel_upsert,
 )
-from schemas.graph import NODES, RELS, NodeLabel
+from schemas.graph import NODES, RELS
+from schemas.model import NodeLabel
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from schemas.envelope import Envelope, event_id, utc
 from schemas.events.base import EventPayload, register
+from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 
 _COMMAND_TYPES: set[str] = set()
 
@@ -155,3 +156,42 @@ def outcome_envelope(
         correlation_id=command.correlation_id or command.id,
         payload=payload.model_dump(mode="json"),
     )
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+COMMANDS = Topic(
+    "watchman.commands",
+    partitions=1,
+    retention_days=30,
+    description="Commands (TriggerScan, RestartService, ...) for the executors on each host.",
+)
+EVENTS_COMMANDS = Topic(
+    "watchman.events.commands",
+    partitions=1,
+    retention_days=None,
+    description="Command outcomes (CommandSucceeded/Failed/Rejected): the audit trail. Kept forever.",
+)
+COMMAND = NodeLabel(
+    "Command",
+    key="id",
+    props=(
+        Prop("id", "STRING"),
+        Prop("type", "STRING"),
+        Prop("host", "STRING"),
+        Prop("issued_by", "STRING"),
+        Prop("params", "STRING"),  # JSON
+        Prop("status", "STRING", "latest"),
+        Prop("detail", "STRING", "latest"),
+        Prop("finished_at", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="A command the product was asked to perform (audit trail), with its latest outcome.",
+)
+HAPPENED_ON = RelType("HAPPENED_ON", (("Command", "Host"),))
+TOPICS: tuple[Topic, ...] = (
+    COMMANDS,
+    EVENTS_COMMANDS,
+)
+NODES: tuple[NodeLabel, ...] = (COMMAND,)
+RELS: tuple[RelType, ...] = (HAPPENED_ON,)

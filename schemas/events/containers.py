@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
+from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 
 DockerObject = Literal["container", "image", "volume", "network"]
 SnapshotChange = Literal["added", "removed", "changed"]
@@ -280,3 +281,135 @@ CONTAINER_EVENTS: tuple[type[ContainerEvent], ...] = (
 IMAGE_EVENTS: tuple[type[ImageEvent], ...] = (ImagePulled, ImageRemoved)
 VOLUME_EVENTS: tuple[type[VolumeEvent], ...] = (VolumeCreated, VolumeRemoved)
 ENDPOINT_EVENTS: tuple[type[EndpointEvent], ...] = (EndpointExposed, EndpointClosed)
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+RAW_CONTAINERS = Topic(
+    "watchman.raw.containers",
+    partitions=4,
+    retention_days=30,
+    description="DockerEventObserved (the engine's events stream) and DockerStateObserved (snapshot "
+    "differences after a (re)connect) records; key host/object id.",
+)
+EVENTS_CONTAINERS = Topic(
+    "watchman.events.containers",
+    partitions=4,
+    retention_days=None,
+    description="Container*/Image*/Volume*/Endpoint* domain events; key host/object id. Kept forever.",
+)
+CONTAINER = NodeLabel(
+    "Container",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("id", "STRING"),
+        Prop("name", "STRING", "latest"),
+        Prop("image", "STRING", "latest"),
+        Prop("state", "STRING", "latest"),
+        Prop("health", "STRING", "latest"),
+        Prop("started_at", "TIMESTAMP", "latest"),
+        Prop("exit_code", "INT64", "latest"),
+        Prop("restart_count", "INT64", "latest"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="One Docker container on one host; key host/container id.",
+)
+IMAGE = NodeLabel(
+    "Image",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("id", "STRING"),
+        Prop("reference", "STRING", "latest"),
+        Prop("state", "STRING", "latest"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="One container image on one host; key host/image id (sha256:...).",
+)
+VOLUME = NodeLabel(
+    "Volume",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("name", "STRING"),
+        Prop("driver", "STRING"),
+        Prop("state", "STRING", "latest"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="One Docker volume on one host; key host/volume name.",
+)
+NETWORK_ENDPOINT = NodeLabel(
+    "NetworkEndpoint",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("host_ip", "STRING"),
+        Prop("host_port", "INT64"),
+        Prop("protocol", "STRING"),
+        Prop("state", "STRING", "latest"),  # open | closed
+        # The container (its node key) that serves the endpoint now, and on which port.
+        Prop("container", "STRING", "latest"),
+        Prop("container_port", "INT64", "latest"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="A published port on a host; key host/host_ip/host_port/protocol.",
+)
+EXPOSES = RelType(
+    "EXPOSES",
+    (("NetworkEndpoint", "Container"),),
+    # Kept when the endpoint closes or moves: NetworkEndpoint.container names who serves it now.
+    description="The endpoint reaches (or reached) this container.",
+)
+MOUNTS = RelType("MOUNTS", (("Container", "Volume"),), description="The container mounts this volume.")
+RUNS_IMAGE = RelType("RUNS_IMAGE", (("Container", "Image"),), description="The container runs this image.")
+RUNS_ON = RelType(
+    "RUNS_ON",
+    (("Container", "Host"), ("Service", "Host")),
+    description="The container (or systemd service) lives on this host.",
+)
+STORED_ON = RelType(
+    "STORED_ON", (("Image", "Host"), ("Volume", "Host")), description="The image or volume is on this host."
+)
+BOUND_ON = RelType("BOUND_ON", (("NetworkEndpoint", "Host"),), description="The endpoint is on this host.")
+# This domain's entities that events act on, and nodes that happen on a host (the core types).
+ACTED_ON = RelType(
+    "ACTED_ON",
+    (
+        ("Event", "Container"),
+        ("Event", "Image"),
+        ("Event", "Volume"),
+        ("Event", "NetworkEndpoint"),
+    ),
+)
+TOPICS: tuple[Topic, ...] = (
+    RAW_CONTAINERS,
+    EVENTS_CONTAINERS,
+)
+NODES: tuple[NodeLabel, ...] = (
+    CONTAINER,
+    IMAGE,
+    VOLUME,
+    NETWORK_ENDPOINT,
+)
+RELS: tuple[RelType, ...] = (
+    EXPOSES,
+    MOUNTS,
+    RUNS_IMAGE,
+    RUNS_ON,
+    STORED_ON,
+    BOUND_ON,
+    ACTED_ON,
+)

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
+from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 
 NetworkKind = Literal["interface", "address", "route", "dns", "firewall", "vpn", "external_ip"]
 # How the producer learnt of the state: the first dump, a live netlink message, a fresh dump after the
@@ -237,4 +238,179 @@ NETWORK_EVENT_TYPES: tuple[type[EventPayload], ...] = (
     VpnConnected,
     VpnDisconnected,
     ExternalIpChanged,
+)
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+RAW_NETWORK = Topic(
+    "watchman.raw.network",
+    partitions=4,
+    retention_days=30,
+    description="NetworkStateObserved records (netlink interfaces/addresses/routes, DNS, firewall, VPN, "
+    "external IP snapshot differences); key host/interface (or dns, firewall, route/..., vpn/...).",
+)
+EVENTS_NETWORK = Topic(
+    "watchman.events.network",
+    partitions=4,
+    retention_days=None,
+    description="Interface*/Address*/RouteChanged/DnsServersChanged/FirewallRule*/Vpn*/ExternalIpChanged "
+    "events; key host/interface (or dns, firewall, ...). Kept forever.",
+)
+
+
+def _net_node(label: str, description: str, *props: Prop) -> NodeLabel:
+    """A network node: keyed host[/netns:NAME]/..., seen first/last, `present` while it exists."""
+    return NodeLabel(
+        label,
+        key="key",
+        props=(
+            Prop("key", "STRING"),
+            Prop("host", "STRING"),
+            Prop("netns", "STRING"),
+            *props,
+            Prop("first_seen", "TIMESTAMP", "min"),
+            Prop("last_seen", "TIMESTAMP", "max"),
+            UPDATED_AT,
+        ),
+        description=description,
+    )
+
+
+NETWORK_INTERFACE = _net_node(
+    "NetworkInterface",
+    "A network interface; key host[/netns:NAME]/ifname (the index may change: it is ifindex).",
+    Prop("name", "STRING"),
+    Prop("ifindex", "INT64", "latest"),
+    Prop("kind", "STRING", "latest"),  # veth, bridge, tun, wireguard, ... (None: a physical device)
+    Prop("mac_address", "STRING", "latest"),
+    Prop("mtu", "INT64", "latest"),
+    Prop("operstate", "STRING", "latest"),
+    Prop("admin_up", "BOOLEAN", "latest"),
+    Prop("state", "STRING", "latest"),  # up | down | removed
+    Prop("master", "STRING", "latest"),  # the bridge it is a port of
+    Prop("ip_addresses", "STRING", "latest"),  # "10.0.0.1/24,fe80::1/64", sorted
+)
+IP_ADDRESS = _net_node(
+    "IPAddress",
+    "An address on an interface (origin interface; key interface key/address/prefixlen) or the address an "
+    "echo service saw (origin echo; key host/external/address).",
+    Prop("interface", "STRING"),
+    Prop("address", "STRING"),
+    Prop("prefixlen", "INT64"),
+    Prop("family", "INT64"),
+    Prop("scope", "STRING"),
+    Prop("public", "BOOLEAN"),
+    Prop("origin", "STRING"),  # interface | echo
+    Prop("rank", "INT64"),  # external-ip answer order: 0 echo, 1 public on an interface, 2 private
+    Prop("note", "STRING"),
+    Prop("present", "BOOLEAN", "latest"),
+)
+ROUTE = _net_node(
+    "Route",
+    "A route; key host[/netns:NAME]/table/dst/prefixlen/metric.",
+    Prop("table_name", "STRING"),
+    Prop("family", "INT64"),
+    Prop("dst", "STRING"),
+    Prop("prefixlen", "INT64"),
+    Prop("metric", "INT64"),
+    Prop("gateway", "STRING", "latest"),
+    Prop("interface", "STRING", "latest"),
+    Prop("protocol", "STRING", "latest"),
+    Prop("type", "STRING", "latest"),
+    Prop("present", "BOOLEAN", "latest"),
+)
+FIREWALL_RULE = _net_node(
+    "FirewallRule",
+    "A firewall rule normalised across nftables/iptables/ufw/firewalld; key host[/netns]/backend/family/"
+    "table/chain/content hash (moving a rule is not a new rule).",
+    Prop("backend", "STRING"),
+    Prop("family", "STRING"),
+    Prop("table_name", "STRING"),
+    Prop("chain", "STRING"),
+    Prop("position", "INT64", "latest"),
+    Prop("target", "STRING"),
+    Prop("protocol", "STRING"),
+    Prop("ports", "STRING"),  # destination ports as written: "80,443,1000-2000"
+    Prop("port_set", "STRING"),  # the single ports as ",80,443," for exact matching
+    Prop("range_lo", "INT64"),  # the span of its port ranges (1000..2000)
+    Prop("range_hi", "INT64"),
+    Prop("source", "STRING"),
+    Prop("destination", "STRING"),
+    Prop("interface", "STRING"),
+    Prop("text", "STRING"),
+    Prop("present", "BOOLEAN", "latest"),
+)
+DNS_SERVER = _net_node(
+    "DNSServer",
+    "A DNS server a host uses; key host[/netns]/address.",
+    Prop("address", "STRING"),
+    Prop("scopes", "STRING", "latest"),  # "global,eth0,resolv.conf": who uses it now
+    Prop("in_use", "BOOLEAN", "latest"),
+)
+VPN_CONNECTION = _net_node(
+    "VPNConnection",
+    "A VPN (WireGuard interface, OpenVPN tun/tap, Tailscale); key host[/netns]/kind/name.",
+    Prop("kind", "STRING"),
+    Prop("name", "STRING"),
+    Prop("interface", "STRING"),
+    Prop("active", "BOOLEAN", "latest"),
+    Prop("since", "TIMESTAMP", "latest"),
+    Prop("endpoints", "STRING", "latest"),
+    Prop("addresses", "STRING", "latest"),
+    Prop("peers", "INT64", "latest"),
+    Prop("detail", "STRING", "latest"),
+)
+HAS_INTERFACE = RelType(
+    "HAS_INTERFACE", (("Host", "NetworkInterface"),), description="The host has this network interface."
+)
+HAS_ADDRESS = RelType(
+    "HAS_ADDRESS",
+    (("NetworkInterface", "IPAddress"), ("Host", "IPAddress")),
+    description="The interface carries this address (the host: an echo service saw it).",
+)
+HAS_ROUTE = RelType("HAS_ROUTE", (("Host", "Route"),), description="The host routes by this route.")
+ROUTES_VIA = RelType("ROUTES_VIA", (("Route", "NetworkInterface"),), description="The route's interface.")
+HAS_FIREWALL_RULE = RelType(
+    "HAS_FIREWALL_RULE", (("Host", "FirewallRule"),), description="The host's firewall holds this rule."
+)
+USED_BY = RelType(
+    "USED_BY",
+    (("DNSServer", "NetworkInterface"), ("DNSServer", "Host")),
+    description="The DNS server is (or was: see DNSServer.scopes) used for this interface, or host-wide.",
+)
+HAS_VPN = RelType("HAS_VPN", (("Host", "VPNConnection"),), description="The host has this VPN connection.")
+# This domain's entities that events act on, and nodes that happen on a host (the core types).
+ACTED_ON = RelType(
+    "ACTED_ON",
+    (
+        ("Event", "NetworkInterface"),
+        ("Event", "IPAddress"),
+        ("Event", "Route"),
+        ("Event", "FirewallRule"),
+        ("Event", "DNSServer"),
+        ("Event", "VPNConnection"),
+    ),
+)
+TOPICS: tuple[Topic, ...] = (
+    RAW_NETWORK,
+    EVENTS_NETWORK,
+)
+NODES: tuple[NodeLabel, ...] = (
+    NETWORK_INTERFACE,
+    IP_ADDRESS,
+    ROUTE,
+    FIREWALL_RULE,
+    DNS_SERVER,
+    VPN_CONNECTION,
+)
+RELS: tuple[RelType, ...] = (
+    HAS_INTERFACE,
+    HAS_ADDRESS,
+    HAS_ROUTE,
+    ROUTES_VIA,
+    HAS_FIREWALL_RULE,
+    USED_BY,
+    HAS_VPN,
+    ACTED_ON,
 )

@@ -9,6 +9,7 @@ from pydantic import field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register, upcaster
+from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 
 PackageAction = Literal["install", "upgrade", "downgrade", "remove", "purge", "reinstall"]
 PackageSource = Literal["apt", "dpkg", "dnf-rpm", "dnf", "dnf5", "brew"]
@@ -167,3 +168,54 @@ def _v2_to_v3(p: dict[str, Any]) -> dict[str, Any]:
 for _action, _cls in PACKAGE_EVENT_BY_ACTION.items():
     upcaster(_cls.TYPE, 1)(_v1_to_v2(_action))
     upcaster(_cls.TYPE, 2)(_v2_to_v3)
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+RAW_PACKAGES = Topic(
+    "watchman.raw.packages",
+    partitions=4,
+    retention_days=30,
+    description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots; "
+    "key host/package.",
+)
+EVENTS_PACKAGES = Topic(
+    "watchman.events.packages",
+    partitions=4,
+    retention_days=None,
+    description="Package* domain events (one per real change); key host/package. Kept forever.",
+)
+SOFTWARE = NodeLabel(
+    "Software",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("ecosystem", "STRING"),
+        Prop("name", "STRING"),
+        Prop("arch", "STRING"),
+        Prop("version", "STRING", "latest"),
+        Prop("state", "STRING", "latest"),
+        Prop("automatic", "BOOLEAN", "latest", clock="automatic_at"),
+        Prop("automatic_at", "TIMESTAMP", "max"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description=(
+        "One package of one package manager on one host; key host/ecosystem/name, plus :arch for a"
+        " foreign architecture only (libc6:i386 on an amd64 host)."
+    ),
+)
+INSTALLED_ON = RelType("INSTALLED_ON", (("Software", "Host"),), description="Software known on a host.")
+# This domain's entities that events act on, and nodes that happen on a host (the core types).
+ACTED_ON = RelType("ACTED_ON", (("Event", "Software"),))
+TOPICS: tuple[Topic, ...] = (
+    RAW_PACKAGES,
+    EVENTS_PACKAGES,
+)
+NODES: tuple[NodeLabel, ...] = (SOFTWARE,)
+RELS: tuple[RelType, ...] = (
+    INSTALLED_ON,
+    ACTED_ON,
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from schemas.events.base import EventPayload, register
+from schemas.model import NodeLabel, Prop, RelType, Topic
 
 
 class SecurityEvent(EventPayload):
@@ -65,3 +66,85 @@ class SuUsed(SecurityEvent):
 
 
 SECURITY_EVENTS: tuple[type[SecurityEvent], ...] = (LoginFailed, LoginSucceeded, SudoCommandRun, SuUsed)
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+EVENTS_SECURITY = Topic(
+    "watchman.events.security",
+    partitions=4,
+    retention_days=None,
+    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed events; key host/unit. Kept forever.",
+)
+LOGIN = NodeLabel(
+    "Login",
+    key="id",
+    props=(
+        Prop("id", "STRING"),
+        Prop("ts", "TIMESTAMP"),
+        Prop("host", "STRING"),
+        Prop("user", "STRING"),
+        Prop("source_ip", "STRING"),
+        Prop("port", "INT64"),
+        Prop("success", "BOOLEAN"),
+        Prop("service", "STRING"),  # sshd, login, ...
+        Prop("method", "STRING"),  # password, publickey, ...
+        Prop("invalid_user", "BOOLEAN"),
+        Prop("reason", "STRING"),
+    ),
+    description="A login attempt (failed or accepted).",
+)
+SUDO_COMMAND = NodeLabel(
+    "SudoCommand",
+    key="id",
+    props=(
+        Prop("id", "STRING"),
+        Prop("ts", "TIMESTAMP"),
+        Prop("host", "STRING"),
+        Prop("user", "STRING"),
+        Prop("target_user", "STRING"),
+        Prop("command", "STRING"),
+        Prop("cwd", "STRING"),
+        Prop("tty", "STRING"),
+        Prop("allowed", "BOOLEAN"),
+        Prop("reason", "STRING"),
+    ),
+    description="A sudo invocation (allowed or refused).",
+)
+USER = NodeLabel(
+    "User",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("name", "STRING"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+    ),
+    description="A user name seen on a host (in logins, sudo, su); key host/name.",
+)
+BY_USER = RelType(
+    "BY_USER", (("Login", "User"), ("SudoCommand", "User")), description="The user who logged in or ran sudo."
+)
+ACCOUNT_ON = RelType("ACCOUNT_ON", (("User", "Host"),), description="The user name is on this host.")
+# This domain's entities that events act on, and nodes that happen on a host (the core types).
+ACTED_ON = RelType("ACTED_ON", (("Event", "User"),))
+HAPPENED_ON = RelType(
+    "HAPPENED_ON",
+    (
+        ("Login", "Host"),
+        ("SudoCommand", "Host"),
+    ),
+)
+TOPICS: tuple[Topic, ...] = (EVENTS_SECURITY,)
+NODES: tuple[NodeLabel, ...] = (
+    LOGIN,
+    SUDO_COMMAND,
+    USER,
+)
+RELS: tuple[RelType, ...] = (
+    BY_USER,
+    ACCOUNT_ON,
+    ACTED_ON,
+    HAPPENED_ON,
+)

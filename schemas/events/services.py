@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
+from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 
 HealthKind = Literal["http", "tcp", "process"]
 LogLevel = Literal["error", "warning"]
@@ -240,4 +241,99 @@ SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
     ServiceHealthChanged,
     AutoRestartIssued,
     AutoRestartSuppressed,
+)
+
+
+# --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
+
+RAW_JOURNAL = Topic(
+    "watchman.raw.journal",
+    partitions=4,
+    retention_days=7,
+    description="JournalEntryObserved records read from journald; key host/unit (or syslog identifier).",
+)
+RAW_SERVICES = Topic(
+    "watchman.raw.services",
+    partitions=4,
+    retention_days=7,
+    description="ServiceMetricsObserved samples and HealthCheckObserved results; key host/unit.",
+)
+EVENTS_SERVICES = Topic(
+    "watchman.events.services",
+    partitions=4,
+    retention_days=None,
+    description="Service* lifecycle, log, metrics, health and auto-restart audit events; key host/unit.",
+)
+SERVICE = NodeLabel(
+    "Service",
+    key="key",
+    props=(
+        Prop("key", "STRING"),
+        Prop("host", "STRING"),
+        Prop("name", "STRING"),  # the unit name, e.g. nginx.service
+        Prop("type", "STRING"),  # the unit type: service, socket, timer, scope...
+        Prop("state", "STRING", "latest"),  # active | inactive | failed | reloading
+        Prop("pid", "INT64", "latest"),
+        Prop("started_at", "TIMESTAMP", "latest"),
+        Prop("restarts", "INT64", "max"),
+        Prop("health_status", "STRING", "latest"),
+        Prop("cpu_percent", "DOUBLE", "latest"),
+        Prop("rss_bytes", "INT64", "latest"),
+        Prop("metrics_at", "TIMESTAMP", "max"),
+        Prop("first_seen", "TIMESTAMP", "min"),
+        Prop("last_seen", "TIMESTAMP", "max"),
+        UPDATED_AT,
+    ),
+    description="One systemd unit on one host; key host/unit.",
+)
+LOG_EVENT = NodeLabel(
+    "LogEvent",
+    key="id",
+    props=(
+        Prop("id", "STRING"),
+        Prop("ts", "TIMESTAMP"),
+        Prop("host", "STRING"),
+        Prop("service", "STRING"),  # the unit name
+        Prop("level", "STRING"),  # error | warning
+        Prop("priority", "INT64"),
+        Prop("message", "STRING"),
+        Prop("suppressed", "INT64"),  # >0: stands for this many messages over the per-minute limit
+    ),
+    description="An error or warning a service logged (rate-limited per service and minute).",
+)
+SERVICE_METRICS = NodeLabel(
+    "ServiceMetrics",
+    key="id",
+    props=(
+        Prop("id", "STRING"),
+        Prop("ts", "TIMESTAMP"),  # the minute
+        Prop("host", "STRING"),
+        Prop("service", "STRING"),
+        Prop("cpu_percent", "DOUBLE"),
+        Prop("rss_bytes", "INT64"),
+        Prop("io_read_bytes", "INT64"),
+        Prop("io_write_bytes", "INT64"),
+        Prop("processes", "INT64"),
+        Prop("samples", "INT64"),
+    ),
+    description="One minute of one service's resource use (downsampled samples).",
+)
+LOGGED_BY = RelType("LOGGED_BY", (("LogEvent", "Service"),), description="The service that logged it.")
+METRICS_FOR = RelType("METRICS_FOR", (("ServiceMetrics", "Service"),), description="Metrics of this service.")
+# This domain's entities that events act on, and nodes that happen on a host (the core types).
+ACTED_ON = RelType("ACTED_ON", (("Event", "Service"),))
+TOPICS: tuple[Topic, ...] = (
+    RAW_JOURNAL,
+    RAW_SERVICES,
+    EVENTS_SERVICES,
+)
+NODES: tuple[NodeLabel, ...] = (
+    SERVICE,
+    LOG_EVENT,
+    SERVICE_METRICS,
+)
+RELS: tuple[RelType, ...] = (
+    LOGGED_BY,
+    METRICS_FOR,
+    ACTED_ON,
 )

@@ -20,7 +20,9 @@ import pytest
 from processors.faust_app import APP_ID
 from processors.registry import DECODE_ERRORS, ROUTES
 from processors.tables import MemoryTable
-from schemas.topics import DLQ, EVENTS_PACKAGES, RAW_PACKAGES, partition_for
+from schemas.core import DLQ
+from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
+from schemas.topics import partition_for
 from tests.support.histories import History, generate
 from tests.support.instance import Instance
 from tests.support.kafka import delete_topics

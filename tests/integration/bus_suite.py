@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from watchman.bus.base import Bus, Record, UnknownTopic
 
 

@@ -19,7 +19,7 @@ import processors.packages
 from producers.packages.sources import LogSource
 from projections.stores.ladybug import LadybugStore
 from schemas.envelope import Envelope
-from schemas.topics import RAW_PACKAGES
+from schemas.events.packages import RAW_PACKAGES
 from tests.support.histories import generate, write
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline

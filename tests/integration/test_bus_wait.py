@@ -19,7 +19,8 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from schemas.envelope import Envelope
 from schemas.events import PackageRemoved
-from schemas.topics import EVENTS_PACKAGES, Topic
+from schemas.events.packages import EVENTS_PACKAGES
+from schemas.model import Topic
 from tests.integration.test_kafka_bus import _admin_call
 from watchman.bus.base import Bus, Record, UnknownTopic, partition_for
 from watchman.bus.kafka import BusUnavailable, KafkaBus

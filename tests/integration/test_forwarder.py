@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from schemas.topics import DLQ, RAW_PACKAGES
+from schemas.core import DLQ
+from schemas.events.packages import RAW_PACKAGES
 from watchman.bus.base import Record
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.forwarder import GROUP, Forwarder

@@ -19,8 +19,7 @@ from projections.registry import PROJECTORS
 from projections.stores.ladybug import LadybugStore
 from schemas.envelope import Envelope
 from schemas.events import decode_payload
-from schemas.events.services import ServiceMetricsObserved
-from schemas.topics import RAW_JOURNAL, RAW_SERVICES
+from schemas.events.services import RAW_JOURNAL, RAW_SERVICES, ServiceMetricsObserved
 from tests.support import journal as j
 from tests.support.journal import Entries, build_journal
 

@@ -21,7 +21,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from tests.integration.bus_suite import BusSuite
 from watchman.bus.base import Bus, Record, partition_for
 from watchman.bus.kafka import BusUnavailable, KafkaBus

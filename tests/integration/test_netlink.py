@@ -23,7 +23,7 @@ from projections.stores.base import GraphStore
 from projections.stores.ladybug import LadybugStore
 from schemas.envelope import Envelope
 from schemas.events import decode_payload
-from schemas.topics import RAW_NETWORK
+from schemas.events.network import RAW_NETWORK
 from tests.support.netns import NetNS, netns
 
 ROUTE = next(r for r in ROUTES if r.source == RAW_NETWORK)

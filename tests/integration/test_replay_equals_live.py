@@ -15,7 +15,7 @@ from producers.packages.envelopes import raw_envelope
 from projections.stores.base import GraphStore
 from projections.stores.ladybug import LadybugStore
 from schemas.events import PackageChangeObserved
-from schemas.topics import RAW_PACKAGES
+from schemas.events.packages import RAW_PACKAGES
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline, envelope_record
 from watchman.replay import rebuild

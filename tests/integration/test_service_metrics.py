@@ -28,7 +28,8 @@ from projections.registry import PROJECTORS
 from projections.stores.ladybug import LadybugStore
 from schemas.envelope import Envelope
 from schemas.events import CommandFailed, CommandRejected, CommandSucceeded, RestartService, decode_payload
-from schemas.topics import COMMANDS, RAW_SERVICES
+from schemas.events.commands import COMMANDS
+from schemas.events.services import RAW_SERVICES
 from watchman.executors import EXECUTORS, ExecContext
 from watchman.executors.systemd import reset_rate_limit
 

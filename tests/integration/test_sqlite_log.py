@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from tests.integration.bus_suite import BusSuite
 from watchman.bus.base import Bus, Record
 from watchman.bus.sqlite_log import SqliteLog

@@ -8,7 +8,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from schemas.topics import Topic, partition_for
+from schemas.model import Topic
+from schemas.topics import partition_for
 
 __all__ = ["Bus", "Record", "StoredRecord", "UnknownTopic", "partition_for"]
 

@@ -20,7 +20,7 @@ from aiokafka.errors import (
     for_code,
 )
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from watchman.bus.base import Bus, Record, StoredRecord, UnknownTopic, partition_for
 
 log = logging.getLogger(__name__)

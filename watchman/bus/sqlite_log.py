@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from schemas.topics import Topic
+from schemas.model import Topic
 from watchman.bus.base import Bus, Record, StoredRecord, UnknownTopic, partition_for
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from processors.security import parse_sudo
 from processors.tables import MemoryTable
 from producers.journald.entries import raw_envelope
 from schemas.envelope import Envelope
+from schemas.events.security import EVENTS_SECURITY
 from schemas.events.services import JournalEntryObserved
-from schemas.topics import EVENTS_SECURITY
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ROUTE = next(r for r in ROUTES if r.sink == EVENTS_SECURITY)

@@ -12,8 +12,15 @@ from processors.tables import MemoryTable
 from producers.journald.entries import raw_envelope
 from schemas.envelope import Envelope, event_id
 from schemas.events import RestartService, decode_payload
-from schemas.events.services import HealthCheckObserved, JournalEntryObserved, ServiceMetricsObserved
-from schemas.topics import COMMANDS, EVENTS_SERVICES, RAW_JOURNAL, RAW_SERVICES
+from schemas.events.commands import COMMANDS
+from schemas.events.services import (
+    EVENTS_SERVICES,
+    RAW_JOURNAL,
+    RAW_SERVICES,
+    HealthCheckObserved,
+    JournalEntryObserved,
+    ServiceMetricsObserved,
+)
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 JOURNAL = next(r for r in ROUTES if r.source == RAW_JOURNAL and r.sink == EVENTS_SERVICES)
