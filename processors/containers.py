@@ -20,10 +20,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
 from schemas.events.base import EventPayload
 from schemas.events.containers import (
+    EVENTS_CONTAINERS,
+    RAW_CONTAINERS,
     ContainerCreated,
     ContainerDestroyed,
     ContainerDied,
@@ -382,3 +385,18 @@ def decide_state(raw: Envelope, obs: DockerStateObserved, table: Table) -> list[
 
 
 __all__ = ["SOURCE", "ContainerEvent", "decide_event", "decide_state"]
+
+
+# Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name=SOURCE,
+        source=RAW_CONTAINERS,
+        sink=EVENTS_CONTAINERS,
+        table="containers",
+        decide={
+            DockerEventObserved.TYPE: typed(DockerEventObserved, decide_event),
+            DockerStateObserved.TYPE: typed(DockerStateObserved, decide_state),
+        },
+    ),
+)

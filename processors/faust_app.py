@@ -21,7 +21,8 @@ from typing import Any
 import faust
 import orjson
 
-from processors.registry import DECODE_ERRORS, ROUTES, Route
+from processors.registry import ROUTES
+from processors.routing import DECODE_ERRORS, Route
 from schemas.core import DLQ
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope

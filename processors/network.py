@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
 from schemas.events.base import EventPayload
 from schemas.events.network import (
+    EVENTS_NETWORK,
+    RAW_NETWORK,
     AddressAdded,
     AddressRemoved,
     DnsServersChanged,
@@ -279,3 +282,15 @@ _DECIDERS = {
     "vpn": _vpn,
     "external_ip": _external_ip,
 }
+
+
+# Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name=SOURCE,
+        source=RAW_NETWORK,
+        sink=EVENTS_NETWORK,
+        table="network",
+        decide={NetworkStateObserved.TYPE: typed(NetworkStateObserved, decide)},
+    ),
+)

@@ -21,9 +21,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
 from schemas.events import PACKAGE_EVENT_BY_ACTION, PackageChangeObserved, ecosystem_of
+from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
 
 SOURCE = "processors.packages"
 # the plain log that tells the same changes as a rich one, with less context
@@ -233,3 +235,15 @@ def _done(rec: dict[str, Any]) -> bool:
     if not sources & PLAIN:
         return False
     return rec["action"] != "purge" or "purge" in rec["plain_actions"]
+
+
+# Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name=SOURCE,
+        source=RAW_PACKAGES,
+        sink=EVENTS_PACKAGES,
+        table="packages",
+        decide={PackageChangeObserved.TYPE: typed(PackageChangeObserved, decide)},
+    ),
+)

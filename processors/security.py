@@ -15,10 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from processors.memo import recall, remember
+from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
-from schemas.events.security import LoginFailed, LoginSucceeded, SecurityEvent, SudoCommandRun, SuUsed
-from schemas.events.services import JournalEntryObserved
+from schemas.events.security import (
+    EVENTS_SECURITY,
+    LoginFailed,
+    LoginSucceeded,
+    SecurityEvent,
+    SudoCommandRun,
+    SuUsed,
+)
+from schemas.events.services import RAW_JOURNAL, JournalEntryObserved
 
 SOURCE = "processors.security"
 # Lines of one attempt arrive within moments; an older open attempt of a (reused) pid is another one.
@@ -204,3 +212,15 @@ def decide(raw: Envelope, obs: JournalEntryObserved, table: Table) -> list[Envel
         return again
     out = _decide(raw, obs, table)
     return remember(table, key, raw.id, out) if out else out
+
+
+# Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name=SOURCE,
+        source=RAW_JOURNAL,
+        sink=EVENTS_SECURITY,
+        table="security",
+        decide={JournalEntryObserved.TYPE: typed(JournalEntryObserved, decide)},
+    ),
+)

@@ -23,10 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from processors.memo import recall, remember
+from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
 from schemas.events import RestartService, command_envelope
 from schemas.events.services import (
+    EVENTS_SERVICES,
+    RAW_JOURNAL,
+    RAW_SERVICES,
     AutoRestartIssued,
     AutoRestartSuppressed,
     HealthCheckObserved,
@@ -425,3 +429,26 @@ def decide_health(raw: Envelope, obs: HealthCheckObserved, table: Table) -> list
     if not obs.healthy and obs.auto_restart:
         out += _policy(raw, obs, table)
     return remember(table, key, raw.id, out)
+
+
+# Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
+# The journal feeds two processors (two consumer groups): this one and processors/security.py.
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name=SOURCE,
+        source=RAW_JOURNAL,
+        sink=EVENTS_SERVICES,
+        table="services",
+        decide={JournalEntryObserved.TYPE: typed(JournalEntryObserved, decide_journal)},
+    ),
+    Route(
+        name=HEALTH_SOURCE,
+        source=RAW_SERVICES,
+        sink=EVENTS_SERVICES,
+        table="services-health",
+        decide={
+            ServiceMetricsObserved.TYPE: typed(ServiceMetricsObserved, decide_metrics),
+            HealthCheckObserved.TYPE: typed(HealthCheckObserved, decide_health),
+        },
+    ),
+)

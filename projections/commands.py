@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project, typed
 from schemas.envelope import Envelope
-from schemas.events import CommandOutcome
+from schemas.events import OUTCOME_TYPES, CommandOutcome
 
 
 def project(event: Envelope, payload: CommandOutcome) -> list[GraphOp]:
@@ -30,3 +31,8 @@ def project(event: Envelope, payload: CommandOutcome) -> list[GraphOp]:
         ),
         UpsertRel("HAPPENED_ON", "Command", payload.command_id, "Host", event.host),
     ]
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+_project = typed(CommandOutcome, project)
+PROJECTORS: dict[str, Project] = {cls.TYPE: _project for cls in OUTCOME_TYPES}

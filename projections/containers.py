@@ -6,9 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project
 from schemas.envelope import Envelope
 from schemas.events.base import EventPayload
 from schemas.events.containers import (
+    CONTAINER_EVENTS,
+    ENDPOINT_EVENTS,
+    IMAGE_EVENTS,
+    VOLUME_EVENTS,
     ContainerEvent,
     EndpointEvent,
     EndpointExposed,
@@ -214,3 +219,10 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
     if isinstance(payload, EndpointEvent):
         return project_endpoint(event, payload)
     raise TypeError(f"containers projection got {type(payload).__name__}")
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+# One pure project() for all its types (it dispatches on the payload's class).
+PROJECTORS: dict[str, Project] = {
+    cls.TYPE: project for cls in (*CONTAINER_EVENTS, *IMAGE_EVENTS, *VOLUME_EVENTS, *ENDPOINT_EVENTS)
+}

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project
 from schemas.envelope import Envelope
 from schemas.events.base import EventPayload
 from schemas.events.network import (
+    NETWORK_EVENT_TYPES,
     AddressChanged,
     DnsServersChanged,
     ExternalIpChanged,
@@ -365,3 +367,7 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
     if isinstance(payload, ExternalIpChanged):
         return project_external_ip(event, payload)
     raise TypeError(f"network projection got {type(payload).__name__}")
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+PROJECTORS: dict[str, Project] = {cls.TYPE: project for cls in NETWORK_EVENT_TYPES}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project, typed
 from schemas.envelope import Envelope
-from schemas.events import PackageChanged
+from schemas.events import PACKAGE_EVENT_BY_ACTION, PackageChanged
 
 STATE_AFTER = {
     "install": "installed",
@@ -103,3 +104,9 @@ def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
         UpsertRel("ACTED_ON", "Event", event.id, "Software", skey),
         UpsertRel("HAPPENED_ON", "Event", event.id, "Host", event.host),
     ]
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+PROJECTORS: dict[str, Project] = {
+    cls.TYPE: typed(PackageChanged, project) for cls in PACKAGE_EVENT_BY_ACTION.values()
+}

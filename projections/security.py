@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project
 from schemas.envelope import Envelope
 from schemas.events import EventPayload
-from schemas.events.security import LoginFailed, LoginSucceeded, SudoCommandRun, SuUsed
+from schemas.events.security import SECURITY_EVENTS, LoginFailed, LoginSucceeded, SudoCommandRun, SuUsed
 
 
 def user_key(host: str, name: str) -> str:
@@ -103,3 +104,7 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
             ops.append(UpsertRel("ACTED_ON", "Event", event.id, "User", ukey))
         return ops
     raise TypeError(f"security projection got {type(payload).__name__}")
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+PROJECTORS: dict[str, Project] = {cls.TYPE: project for cls in SECURITY_EVENTS}

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
+from projections.projecting import Project
 from schemas.envelope import Envelope
 from schemas.events import EventPayload
 from schemas.events.services import (
+    SERVICE_EVENTS,
     ServiceEvent,
     ServiceFailed,
     ServiceHealthChanged,
@@ -149,3 +151,7 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
         UpsertRel("HAPPENED_ON", "Event", event.id, "Host", host),
     ]
     return ops
+
+
+# Which domain event types this projection handles (projections/registry.py collects it).
+PROJECTORS: dict[str, Project] = {cls.TYPE: project for cls in SERVICE_EVENTS}

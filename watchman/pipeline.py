@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from processors.registry import DECODE_ERRORS, ROUTES, Route
+from processors.registry import ROUTES
+from processors.routing import DECODE_ERRORS, Route
 from producers.pacing import Pacer
 from producers.source import Source
 from projections.graph_ops import GraphOp

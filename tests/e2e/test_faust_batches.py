@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from processors.faust_app import APP_ID
-from processors.registry import DECODE_ERRORS, ROUTES
+from processors.registry import ROUTES
+from processors.routing import DECODE_ERRORS
 from processors.tables import MemoryTable
 from schemas.core import DLQ
 from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES

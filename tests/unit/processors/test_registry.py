@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from processors.registry import DECODE_ERRORS, ROUTES
+from processors.registry import ROUTES
+from processors.routing import DECODE_ERRORS
 from processors.tables import MemoryTable
 from producers.packages.envelopes import raw_envelope
 from schemas.events import PackageChangeObserved

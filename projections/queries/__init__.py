@@ -1,0 +1,1 @@
+"""Each domain's named questions (projections/catalog.py collects them)."""
