@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +32,7 @@ from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projecti
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
+from watchman.values import decode_params, jsonable
 from watchman.wiring import build_sources, executor_options, open_graph, open_log
 
 log = logging.getLogger(__name__)
@@ -50,32 +50,6 @@ class Sink(Protocol):
 
 class AlreadyRunning(RuntimeError):
     """Another daemon holds this data directory."""
-
-
-def jsonable(value: Any) -> Any:
-    """Query values as JSON: times as ISO 8601 UTC (stores keep naive UTC), nested values recursively."""
-    if isinstance(value, datetime):
-        ts = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return ts.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items() if not str(k).startswith("_ID")}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def encode_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Query parameters for the socket: JSON has no time type, so times travel tagged."""
-    return {k: {"$datetime": v.isoformat()} if isinstance(v, datetime) else v for k, v in params.items()}
-
-
-def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v["$datetime"]) if isinstance(v, dict) and "$datetime" in v else v
-        for k, v in params.items()
-    }
 
 
 @contextmanager

@@ -1,0 +1,44 @@
+"""The admin REST API (FastAPI): health, metrics, queries, package history and commands, over HTTP.
+
+Every process serves it (the embedded daemon, and the distributed producer, worker and projector),
+bound to 127.0.0.1 unless configured otherwise. Every endpoint but /health needs the bearer token
+kept in a 0600 file beside the data (`watchman token rotate` replaces it; a running process picks
+the new one up on the next request). Write endpoints never act themselves: they publish a command
+onto the command topic and answer 202 with its id, whose outcome /admin/commands/{id} reports.
+OpenAPI is served at /openapi.json, the interactive docs at /docs.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from watchman.api.auth import TokenFile
+from watchman.api.base import VERSION, Backend, Problem, Unsupported
+from watchman.api.routers import commands, operate, packages, query
+from watchman.api.server import ApiServer
+
+__all__ = ["VERSION", "ApiServer", "Backend", "TokenFile", "Unsupported", "create_app"]
+
+# One line per router: a domain with endpoints adds its APIRouter here.
+ROUTERS = (operate.router, query.router, packages.router, commands.router)
+
+
+def create_app(backend: Backend, token: TokenFile, metrics_token: TokenFile | None = None) -> FastAPI:
+    app = FastAPI(
+        title="The Watchman admin API",
+        version=VERSION,
+        description=__doc__,
+        responses={400: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+    )
+    app.state.backend = backend
+    app.state.token = token
+    app.state.metrics_token = metrics_token
+
+    @app.exception_handler(Unsupported)
+    async def _unsupported(request: Request, exc: Unsupported) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

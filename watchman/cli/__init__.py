@@ -1,0 +1,61 @@
+"""The `watchman` command line: each command (or command group) in its own module, collected here."""
+
+from __future__ import annotations
+
+import typer
+
+from watchman.cli import common, config, distributed, parse, query, replay, run, status, token
+
+HELP = """The Watchman: one source of truth for what happens on this host.
+
+Producers tail package-manager logs into a durable event log; processors decide domain events;
+projections build a graph you query in Cypher. Everything runs in one process by default (an
+embedded SQLite log and an embedded LadybugDB graph under the data directory).
+
+\b
+Examples:
+  watchman run                          # follow this host's logs; Ctrl-C to stop
+  watchman run --once                   # import everything there is now, then exit
+  watchman parse apt /var/log/apt/history.log
+  watchman query --list                 # the questions the catalog answers
+  watchman query installed-this-week --table
+  watchman query last-updated -p name=docker
+  watchman query "MATCH (s:Software) RETURN s.name, s.version LIMIT 5"
+  watchman status
+  watchman replay                       # rebuild the graph from the event log
+
+\b
+Distributed (bus = "kafka://HOST:PORT", graph = "neo4j://HOST:PORT" in watchman.toml):
+  watchman produce                      # logs -> local spool -> Kafka, one per host
+  watchman worker                       # the processors as Faust agents
+  watchman project                      # Kafka domain topics -> Neo4j
+
+\b
+Exit codes: 0 ok, 1 error, 2 usage, 3 malformed input found (parse), 4 data directory busy.
+Settings: ./watchman.toml or /etc/watchman/watchman.toml (or --config / WATCHMAN_CONFIG), then
+WATCHMAN_* environment variables, e.g. WATCHMAN_DATA_DIR=/tmp/w watchman run.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets; tracebacks must not print them
+)
+app.callback()(common.main_options)
+# One line per command or command group: a new domain adds its typer sub-app with app.add_typer.
+app.command()(run.run)
+app.command()(parse.parse)
+app.command()(query.query)
+app.command()(replay.replay)
+app.command()(status.status)
+app.command()(distributed.produce)
+app.command()(distributed.worker)
+app.command()(distributed.project)
+app.add_typer(token.app, name="token")
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    app(prog_name="watchman")

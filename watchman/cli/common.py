@@ -1,0 +1,75 @@
+"""What every command shares: exit codes, the consoles, the settings, errors and progress bars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from watchman import settings as settings_mod
+from watchman.settings import Settings
+
+# LadybugDB, Faust and FastAPI (with the daemon, which serves the admin API) are imported by the
+# commands that use them, not here: every command would pay their start-up time and memory, the
+# long-running producer included (issue 8: its idle RSS).
+if TYPE_CHECKING:
+    pass
+
+# Exit codes scripts can rely on.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MALFORMED = 3
+EXIT_BUSY = 4
+
+err = Console(stderr=True)
+out = Console()
+
+_state: dict[str, Any] = {}
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    if "settings" not in _state:
+        try:
+            _state["settings"] = settings_mod.load(_state.get("config"))
+        except (ValidationError, FileNotFoundError, ValueError) as exc:
+            raise fail(f"bad configuration: {exc}") from None
+    settings: Settings = _state["settings"]
+    return settings
+
+
+def main_options(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file (default: ./watchman.toml)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens, to stderr")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _state.clear()
+    _state["config"] = config
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
