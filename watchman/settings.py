@@ -6,16 +6,21 @@ import os
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from watchman.domains.containers import DockerSettings
+from watchman.domains.network import NetworkSettings
+from watchman.domains.packages import PackageSources
+from watchman.domains.services import JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
 
@@ -36,155 +41,6 @@ def default_config_file() -> Path | None:
         if candidate.exists():
             return candidate
     return None
-
-
-class PackageSources(BaseModel):
-    """Package-manager logs to follow. Paths that do not exist are watched and read once they appear."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    apt: tuple[Path, ...] = (Path("/var/log/apt/history.log"),)
-    dpkg: tuple[Path, ...] = (Path("/var/log/dpkg.log"),)
-    dnf_rpm: tuple[Path, ...] = (Path("/var/log/dnf.rpm.log"),)
-    dnf: tuple[Path, ...] = (Path("/var/log/dnf.log"),)
-    dnf5: tuple[Path, ...] = (Path("/var/log/dnf5.log"),)
-    brew: tuple[Path, ...] = (
-        Path("/home/linuxbrew/.linuxbrew"),
-        Path("/opt/homebrew"),
-        Path("/usr/local/Homebrew"),
-    )
-
-    def logs(self) -> list[tuple[str, Path]]:
-        """(kind, path) of every log, kinds named as `watchman parse` names them."""
-        kinds = (("apt", self.apt), ("dpkg", self.dpkg), ("dnf-rpm", self.dnf_rpm), ("dnf", self.dnf))
-        out = [(kind, p) for kind, paths in kinds for p in paths]
-        return out + [("dnf5", p) for p in self.dnf5]
-
-
-class DockerSettings(BaseModel):
-    """The Docker engine to observe. Reading its socket is root-equivalent: see the README."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    # None: on when the socket exists at start (a host without Docker is told once, at info level);
-    # true: on, waiting for the engine with backoff; false: off.
-    enabled: bool | None = None
-    base_url: str = "unix:///var/run/docker.sock"
-    timeout: float = Field(10.0, gt=0, description="seconds an API call may take")
-    reconnect_initial: float = Field(1.0, gt=0, description="first wait before reconnecting")
-    reconnect_max: float = Field(30.0, gt=0, description="longest wait between reconnects")
-    first_snapshot_wait: float = Field(5.0, ge=0, description="first poll's wait for the snapshot")
-
-    def socket(self) -> Path | None:
-        """The socket path of a unix:// base_url; None for tcp:// and other transports."""
-        for prefix in ("unix://", "http+unix://"):
-            if self.base_url.startswith(prefix):
-                return Path(self.base_url[len(prefix) :])
-        return None
-
-    def active(self) -> bool:
-        if self.enabled is not None:
-            return self.enabled
-        sock = self.socket()
-        return sock is None or sock.exists()
-
-
-class NetworkSettings(BaseModel):
-    """Network observation: netlink (interfaces, addresses, routes) and periodic DNS/firewall/VPN scans.
-
-    Tools that are not installed (ufw, firewall-cmd, wg, tailscale, resolvectl) are reported once and
-    skipped. The external-IP lookup is off unless `external_ip_url` is set (it tells a third party
-    that this host is up): e.g. "https://api.ipify.org".
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = True
-    # A namespace under /run/netns (`ip netns add NAME`, a container's); empty: the host's own.
-    netns: str = ""
-    netlink: bool = True
-    scan_interval: float = Field(30.0, gt=0, description="seconds between DNS/firewall/VPN snapshots")
-    resolv_conf: Path = Path("/etc/resolv.conf")
-    resolved: bool = True
-    nftables: bool = True
-    iptables: bool = True
-    ufw: bool = True
-    firewalld: bool = True
-    wireguard: bool = True
-    tailscale: bool = True
-    tun: bool = True
-    external_ip_url: str | None = None
-    external_ip_interval: float = Field(600.0, gt=0, description="seconds between external-IP lookups")
-    external_ip_timeout: float = Field(5.0, gt=0, description="seconds an external-IP lookup may take")
-
-
-class JournaldSettings(BaseModel):
-    """The journal to follow: the local system journal, or the journal files/directories named here.
-
-    `units` keeps only entries written by or about those units; `max_priority` (0 emerg .. 7 debug)
-    drops less severe ordinary log lines (the service manager's messages about units always pass).
-    On first start, entries of the last `backfill_hours` are read.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = True
-    files: tuple[Path, ...] = ()
-    directories: tuple[Path, ...] = ()
-    units: tuple[str, ...] = ()
-    max_priority: int = Field(7, ge=0, le=7)
-    backfill_hours: float = Field(24.0, ge=0)
-
-
-class HealthCheckSettings(BaseModel):
-    """One health check of a unit: http (url, expect_status), tcp (host, port) or process (name or a
-    substring of its command line). With auto_restart, an unhealthy unit is restarted (systemctl)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1)
-    unit: str = Field(min_length=1)
-    kind: Literal["http", "tcp", "process"]
-    url: str = ""
-    host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535)
-    process: str = ""
-    expect_status: int | None = None
-    timeout: float = Field(2.0, gt=0)
-    auto_restart: bool = False
-
-    @model_validator(mode="after")
-    def _target(self) -> HealthCheckSettings:
-        needed = {"http": ("url", self.url), "tcp": ("port", self.port), "process": ("process", self.process)}
-        name, value = needed[self.kind]
-        if not value:
-            raise ValueError(f"health check {self.name!r} of kind {self.kind} needs {name}")
-        return self
-
-
-class AutoRestartSettings(BaseModel):
-    """Limits of the auto-restart policy (per unit) and of the RestartService executor."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_restarts: int = Field(3, ge=0, description="restarts issued per unit within window_minutes")
-    window_minutes: int = Field(30, ge=1)
-    cooldown_seconds: int = Field(60, ge=0, description="no new restart this soon after the last")
-    # The executor refuses RestartService when false (the policy still audits what it would do).
-    allowed: bool = True
-
-
-class ServicesSettings(BaseModel):
-    """Per-service metrics from /proc (grouped by systemd unit) and declared health checks."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    metrics_enabled: bool = True
-    metrics_interval: float = Field(15.0, gt=0, description="seconds between metrics samples")
-    metrics_units: tuple[str, ...] = ()  # empty: every service
-    health_interval: float = Field(30.0, gt=0, description="seconds between health-check rounds")
-    health_checks: tuple[HealthCheckSettings, ...] = ()
-    auto_restart: AutoRestartSettings = AutoRestartSettings()
 
 
 class Settings(BaseSettings):
@@ -218,6 +74,7 @@ class Settings(BaseSettings):
     # A second token that reads /admin/metrics and nothing else (what Prometheus should hold);
     # default <data_dir>/metrics.token
     api_metrics_token_file: Path | None = None
+    # Each domain's section (its model lives in watchman/domains/<domain>.py): one line per domain.
     packages: PackageSources = PackageSources()
     docker: DockerSettings = DockerSettings()
     network: NetworkSettings = NetworkSettings()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from producers.docker.source import DockerSource, unix_socket
-from watchman.settings import DockerSettings
+from watchman.domains.containers import DockerSettings
 
 
 def test_an_absent_engine_is_reported_once_and_never_blocks(

@@ -1,0 +1,11 @@
+"""Each domain's part of the shell: its settings section, the sources it builds from them, and what
+`watchman config check` says of it. The settings, the wiring and the CLI collect them."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from watchman.domains import containers, network, packages, services
+
+# One entry per domain that observes something on the host (in the order sources are polled).
+DOMAINS: tuple[ModuleType, ...] = (packages, containers, network, services)

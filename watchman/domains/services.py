@@ -1,0 +1,173 @@
+"""The services and security domain in the shell: the journal, service metrics, health checks and the
+auto-restart policy, and their sources."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from producers.source import Source
+    from watchman.settings import Settings
+    from watchman.state import CursorStore
+
+log = logging.getLogger(__name__)
+
+
+class JournaldSettings(BaseModel):
+    """The journal to follow: the local system journal, or the journal files/directories named here.
+
+    `units` keeps only entries written by or about those units; `max_priority` (0 emerg .. 7 debug)
+    drops less severe ordinary log lines (the service manager's messages about units always pass).
+    On first start, entries of the last `backfill_hours` are read.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    files: tuple[Path, ...] = ()
+    directories: tuple[Path, ...] = ()
+    units: tuple[str, ...] = ()
+    max_priority: int = Field(7, ge=0, le=7)
+    backfill_hours: float = Field(24.0, ge=0)
+
+
+class HealthCheckSettings(BaseModel):
+    """One health check of a unit: http (url, expect_status), tcp (host, port) or process (name or a
+    substring of its command line). With auto_restart, an unhealthy unit is restarted (systemctl)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+    kind: Literal["http", "tcp", "process"]
+    url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    process: str = ""
+    expect_status: int | None = None
+    timeout: float = Field(2.0, gt=0)
+    auto_restart: bool = False
+
+    @model_validator(mode="after")
+    def _target(self) -> HealthCheckSettings:
+        needed = {"http": ("url", self.url), "tcp": ("port", self.port), "process": ("process", self.process)}
+        name, value = needed[self.kind]
+        if not value:
+            raise ValueError(f"health check {self.name!r} of kind {self.kind} needs {name}")
+        return self
+
+
+class AutoRestartSettings(BaseModel):
+    """Limits of the auto-restart policy (per unit) and of the RestartService executor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_restarts: int = Field(3, ge=0, description="restarts issued per unit within window_minutes")
+    window_minutes: int = Field(30, ge=1)
+    cooldown_seconds: int = Field(60, ge=0, description="no new restart this soon after the last")
+    # The executor refuses RestartService when false (the policy still audits what it would do).
+    allowed: bool = True
+
+
+class ServicesSettings(BaseModel):
+    """Per-service metrics from /proc (grouped by systemd unit) and declared health checks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metrics_enabled: bool = True
+    metrics_interval: float = Field(15.0, gt=0, description="seconds between metrics samples")
+    metrics_units: tuple[str, ...] = ()  # empty: every service
+    health_interval: float = Field(30.0, gt=0, description="seconds between health-check rounds")
+    health_checks: tuple[HealthCheckSettings, ...] = ()
+    auto_restart: AutoRestartSettings = AutoRestartSettings()
+
+
+def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
+    # Imported here: systemd-python is only loaded on hosts that follow a journal.
+    from datetime import timedelta
+
+    from producers.services.health import CheckSpec, HealthChecker
+    from producers.services.metrics import MetricsSampler
+
+    out: list[Source] = []
+    j = settings.journald
+    if j.enabled:
+        from producers.journald.source import JournaldSource
+
+        where = ",".join(str(p) for p in (*j.files, *j.directories)) or "system"
+        out.append(
+            JournaldSource(
+                settings.host,
+                cursors.get(f"journald:{where}"),
+                files=j.files,
+                directories=j.directories,
+                units=j.units,
+                max_priority=j.max_priority,
+                backfill=timedelta(hours=j.backfill_hours),
+            )
+        )
+    s = settings.services
+    if s.metrics_enabled:
+        out.append(MetricsSampler(settings.host, interval=s.metrics_interval, units=s.metrics_units))
+    if s.health_checks:
+        policy = s.auto_restart
+        specs = [
+            CheckSpec(
+                name=c.name,
+                unit=c.unit,
+                kind=c.kind,
+                url=c.url,
+                host=c.host,
+                port=c.port,
+                process=c.process,
+                expect_status=c.expect_status,
+                timeout=c.timeout,
+                auto_restart=c.auto_restart,
+                max_restarts=policy.max_restarts,
+                window_minutes=policy.window_minutes,
+                cooldown_seconds=policy.cooldown_seconds,
+            )
+            for c in s.health_checks
+        ]
+        out.append(HealthChecker(settings.host, specs, interval=s.health_interval))
+    return out
+
+
+def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
+    """Per-executor options for the CommandRunner (ExecContext.options) from settings."""
+    policy = settings.services.auto_restart
+    return {
+        "RestartService": {
+            "allowed": policy.allowed,
+            "max_restarts": policy.max_restarts,
+            "window_minutes": policy.window_minutes,
+        }
+    }
+
+
+def describe(settings: Settings) -> list[tuple[str, str]]:
+    """(label, text) lines for `watchman config check`."""
+    out: list[tuple[str, str]] = []
+    j = settings.journald
+    if not j.enabled:
+        out.append(("journald", "off"))
+    elif j.files or j.directories:
+        out.extend(
+            ("journald", f"{p}  {'found' if p.exists() else 'not present'}")
+            for p in (*j.files, *j.directories)
+        )
+    else:
+        system = [p for p in (Path("/var/log/journal"), Path("/run/log/journal")) if p.exists()]
+        where = ", ".join(map(str, system)) if system else "no journal directory found"
+        out.append(("journald", f"the system journal ({where})"))
+    s = settings.services
+    metrics = "on" if s.metrics_enabled else "off"
+    restart = "allowed" if s.auto_restart.allowed else "refused"
+    out.append(
+        ("services", f"metrics {metrics}; {len(s.health_checks)} health check(s); auto-restart {restart}")
+    )
+    return out
