@@ -107,7 +107,8 @@ def observe(entry: Mapping[str, Any]) -> JournalEntryObserved:
         cursor=cursor,
         message=message,
         priority=integer(entry.get("PRIORITY")),
-        unit=t("_SYSTEMD_UNIT"),
+        # In a user's session the unit that wrote is the user's unit; _SYSTEMD_UNIT is only user@UID.service.
+        unit=t("_SYSTEMD_USER_UNIT") or t("_SYSTEMD_UNIT"),
         object_unit=object_unit,
         identifier=identifier,
         pid=integer(entry.get("_PID")) or integer(entry.get("SYSLOG_PID")),

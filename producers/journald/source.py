@@ -110,12 +110,14 @@ class JournaldSource:
     def _add_matches(self, reader: journal.Reader) -> None:
         if not self.units:
             return
-        # Same field: OR; a disjunction between the two groups: written by OR about one of the units.
-        for u in self.units:
-            reader.add_match(_SYSTEMD_UNIT=u)
-        reader.add_disjunction()
-        for u in self.units:
-            reader.add_match(UNIT=u)
+        # Same field: OR; a disjunction between the groups: written by OR about one of the units (a user's
+        # units write as _SYSTEMD_USER_UNIT, and their manager's messages name them as USER_UNIT).
+        fields = ("_SYSTEMD_UNIT", "UNIT", "_SYSTEMD_USER_UNIT", "USER_UNIT")
+        for i, name in enumerate(fields):
+            if i:
+                reader.add_disjunction()
+            for u in self.units:
+                reader.add_match(**{name: u})
 
     def _position(self, reader: journal.Reader) -> None:
         if self._cursor:
