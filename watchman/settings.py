@@ -136,6 +136,22 @@ class JournaldSettings(BaseModel):
     backfill_hours: float = Field(24.0, ge=0)
 
 
+class AuthLogSettings(BaseModel):
+    """Authentication logs a syslog daemon writes (Debian/Ubuntu auth.log, RHEL/CentOS secure), decided
+    like the journal's sshd/sudo/su lines.
+
+    A host with rsyslog writes each line twice, to the journal and to the file. So that a line is one
+    event, ONE source tells authentication: `enabled = "auto"` follows the files only when the journal
+    is not read (journald off, systemd-python or the journal missing); `true` follows them always and
+    the journal then leaves out the auth/authpriv facility lines; `false` never.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: Literal["auto"] | bool = "auto"
+    files: tuple[Path, ...] = (Path("/var/log/auth.log"), Path("/var/log/secure"))
+
+
 class HealthCheckSettings(BaseModel):
     """One health check of a unit: http (url, expect_status), tcp (host, port) or process (name or a
     substring of its command line). With auto_restart, an unhealthy unit is restarted (systemctl)."""
@@ -222,6 +238,7 @@ class Settings(BaseSettings):
     docker: DockerSettings = DockerSettings()
     network: NetworkSettings = NetworkSettings()
     journald: JournaldSettings = JournaldSettings()
+    authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
 
     @field_validator("api_listen")

@@ -121,6 +121,30 @@ def build_sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     return sources
 
 
+AUTH_FACILITIES = (4, 10)  # syslog auth and authpriv
+JOURNAL_DIRS = (Path("/var/log/journal"), Path("/run/log/journal"))
+
+
+def journal_readable(settings: Settings) -> bool:
+    """Whether the journald source has a journal to read here."""
+    j = settings.journald
+    if not j.enabled:
+        return False
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError:
+        return False
+    return bool(j.files or j.directories) or any(d.is_dir() for d in JOURNAL_DIRS)
+
+
+def authlog_followed(settings: Settings) -> bool:
+    """`authlog.enabled`: true/false as set; "auto" follows the files only where no journal is read."""
+    enabled = settings.authlog.enabled
+    if enabled == "auto":
+        return not journal_readable(settings)
+    return bool(enabled)
+
+
 def _journal_and_service_sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     # Imported here: systemd-python is only loaded on hosts that follow a journal.
     from datetime import timedelta
@@ -130,6 +154,13 @@ def _journal_and_service_sources(settings: Settings, cursors: CursorStore) -> li
 
     out: list[Source] = []
     j = settings.journald
+    authlog = authlog_followed(settings)
+    if authlog:
+        from producers.authlog.source import AuthLogSource
+
+        tz = ZoneInfo(settings.log_timezone) if settings.log_timezone else None
+        for path in settings.authlog.files:
+            out.append(AuthLogSource(path, settings.host, cursors.get(f"authlog:{path}"), tz=tz))
     if j.enabled:
         from producers.journald.source import JournaldSource
 
@@ -143,6 +174,8 @@ def _journal_and_service_sources(settings: Settings, cursors: CursorStore) -> li
                 units=j.units,
                 max_priority=j.max_priority,
                 backfill=timedelta(hours=j.backfill_hours),
+                # One source tells authentication: with the auth log files followed, not the journal.
+                skip_facilities=AUTH_FACILITIES if authlog else (),
             )
         )
     s = settings.services
