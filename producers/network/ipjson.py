@@ -126,7 +126,8 @@ def routes(text: str) -> Items:
             "gateway": gateway,
             "oif": index_of.get(str(r.get("dev"))) if r.get("dev") else None,
             "priority": r.get("metric"),
-            "proto": _number(PROTOCOLS, r.get("protocol")),
+            # iproute2 leaves out what is the default: protocol boot, scope global, type unicast, table main.
+            "proto": _number(PROTOCOLS, r.get("protocol"), 3),
             "scope": _number(SCOPES, r.get("scope")),
             "type": _number(ROUTE_TYPES, r.get("type"), 1),
             "flags": 0,
