@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from producers.packages import brew, make_parser
+from producers.packages import ParserFactory, brew, make_parser
 from producers.packages.base import ParseError, ParseResult
 from producers.packages.envelopes import raw_envelope
+from producers.packages.history import HistoryInfoParser
 from producers.parse_kind import BadRecord, Parsed, ParseFn, ParseKind, ParseOptions, excerpt, lines
 from producers.text import decode
 from schemas.topics import RAW_PACKAGES
 
 
-def _log(kind: str) -> ParseFn:
+def _log(kind: str, factory: ParserFactory | None = None) -> ParseFn:
     def parse(path: Path, opts: ParseOptions) -> Iterator[Parsed]:
-        parser = make_parser(kind, tz=opts.tz)
+        parser = factory(tz=opts.tz) if factory is not None else make_parser(kind, tz=opts.tz)
 
         def emit(results: list[ParseResult]) -> Iterator[Parsed]:
             for r in results:
@@ -43,4 +44,10 @@ KINDS: tuple[ParseKind, ...] = (
     ParseKind("dnf", "/var/log/dnf.log (dnf 4)", RAW_PACKAGES, _log("dnf")),
     ParseKind("dnf5", "/var/log/dnf5.log (dnf5)", RAW_PACKAGES, _log("dnf5")),
     ParseKind("brew", "a Homebrew prefix or Cellar directory", RAW_PACKAGES, _brew),
+    ParseKind(
+        "dnf-history",
+        "dnf history info [ID...] (dnf 4) or yum history info [ID...] (yum 3)",
+        RAW_PACKAGES,
+        _log("dnf-history", HistoryInfoParser),
+    ),
 )
