@@ -41,6 +41,13 @@ def clean(line: str) -> str:
     return _ESCAPES.sub("", line)
 
 
+def clean_text(text: str) -> str:
+    """`clean` for every line of a whole output (a tool's, a file's), line breaks kept."""
+    if not any(c in text for c in _STARTS):
+        return text
+    return "\n".join(clean(line) for line in text.split("\n"))
+
+
 def decode(raw: bytes) -> str:
     """Bytes of one line as text; what is not UTF-8 becomes U+FFFD (see `broken`)."""
     return raw.decode("utf-8", errors="replace")

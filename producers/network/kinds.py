@@ -12,6 +12,7 @@ from producers.network import dns, firewall, ipjson, vpn
 from producers.network.envelopes import SEP, from_changes
 from producers.parse_kind import BadRecord, Parsed, ParseKind, ParseOptions, excerpt, open_input
 from producers.snapshot import diff
+from producers.text import clean_text
 from schemas.events.network import ObservedVia
 from schemas.topics import RAW_NETWORK
 
@@ -31,7 +32,7 @@ def _rules(parse: Callable[[str], list[dict[str, Any]]]) -> Snapshot:
 def _kind(name: str, produced_by: str, snapshot: Snapshot, via: ObservedVia = "scan") -> ParseKind:
     def parse(path: Path, opts: ParseOptions) -> Iterator[Parsed]:
         with open_input(path) as fh:
-            text = fh.read().decode("utf-8", "replace")
+            text = clean_text(fh.read().decode("utf-8", "replace"))
         try:
             items = snapshot(text, opts.now)
         except PARSE_ERRORS as exc:

@@ -7,6 +7,7 @@ line is kept and the item holding undecodable bytes is reported, never accepted 
 from __future__ import annotations
 
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from producers.packages import make_parser, parse_bytes
 from producers.packages.dnf import DnfLogParser
 from producers.text import clean
+from schemas.envelope import Envelope
 from tests.unit.producers.support import FIXTURES as FIXTURES_DIR
 from tests.unit.producers.support import by_package, changes, errors, parse_fixture
 
@@ -140,3 +142,39 @@ def test_dnf_table_row_with_broken_bytes_is_reported_and_the_others_kept() -> No
     results = parse_bytes(DnfLogParser(), raw)
     assert {c.package for c in changes(results)} == {"kernel", "kernel-core", "kernel-modules", "openssl"}
     assert [e.error for e in errors(results)] == ["transaction table row holds bytes that are not UTF-8"]
+
+
+def test_network_tool_output_with_escapes_gives_the_same_rules(tmp_path: Path) -> None:
+    from producers.network import firewall
+
+    data = Path(__file__).resolve().parents[2] / "data" / "network" / "ufw-status-verbose.txt"
+    plain = data.read_text()
+    coloured = plain.replace("ALLOW IN", f"{ESC}[32mALLOW IN{ESC}[0m").replace(
+        "Status:", f"{ESC}[1mStatus:{ESC}(B{ESC}[m"
+    )
+    assert coloured != plain
+    (tmp_path / "ufw.txt").write_text(coloured)
+    envelopes, _ = _parse_kind("ufw", tmp_path / "ufw.txt")
+    rules = sorted(e.payload["key"] for e in envelopes if e.type == "NetworkStateObserved")
+    assert rules and rules == sorted(firewall.rule_items(firewall.parse_ufw_status(plain)))
+
+
+def test_a_journal_message_with_colour_is_read_without_it() -> None:
+    from producers.journald.entries import observe
+
+    sudo = "   alice : TTY=pts/0 ; USER=root ; COMMAND=/usr/bin/id"
+    obs = observe(
+        {"__CURSOR": "c", "__REALTIME_TIMESTAMP": "1700000000000000", "MESSAGE": f"{ESC}[0;31m{sudo}{ESC}[0m"}
+    )
+    assert obs.message == sudo
+
+
+def _parse_kind(kind: str, path: Path) -> tuple[list[Envelope], str]:
+    import io
+
+    from producers.kinds import KINDS
+    from watchman.parsing import run
+
+    out, err = io.BytesIO(), io.StringIO()
+    run(KINDS[kind], path, host="h", tz=UTC, out=out, err=err)
+    return [Envelope.from_json(x) for x in out.getvalue().splitlines()], err.getvalue()
