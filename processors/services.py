@@ -1,8 +1,13 @@
 """Decide service events from journal entries, metrics samples and health results (pure: no I/O, no clock).
 
 - Journal: the service manager's messages about units (by their catalog MESSAGE_ID, or their text on
-  systems that write none) become Started/Stopped/Reloaded/Failed/RestartScheduled/OOMKilled; a failure
-  carries the result and the exit status of the main process, which systemd logs one message earlier.
+  systems that write none) become Started/Finished/Stopped/Reloaded/Failed/RestartScheduled/OOMKilled; a
+  failure carries the result and the exit status of the main process, which systemd logs one message
+  earlier. The unit's type decides what a done start job means: only services and scopes start and stop
+  (a target reached, a slice created, a socket listening, a mount mounted are not services that started);
+  a oneshot service's "Finished X." is ServiceFinished; a start skipped on a condition is nothing. Every
+  unit type can fail: "Failed with result", or a start job's own failure ("Failed to start X.",
+  "Dependency failed for X.") when the unit told none just before it.
   Errors and warnings a service logs (priority <= 4, or an ERROR/WARN word) become ServiceLogged, at most
   LOG_LIMIT per service and minute; the rest of that minute is one ServiceLogged with `suppressed` = K,
   re-emitted under its id as K grows (at 1, 10, 100, ...) and once final, so a storm costs one node.
@@ -29,6 +34,7 @@ from schemas.envelope import Envelope, event_id
 from schemas.events import RestartService, command_envelope
 from schemas.events.services import (
     EVENTS_SERVICES,
+    PROCESS_UNIT_TYPES,
     RAW_JOURNAL,
     RAW_SERVICES,
     AutoRestartIssued,
@@ -38,6 +44,7 @@ from schemas.events.services import (
     ServiceEvent,
     ServiceFailed,
     ServiceFailureAlert,
+    ServiceFinished,
     ServiceFlapping,
     ServiceHealthChanged,
     ServiceLogged,
@@ -48,13 +55,15 @@ from schemas.events.services import (
     ServiceRestartScheduled,
     ServiceStarted,
     ServiceStopped,
+    unit_type,
 )
 
 SOURCE = "processors.services"
 HEALTH_SOURCE = "processors.services.health"
 
 # systemd's catalog ids of the service manager's messages about units (sd-messages.h).
-UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
+UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"  # a start job done: also targets reached, skips
+UNIT_FAILED = "be02cf6855d2428ba40df7e9d022f03d"  # a start job failed: "Failed to start X."
 UNIT_STOPPED = "9d1aaa27d60140bd96365438aad20286"
 UNIT_RELOADED = "7b05ebc668384222baa8881179cfda54"
 UNIT_RESULT = "d9b373ed55a64feb8242e02dbe79a49c"
@@ -68,6 +77,21 @@ FAILURE_WINDOW = timedelta(minutes=10)
 FLAP_THRESHOLD = 5
 FLAP_WINDOW = timedelta(minutes=10)
 
+# A start job that was done without running anything (systemd >= 250 names the condition; older: generic).
+_SKIPPED_TEXT = re.compile(
+    r" was skipped because (?:of an unmet condition check|no trigger condition checks were met)"
+    r"|^Condition check resulted in .* being skipped\.?$"
+)
+_JOB_FAILED_TEXT = {
+    "Failed to start ": "failed",
+    "Dependency failed for ": "dependency",
+    "Timed out starting ": "timeout",
+    "Assertion failed for ": "assert",
+}
+# Start-job results that are not failures of the unit (a job merged away or cancelled).
+_NOT_FAILURES = frozenset({"done", "canceled", "collected", "skipped"})
+# A start job's failure right after the unit's own "Failed with result" is the same failure told twice.
+FAILURE_RETOLD = timedelta(seconds=60)
 _FAILED_TEXT = re.compile(r"^(?P<unit>\S+?): Failed with result '(?P<result>[^']+)'")
 _EXIT_TEXT = re.compile(
     r"^(?P<unit>\S+?): Main process exited, code=(?P<code>[\w-]+), status=(?P<status>\S+)"
@@ -112,14 +136,28 @@ def envelope(raw: Envelope, payload: ServiceEvent, eid: str, *, ts: datetime | N
 # -- journal ----------------------------------------------------------------------------------------
 
 
+def _start_done(unit: str, message: str, job_type: str | None) -> tuple[str, str, dict[str, Any]] | None:
+    """A start job that finished: a skip, a oneshot's end, or a start, by the unit's type and the text."""
+    if _SKIPPED_TEXT.search(message):
+        return None  # the unit never ran
+    kind = unit_type(unit) or "service"
+    if kind not in PROCESS_UNIT_TYPES:
+        return None  # "Reached target", "Created slice", "Listening on", "Mounted": nothing started running
+    if kind == "service" and message.startswith("Finished "):
+        return "finished", unit, {}
+    return "started", unit, {"job_type": job_type}
+
+
 def _lifecycle(obs: JournalEntryObserved) -> tuple[str, str, dict[str, Any]] | None:
     """(kind, unit, details) of a service-manager message about a unit, else None."""
     mid, unit, msg = obs.message_id, obs.object_unit, obs.message
     if unit is not None and mid is not None:
         if mid == UNIT_STARTED and obs.job_result in (None, "done"):
-            return "started", unit, {"job_type": obs.job_type}
+            return _start_done(unit, msg, obs.job_type)
+        if mid == UNIT_FAILED and obs.job_result not in _NOT_FAILURES:
+            return "job-failed", unit, {"result": obs.job_result or "failed"}
         if mid == UNIT_STOPPED:
-            return "stopped", unit, {}
+            return ("stopped", unit, {}) if unit_type(unit) in PROCESS_UNIT_TYPES else None
         if mid == UNIT_RELOADED and obs.job_result in (None, "done"):
             return "reloaded", unit, {}
         if mid == UNIT_RESULT:
@@ -140,9 +178,15 @@ def _lifecycle(obs: JournalEntryObserved) -> tuple[str, str, dict[str, Any]] | N
         if m := _RESTART_TEXT.match(msg):
             return "restart", m["unit"], {"counter": int(m["n"])}
         if unit is not None:
-            for prefix, kind in (("Started ", "started"), ("Stopped ", "stopped"), ("Reloaded ", "reloaded")):
+            if _SKIPPED_TEXT.search(msg) or msg.startswith(("Started ", "Finished ")):
+                return _start_done(unit, msg, None)
+            for prefix, result in _JOB_FAILED_TEXT.items():
                 if msg.startswith(prefix):
-                    return kind, unit, {}
+                    return "job-failed", unit, {"result": result}
+            if msg.startswith("Stopped "):
+                return ("stopped", unit, {}) if unit_type(unit) in PROCESS_UNIT_TYPES else None
+            if msg.startswith("Reloaded "):
+                return "reloaded", unit, {}
     if obs.transport == "kernel" and (m := _OOM_KERNEL.search(msg)):
         service = next((p for p in reversed(m["cg"].split("/")) if p.endswith(".service")), None)
         if service is not None:
@@ -195,7 +239,11 @@ def _journal_lifecycle(
     if kind == "exit":
         state["exit"] = {"code": info["code"], "status": info["status"]}
         return out
+    if kind == "finished":
+        out.append(envelope(raw, ServiceFinished(unit=unit, message=obs.message), eid))
+        return out
     if kind == "started":
+        state.pop("failed_at", None)
         out.append(
             envelope(raw, ServiceStarted(unit=unit, message=obs.message, job_type=info["job_type"]), eid)
         )
@@ -218,26 +266,42 @@ def _journal_lifecycle(
         out.append(envelope(raw, payload, eid))
     elif kind == "oom":
         out.append(envelope(raw, ServiceOOMKilled(unit=unit, message=obs.message, pid=info.get("pid")), eid))
+    elif kind == "job-failed":
+        told = state.get("failed_at")
+        if told is not None and ts - _ts(told) <= FAILURE_RETOLD:
+            return out  # "Failed to start X." after X's own "Failed with result": one failure
+        out += _failed(raw, obs, unit, info["result"], state, eid)
     elif kind == "failed":
-        exit_ = state.pop("exit", None) or {}
-        failed = ServiceFailed(
+        out += _failed(raw, obs, unit, info["result"], state, eid)
+    return out
+
+
+def _failed(
+    raw: Envelope, obs: JournalEntryObserved, unit: str, result: str | None, state: dict[str, Any], eid: str
+) -> list[Envelope]:
+    """One ServiceFailed (with the exit status systemd logged just before, if any) and the failure window."""
+    ts = raw.ts
+    out: list[Envelope] = []
+    state["failed_at"] = _iso(ts)
+    exit_ = state.pop("exit", None) or {}
+    failed = ServiceFailed(
+        unit=unit,
+        message=obs.message,
+        result=result,
+        exit_code=exit_.get("code"),
+        exit_status=exit_.get("status"),
+    )
+    out.append(envelope(raw, failed, eid))
+    n = _window_alert(state, "failures", ts, FAILURE_WINDOW, FAILURE_THRESHOLD)
+    if n is not None:
+        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        alert = ServiceFailureAlert(
             unit=unit,
-            message=obs.message,
-            result=info["result"],
-            exit_code=exit_.get("code"),
-            exit_status=exit_.get("status"),
+            message=f"{unit} failed {n} times in {minutes} min",
+            failures=n,
+            window_minutes=minutes,
         )
-        out.append(envelope(raw, failed, eid))
-        n = _window_alert(state, "failures", ts, FAILURE_WINDOW, FAILURE_THRESHOLD)
-        if n is not None:
-            minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-            alert = ServiceFailureAlert(
-                unit=unit,
-                message=f"{unit} failed {n} times in {minutes} min",
-                failures=n,
-                window_minutes=minutes,
-            )
-            out.append(envelope(raw, alert, event_id("services", raw.id, "failure-alert")))
+        out.append(envelope(raw, alert, event_id("services", raw.id, "failure-alert")))
     return out
 
 

@@ -13,6 +13,7 @@ from schemas.events.services import (
     SERVICE_EVENTS,
     ServiceEvent,
     ServiceFailed,
+    ServiceFinished,
     ServiceHealthChanged,
     ServiceLogged,
     ServiceMetricsSampled,
@@ -40,6 +41,8 @@ def _state(payload: ServiceEvent, ts: datetime) -> dict[str, Any]:
         return {"state": "active", "pid": payload.pid, "started_at": ts}
     if isinstance(payload, ServiceStopped):
         return {"state": "inactive"}
+    if isinstance(payload, ServiceFinished):
+        return {"state": "finished"}
     if isinstance(payload, ServiceFailed):
         return {"state": "failed"}
     if isinstance(payload, ServiceReloaded):

@@ -20,7 +20,7 @@ from pydantic_settings import (
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
-from watchman.domains.services import JournaldSettings, ServicesSettings
+from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
 
@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     docker: DockerSettings = DockerSettings()
     network: NetworkSettings = NetworkSettings()
     journald: JournaldSettings = JournaldSettings()
+    authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
 
     @field_validator("api_listen")

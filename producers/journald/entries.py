@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from producers.text import clean
 from schemas.envelope import Envelope, event_id
 from schemas.events.services import JournalEntryObserved
 
@@ -99,7 +100,8 @@ def observe(entry: Mapping[str, Any]) -> JournalEntryObserved:
         lost = lost or cut
         return s
 
-    message = t("MESSAGE", MAX_MESSAGE) or ""
+    # A service that colours its output puts terminal escapes in the journal: out before any rule reads it.
+    message = clean(t("MESSAGE", MAX_MESSAGE) or "")
     object_unit = t("UNIT") or t("USER_UNIT")
     identifier = t("SYSLOG_IDENTIFIER")
     return JournalEntryObserved(
@@ -107,7 +109,8 @@ def observe(entry: Mapping[str, Any]) -> JournalEntryObserved:
         cursor=cursor,
         message=message,
         priority=integer(entry.get("PRIORITY")),
-        unit=t("_SYSTEMD_UNIT"),
+        # In a user's session the unit that wrote is the user's unit; _SYSTEMD_UNIT is only user@UID.service.
+        unit=t("_SYSTEMD_USER_UNIT") or t("_SYSTEMD_UNIT"),
         object_unit=object_unit,
         identifier=identifier,
         pid=integer(entry.get("_PID")) or integer(entry.get("SYSLOG_PID")),

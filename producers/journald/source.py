@@ -47,9 +47,13 @@ class JournaldSource:
         units: Sequence[str] = (),
         max_priority: int = 7,
         backfill: timedelta = timedelta(hours=24),
+        skip_facilities: Sequence[int] = (),
         clock: Clock = _now,
     ) -> None:
         self.host = host
+        # Syslog facilities whose ordinary lines another source tells (auth/authpriv when the auth log
+        # files are followed too: watchman.settings.AuthLogSettings), so each line is one event.
+        self.skip_facilities = frozenset(skip_facilities)
         self.topic = RAW_JOURNAL
         self.files = [Path(f) for f in files]
         self.directories = [Path(d) for d in directories]
@@ -110,12 +114,14 @@ class JournaldSource:
     def _add_matches(self, reader: journal.Reader) -> None:
         if not self.units:
             return
-        # Same field: OR; a disjunction between the two groups: written by OR about one of the units.
-        for u in self.units:
-            reader.add_match(_SYSTEMD_UNIT=u)
-        reader.add_disjunction()
-        for u in self.units:
-            reader.add_match(UNIT=u)
+        # Same field: OR; a disjunction between the groups: written by OR about one of the units (a user's
+        # units write as _SYSTEMD_USER_UNIT, and their manager's messages name them as USER_UNIT).
+        fields = ("_SYSTEMD_UNIT", "UNIT", "_SYSTEMD_USER_UNIT", "USER_UNIT")
+        for i, name in enumerate(fields):
+            if i:
+                reader.add_disjunction()
+            for u in self.units:
+                reader.add_match(**{name: u})
 
     def _position(self, reader: journal.Reader) -> None:
         if self._cursor:
@@ -159,6 +165,8 @@ class JournaldSource:
                 )
                 continue
             if not self._wanted(obs.priority, obs.object_unit):
+                continue
+            if obs.facility in self.skip_facilities and obs.object_unit is None:
                 continue
             written = entry.get("__REALTIME_TIMESTAMP")
             if self._horizon is not None and isinstance(written, datetime) and written < self._horizon:

@@ -66,3 +66,44 @@ def _scope_of(line: str) -> tuple[str | None, list[str]]:
     if m:
         return m.group(1), m.group(2).split()
     return None, []
+
+
+_STATUS_SCOPE = re.compile(r"^(?:Global|Link \d+ \(([^)]+)\))\s*$")
+# `Name: value`; the colon is followed by a space or the end, so an IPv6 server (fdaa::1) is no field.
+_STATUS_FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z .]*?):(?:\s+(.*))?$")
+
+
+def parse_resolvectl_status(text: str) -> dict[str, Item]:
+    """`resolvectl status`: a `Global` block and one `Link N (ifname)` block each, with `DNS Servers:`
+    (continued on indented lines) and `DNS Domain:`. The same items as parse_resolvectl."""
+    out: dict[str, Item] = {}
+    scope: str | None = None
+    field: str | None = None
+    values: dict[str, dict[str, list[str]]] = {}
+    for raw in text.splitlines():
+        m = _STATUS_SCOPE.match(raw.strip())
+        if m is not None:
+            scope = m.group(1) or "global"
+            values.setdefault(scope, {})
+            field = None
+            continue
+        if scope is None or not raw.strip():
+            continue
+        f = _STATUS_FIELD.match(raw)
+        if f is not None:
+            field = f.group(1).strip()
+            values[scope].setdefault(field, []).extend((f.group(2) or "").split())
+        elif field is not None:
+            values[scope][field].extend(raw.split())  # a list continued on the next line
+    for name, fields in values.items():
+        servers = fields.get("DNS Servers", [])
+        if not servers:
+            continue
+        out[name] = {
+            "scope": name,
+            "ifname": None if name == "global" else name,
+            "source": "resolved",
+            "servers": servers,
+            "search": fields.get("DNS Domain", []),
+        }
+    return out

@@ -19,6 +19,7 @@ from producers.network import dns, firewall, netlink, vpn
 from producers.network.envelopes import SEP, from_changes
 from producers.snapshot import diff, from_cursor, to_cursor
 from producers.source import Poll
+from producers.text import clean_text
 from schemas.dlq import DeadLetter
 from schemas.events.network import RAW_NETWORK, ObservedVia
 
@@ -308,6 +309,7 @@ class NetworkScanSource:
             """Read one tool's output and parse it; on failure keep that part's last snapshot
             (items whose key passes `keep`), and send unparsable output to the dead-letter topic."""
             ok, text = self._try(what, read)
+            text = clean_text(text)  # a tool that colours its output even into a pipe
             if ok:
                 try:
                     got = parse(text)

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 
 from producers.packages.base import LogParser, ParseResult, local_tz, parse_local
 from producers.packages.versions import split_deb_epoch
+from producers.text import broken
 from schemas.events.packages import PackageAction, PackageChangeObserved
 
 _FIELD = re.compile(r"([A-Za-z][A-Za-z0-9-]*):(?:[ \t]+(.*)|)")
@@ -122,9 +123,8 @@ class AptHistoryParser(LogParser):
             action = _ACTIONS.get(f.key)
             if action is None:
                 continue  # Commandline, Requested-By, Error, and tags newer apt may add
-            items, problem = _parse_items(action, f.value)
-            if problem is not None:
-                out.append(self.error(f.offset, f.line, problem))
+            items, problems = _parse_items(action, f.value)
+            out.extend(self.error(f.offset, f.line, problem) for problem in problems)
             for item in items:
                 version = item.new if item.new is not None else item.old
                 out.append(
@@ -162,36 +162,59 @@ def _split_name(text: str) -> tuple[str, str | None]:
     return (name, arch or None) if sep else (text, None)
 
 
-def _parse_items(action: PackageAction, value: str) -> tuple[list[_Item], str | None]:
-    """Every well-formed item of an action line, and a description of what was not, if anything."""
+_NEXT_ITEM = re.compile(r"\)\s*,")
+
+
+def _parse_items(action: PackageAction, value: str) -> tuple[list[_Item], list[str]]:
+    """Every well-formed item of an action line, and a description of each item that was not.
+
+    A damaged item (bytes that were not UTF-8, or a broken shape) is reported and skipped: the items
+    after it on the line are still read.
+    """
     items: list[_Item] = []
+    problems: list[str] = []
     pos = 0
     text = value.replace("\n", " ")
     while pos < len(text):
         m = _ITEM.match(text, pos)
         if m is None or m.end() == pos:
-            return items, f"unparsable {action} item at {text[pos : pos + 60]!r}"
+            resync = _NEXT_ITEM.search(text, pos)
+            end = len(text) if resync is None else resync.end()
+            problems.append(f"unparsable {action} item at {text[pos:end].strip()[:60]!r}")
+            pos = end
+            continue
         pos = m.end()
-        package, arch = _split_name(m.group(1))
-        tokens = [t.strip() for t in m.group(2).split(",")]
-        automatic = False
-        if tokens and tokens[-1] == "automatic":
-            automatic = True
-            tokens.pop()
-        versions = [t or None for t in tokens]
-        if action in ("upgrade", "downgrade"):
-            if len(versions) != 2:
-                return items, f"{action} item {m.group(0).strip()!r} needs (old, new) versions"
-            old, new = versions
-        elif len(versions) != 1:
-            return items, f"{action} item {m.group(0).strip()!r} needs one version"
-        elif action == "install":
-            old, new = None, versions[0]
-        elif action == "reinstall":
-            old = new = versions[0]
-        else:
-            old, new = versions[0], None
-        items.append(_Item(package, arch, old, new, automatic if action == "install" else None))
+        item, problem = _item(action, m)
+        if problem is not None:
+            problems.append(problem)
+        elif item is not None:
+            items.append(item)
         if m.group(3) == "":
             break
-    return items, None
+    return items, problems
+
+
+def _item(action: PackageAction, m: re.Match[str]) -> tuple[_Item | None, str | None]:
+    whole = m.group(0).strip().rstrip(",")
+    if broken(whole):
+        return None, f"{action} item {whole!r} holds bytes that are not UTF-8"
+    package, arch = _split_name(m.group(1))
+    tokens = [t.strip() for t in m.group(2).split(",")]
+    automatic = False
+    if tokens and tokens[-1] == "automatic":
+        automatic = True
+        tokens.pop()
+    versions = [t or None for t in tokens]
+    if action in ("upgrade", "downgrade"):
+        if len(versions) != 2:
+            return None, f"{action} item {whole!r} needs (old, new) versions"
+        old, new = versions
+    elif len(versions) != 1:
+        return None, f"{action} item {whole!r} needs one version"
+    elif action == "install":
+        old, new = None, versions[0]
+    elif action == "reinstall":
+        old = new = versions[0]
+    else:
+        old, new = versions[0], None
+    return _Item(package, arch, old, new, automatic if action == "install" else None), None

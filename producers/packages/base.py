@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from producers.text import clean, decode
 from schemas.events.packages import PackageChangeObserved
 
 
@@ -39,8 +40,11 @@ class LogParser(ABC):
     source: ClassVar[str]
 
     def feed(self, line: str, offset: int) -> list[ParseResult]:
-        """Parse one line (without its newline) that starts at byte `offset` of the file."""
-        line = line.removesuffix("\r")
+        """Parse one line (without its newline) that starts at byte `offset` of the file.
+
+        Terminal escape sequences are removed first (`producers.text.clean`), for every log kind.
+        """
+        line = clean(line)
         try:
             return self._feed(line, offset)
         except Exception as exc:  # a parser bug must not stop the pipeline; the line goes to the DLQ
@@ -78,7 +82,7 @@ def parse_bytes(parser: LogParser, data: bytes, start_offset: int = 0) -> list[P
     if lines and lines[-1] == b"":
         lines.pop()
     for raw in lines:
-        out.extend(parser.feed(raw.decode("utf-8", errors="replace"), offset))
+        out.extend(parser.feed(decode(raw), offset))
         offset += len(raw) + 1
     out.extend(parser.flush())
     return out

@@ -9,6 +9,7 @@ from typing import Literal
 
 from producers.packages.base import LogParser, ParseResult, parse_iso_offset
 from producers.packages.nevra import Evr, Nevra, parse_evr, parse_nevra, split_name_arch
+from producers.text import broken
 from schemas.events.packages import PackageAction, PackageChangeObserved
 
 # `2024-01-15T10:23:45+0000 LEVEL message`; older dnf wrote `...Z` (UTC), newer ones the local offset.
@@ -154,6 +155,8 @@ class DnfRpmLogParser(LogParser):
         verb, subject = m.group(1), m.group(2).strip()
         if verb in ("Verified", "Running scriptlet", "Preparing"):
             return out
+        if broken(subject):
+            return [*out, self.error(offset, line, f"{verb}: {subject!r} holds bytes that are not UTF-8")]
         nevra = parse_nevra(subject)
         if nevra is None:
             return [
@@ -508,6 +511,8 @@ class DnfLogParser(LogParser):
         if stripped.startswith("replacing "):
             out = self._end_row()
             replaced = _replaced(stripped[len("replacing ") :].split())
+            if broken(stripped):
+                return [*out, self.error(offset, line, "`replacing` line holds bytes that are not UTF-8")]
             if replaced is None:
                 return [*out, self.error(offset, line, "unparsable `replacing` line")]
             row_names = {r.name for r in table.session.rows}
@@ -533,6 +538,8 @@ class DnfLogParser(LogParser):
             return []
         if len(tokens) < 4:
             return [self.error(offset, line, "transaction table row without name, arch, version and repo")]
+        if any(broken(t) for t in tokens[:4]):
+            return [self.error(offset, line, "transaction table row holds bytes that are not UTF-8")]
         evr = parse_evr(tokens[2])
         if evr is None:
             return [self.error(offset, line, f"invalid version {tokens[2]!r} in transaction table")]

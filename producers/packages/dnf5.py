@@ -8,10 +8,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from producers.packages.base import LogParser, ParseResult, parse_iso_offset
+from producers.packages.base import LogParser, ParseError, ParseResult, parse_iso_offset
 from producers.packages.dnf import rpm_change
 from producers.packages.nevra import Nevra, parse_nevra
 from producers.packages.versions import classify, compare_rpm
+from producers.text import broken
 from schemas.events.packages import PackageAction, PackageChangeObserved
 
 _RECORD = re.compile(r"(\d{4}-\d{2}-\d{2}T\S*) \[(\d+)\] (\S+)(?: (.*))?")
@@ -39,6 +40,8 @@ DEFAULT_INSTALLONLY = frozenset(
 class _Step:
     nevra: Nevra
     ts: datetime
+    offset: int
+    line: str
 
 
 @dataclass
@@ -54,6 +57,9 @@ class _Session:
     # line it never saw (a long-lived dnf5daemon would otherwise pin the checkpoint at its first line).
     group_offset: int | None = None
     error: str | None = None
+    # Offset of a line of this transaction that may have been an rpm callback but cannot be read (bytes
+    # that are not UTF-8): the transaction's unpaired changes are then unknown, not installs or removals.
+    damaged_at: int | None = None
 
 
 class Dnf5LogParser(LogParser):
@@ -92,6 +98,12 @@ class Dnf5LogParser(LogParser):
     def _feed(self, line: str, offset: int) -> list[ParseResult]:
         m = _RECORD.fullmatch(line)
         if m is None:
+            if broken(line):
+                # A record whose stamp or pid is damaged could be a callback of any open transaction.
+                for s in self._sessions.values():
+                    if s.in_transaction and s.damaged_at is None:
+                        s.damaged_at = offset
+                return [self.error(offset, line, "line holds bytes that are not UTF-8")]
             return []  # continuation of a multi-line message (scriptlet output, solver problems)
         stamp, pid, level, message = m.group(1), m.group(2), m.group(3), (m.group(4) or "").strip()
         ts = parse_iso_offset(stamp)
@@ -118,17 +130,26 @@ class Dnf5LogParser(LogParser):
             if session.inbound or session.outbound:  # the same process runs its next transaction
                 out.extend(self._emit(session, None))
                 session.error = None
+            session.damaged_at = None
             session.in_transaction = True
             session.group_offset = offset
             return out
-        if (stop := _STOP.fullmatch(message)) is not None:
+        stop = _STOP.fullmatch(message)
+        if broken(message) and (stop is not None or session.in_transaction):
+            # A damaged callback: which package it names, or whether it arrived or left, is unknown.
+            if session.damaged_at is None:
+                session.damaged_at = offset
+            session.in_transaction = True
+            return [*out, self.error(offset, line, "rpm callback line holds bytes that are not UTF-8")]
+        if stop is not None:
             nevra = parse_nevra(stop.group(2))
             if nevra is None:
                 return [*out, self.error(offset, line, f"cannot split package {stop.group(2)!r}")]
             session.in_transaction = True
             if session.group_offset is None:
                 session.group_offset = offset
-            (session.inbound if stop.group(1) == "install" else session.outbound).append(_Step(nevra, ts))
+            step = _Step(nevra, ts, offset, line)
+            (session.inbound if stop.group(1) == "install" else session.outbound).append(step)
             return out
         if level in _ERROR_LEVELS and session.in_transaction and session.error is None:
             session.error = message
@@ -170,7 +191,9 @@ class Dnf5LogParser(LogParser):
             partner = None
             if new.name not in self._installonly:
                 partner = _pop_partner(leaving, new)
-            if partner is None:
+            if partner is None and s.damaged_at is not None:
+                out.append(self._unpaired(step, "arrived", s.damaged_at))
+            elif partner is None:
                 out.append(change("install", step, new, None))
             else:
                 action: PackageAction = "upgrade"
@@ -178,9 +201,22 @@ class Dnf5LogParser(LogParser):
                     action = classify(compare_rpm(new.evr, partner.nevra.evr))
                 out.append(change(action, step, new, partner.nevra))
         for step in leaving:
-            out.append(change("remove", step, None, step.nevra))
+            if s.damaged_at is not None:
+                out.append(self._unpaired(step, "left", s.damaged_at))
+            else:
+                out.append(change("remove", step, None, step.nevra))
         s.inbound, s.outbound, s.group_offset = [], [], None
         return out
+
+    def _unpaired(self, step: _Step, way: str, damaged_at: int) -> ParseError:
+        """Never guess: with a damaged callback in the transaction, a package that arrived (or left)
+        without a partner may be an upgrade (or the old side of one) whose other side is the damage."""
+        return self.error(
+            step.offset,
+            step.line,
+            f"{step.nevra.name} {way} without a partner and the transaction has a damaged rpm callback "
+            f"line (offset {damaged_at}): cannot tell install, upgrade, downgrade or remove",
+        )
 
 
 def _pop_partner(leaving: list[_Step], new: Nevra) -> _Step | None:

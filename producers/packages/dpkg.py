@@ -8,6 +8,7 @@ from datetime import tzinfo
 
 from producers.packages.base import LogParser, ParseResult, local_tz, parse_local
 from producers.packages.versions import classify, compare_deb, split_deb_epoch
+from producers.text import broken
 from schemas.events.packages import PackageAction, PackageChangeObserved
 
 _LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (\S+)(?: (.*))?")
@@ -59,6 +60,8 @@ class DpkgLogParser(LogParser):
         parts = rest.split()
         if len(parts) != 3:
             return [self.error(offset, line, f"{verb} needs `package old-version new-version`")]
+        if broken(rest):
+            return [self.error(offset, line, f"{verb} of {parts[0]!r}: bytes that are not UTF-8")]
         name, sep, arch = parts[0].partition(":")
         if not name or (sep and not arch):
             return [self.error(offset, line, f"invalid package {parts[0]!r}")]

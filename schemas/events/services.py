@@ -14,6 +14,22 @@ from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 HealthKind = Literal["http", "tcp", "process"]
 LogLevel = Literal["error", "warning"]
 
+# systemd's unit types (systemd.unit(5)), named by the suffix of a unit's name.
+UNIT_TYPES = frozenset(
+    {"service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path", "slice", "scope"}
+)
+# The types whose start runs processes: the only units that "start", "stop" and "restart" as services do.
+# Targets and slices group other units; sockets, timers, paths and automounts wait for a trigger; mounts,
+# swaps and devices are kernel objects. All of them can still fail.
+PROCESS_UNIT_TYPES = frozenset({"service", "scope"})
+
+
+def unit_type(unit: str) -> str | None:
+    """The type of a unit from its name (`nginx.service` -> service, `getty@tty1.service` -> service);
+    None when the suffix is not a unit type."""
+    suffix = unit.rsplit(".", 1)[1] if "." in unit else ""
+    return suffix if suffix in UNIT_TYPES else None
+
 
 class _Timed(EventPayload):
     ts: datetime
@@ -28,9 +44,10 @@ class _Timed(EventPayload):
 class JournalEntryObserved(_Timed):
     """One journald entry, its fields decoded and bounded (raw, not yet decided).
 
-    `unit` is the unit that wrote the entry (_SYSTEMD_UNIT); `object_unit` is the unit a message of the
-    service manager is about (UNIT / USER_UNIT), e.g. "Started nginx.service" is written by init.scope
-    about nginx.service.
+    `unit` is the unit that wrote the entry: _SYSTEMD_USER_UNIT for a process in a user's unit (a terminal's
+    scope, a user service), else _SYSTEMD_UNIT (which for those is only `user@UID.service`); `object_unit`
+    is the unit a message of the service manager is about (UNIT / USER_UNIT), e.g. "Started nginx.service"
+    is written by init.scope about nginx.service.
     """
 
     TYPE: ClassVar[str] = "JournalEntryObserved"
@@ -112,6 +129,15 @@ class ServiceStarted(ServiceEvent):
     # "restart" when the start was a `systemctl restart` job
     job_type: str | None = None
     pid: int | None = None
+
+
+@register
+class ServiceFinished(ServiceEvent):
+    """A oneshot service ran to completion (systemd: "Finished X."): it started, did its work and exited
+    successfully. Not a ServiceStarted: nothing keeps running, and it does not count towards flapping."""
+
+    TYPE: ClassVar[str] = "ServiceFinished"
+    ACTION: ClassVar[str] = "finish"
 
 
 @register
@@ -229,6 +255,7 @@ class AutoRestartSuppressed(ServiceEvent):
 
 SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
     ServiceStarted,
+    ServiceFinished,
     ServiceStopped,
     ServiceReloaded,
     ServiceFailed,

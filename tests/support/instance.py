@@ -70,6 +70,7 @@ class Instance:
         for section, key in (
             ("network", "ENABLED"),
             ("journald", "ENABLED"),
+            ("authlog", "ENABLED"),
             ("docker", "ENABLED"),
             ("services", "METRICS_ENABLED"),
         ):

@@ -46,7 +46,7 @@ app = typer.Typer(
 app.callback()(common.main_options)
 # One line per command or command group: a new domain adds its typer sub-app with app.add_typer.
 app.command()(run.run)
-app.command()(parse.parse)
+app.command(epilog=parse.EPILOG)(parse.parse)
 app.command()(query.query)
 app.command()(replay.replay)
 app.command()(status.status)

@@ -35,6 +35,22 @@ class JournaldSettings(BaseModel):
     backfill_hours: float = Field(24.0, ge=0)
 
 
+class AuthLogSettings(BaseModel):
+    """Authentication logs a syslog daemon writes (Debian/Ubuntu auth.log, RHEL/CentOS secure), decided
+    like the journal's sshd/sudo/su lines.
+
+    A host with rsyslog writes each line twice, to the journal and to the file. So that a line is one
+    event, ONE source tells authentication: `enabled = "auto"` follows the files only when the journal
+    is not read (journald off, systemd-python or the journal missing); `true` follows them always and
+    the journal then leaves out the auth/authpriv facility lines; `false` never.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: Literal["auto"] | bool = "auto"
+    files: tuple[Path, ...] = (Path("/var/log/auth.log"), Path("/var/log/secure"))
+
+
 class HealthCheckSettings(BaseModel):
     """One health check of a unit: http (url, expect_status), tcp (host, port) or process (name or a
     substring of its command line). With auto_restart, an unhealthy unit is restarted (systemctl)."""
@@ -86,6 +102,30 @@ class ServicesSettings(BaseModel):
     auto_restart: AutoRestartSettings = AutoRestartSettings()
 
 
+AUTH_FACILITIES = (4, 10)  # syslog auth and authpriv
+JOURNAL_DIRS = (Path("/var/log/journal"), Path("/run/log/journal"))
+
+
+def journal_readable(settings: Settings) -> bool:
+    """Whether the journald source has a journal to read here."""
+    j = settings.journald
+    if not j.enabled:
+        return False
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError:
+        return False
+    return bool(j.files or j.directories) or any(d.is_dir() for d in JOURNAL_DIRS)
+
+
+def authlog_followed(settings: Settings) -> bool:
+    """`authlog.enabled`: true/false as set; "auto" follows the files only where no journal is read."""
+    enabled = settings.authlog.enabled
+    if enabled == "auto":
+        return not journal_readable(settings)
+    return bool(enabled)
+
+
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     # Imported here: systemd-python is only loaded on hosts that follow a journal.
     from datetime import timedelta
@@ -95,6 +135,15 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
     out: list[Source] = []
     j = settings.journald
+    authlog = authlog_followed(settings)
+    if authlog:
+        from zoneinfo import ZoneInfo
+
+        from producers.authlog.source import AuthLogSource
+
+        tz = ZoneInfo(settings.log_timezone) if settings.log_timezone else None
+        for path in settings.authlog.files:
+            out.append(AuthLogSource(path, settings.host, cursors.get(f"authlog:{path}"), tz=tz))
     if j.enabled:
         from producers.journald.source import JournaldSource
 
@@ -108,6 +157,8 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
                 units=j.units,
                 max_priority=j.max_priority,
                 backfill=timedelta(hours=j.backfill_hours),
+                # One source tells authentication: with the auth log files followed, not the journal.
+                skip_facilities=AUTH_FACILITIES if authlog else (),
             )
         )
     s = settings.services
@@ -164,6 +215,9 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
         system = [p for p in (Path("/var/log/journal"), Path("/run/log/journal")) if p.exists()]
         where = ", ".join(map(str, system)) if system else "no journal directory found"
         out.append(("journald", f"the system journal ({where})"))
+    if authlog_followed(settings):
+        for p in settings.authlog.files:
+            out.append(("authlog", f"{p}  {'found' if p.exists() else 'not present (watched)'}"))
     s = settings.services
     metrics = "on" if s.metrics_enabled else "off"
     restart = "allowed" if s.auto_restart.allowed else "refused"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from producers.packages.base import ParseResult, parse_bytes
 from producers.packages.dnf5 import Dnf5LogParser
 from tests.unit.producers.support import (
     FIXTURES,
@@ -160,3 +161,47 @@ def test_crash_anywhere_and_resume_gives_the_same_changes() -> None:
     full = set(parse_fixture(Dnf5LogParser(), "dnf5.log"))
     for crash_after in range(len(lines_with_offsets(data)) + 1):
         assert set(crash_and_resume(Dnf5LogParser, data, crash_after)) == full, crash_after
+
+
+# -- a damaged rpm callback line (bytes that are not UTF-8): never a guess ---------------------------
+
+
+def _damaged(old: bytes, new: bytes) -> list[ParseResult]:
+    data = (FIXTURES / "dnf5.log").read_bytes()
+    assert data.count(old) == 1
+    return parse_bytes(Dnf5LogParser(), data.replace(old, new))
+
+
+def test_damaged_leaving_side_turns_no_downgrade_into_an_install() -> None:
+    """The old side of curl's downgrade is damaged: its new side must not become an install."""
+    results = _damaged(b'uninstall stop "curl-0:8.6.0-7', b'uninstall stop "cu\xffl-0:8.6.0-7')
+    got = {(c.package, c.action) for c in changes(results)}
+    assert ("curl", "install") not in got and ("curl", "downgrade") not in got
+    # What still pairs is still right.
+    assert {("openssl-libs", "upgrade"), ("nano", "reinstall"), ("cmake-rpm-macros", "upgrade")} <= got
+    reasons = [e.error for e in errors(results)]
+    assert any("not UTF-8" in r for r in reasons)
+    assert any(r.startswith("curl arrived without a partner") for r in reasons)
+
+
+def test_damaged_callback_keyword_loses_no_package_silently() -> None:
+    """`RPM callback` itself is damaged: the line is reported and its transaction's unpaired sides too."""
+    results = _damaged(
+        b'RPM callback install stop "nano-0:7.2-6', b'RPM c\xe9llback install stop "nano-0:7.2-6'
+    )
+    got = {(c.package, c.action) for c in changes(results)}
+    assert not {("nano", "remove"), ("nano", "reinstall"), ("nano", "install")} & got
+    reasons = [e.error for e in errors(results)]
+    assert any("nano left without a partner" in r for r in reasons)
+    assert any("not UTF-8" in r for r in reasons)
+    # Every package the transaction touched is either a change or an error: none vanished.
+    told = {c.package for c in changes(results)} | {
+        r.split(" ", 1)[0] for r in reasons if "without a partner" in r
+    }
+    assert {"cmake-rpm-macros", "openssl-libs", "htop", "nano", "curl", "nano-default-editor"} <= told
+
+
+def test_damage_in_one_transaction_leaves_the_others_alone() -> None:
+    results = _damaged(b'uninstall stop "curl-0:8.6.0-7', b'uninstall stop "cu\xffl-0:8.6.0-7')
+    got = {(c.package, c.action) for c in changes(results)}
+    assert ("flatpak", "upgrade") in got and ("gnome-tour", "install") in got
