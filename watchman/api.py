@@ -28,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from projections.catalog import QUERIES, CatalogError, resolve
-from projections.stores.base import QueryResult, ReadOnlyViolation
+from projections.stores.base import QueryRefused, QueryResult
 from schemas.envelope import Envelope
 from schemas.events import RebuildGraph, TriggerScan, command_envelope
 
@@ -425,7 +425,7 @@ def _run(backend: Backend, cypher: str, params: Mapping[str, Any]) -> Rows:
 
     try:
         result = backend.query(cypher, params, read_only=True)
-    except ReadOnlyViolation as exc:
+    except QueryRefused as exc:  # outside the allow-list, or a write in a read-only query
         raise HTTPException(400, str(exc)) from None
     except Unsupported:
         raise

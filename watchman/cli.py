@@ -24,7 +24,7 @@ from rich.table import Table
 from producers.packages import KINDS, brew, make_parser
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
-from projections.stores.base import ReadOnlyViolation
+from projections.stores.base import QueryRefused, ReadOnlyViolation
 from schemas.topics import DLQ, RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
 from watchman.forwarder import GROUP as FORWARDER_GROUP
@@ -390,6 +390,8 @@ def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple
             result = store.query(cypher, params, read_only=read_only)
     except ReadOnlyViolation as exc:
         raise fail(f"{exc} (pass --write to allow writing Cypher)") from None
+    except QueryRefused as exc:
+        raise fail(str(exc)) from None
     except GraphLocked as exc:
         raise fail(f"{exc}; is a `watchman run` starting up?", EXIT_BUSY) from None
     except GraphCorrupted as exc:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from processors.registry import ROUTES
-from projections.stores.base import QueryResult, ReadOnlyViolation
+from projections.stores.base import QueryRefused, QueryResult, ReadOnlyViolation
 from schemas.envelope import Envelope
 from schemas.topics import COMMANDS
 from watchman import metrics
@@ -223,6 +223,8 @@ class Daemon:
                     daemon.handle(orjson.loads(line), self.wfile)
                 except ReadOnlyViolation as exc:
                     _send(self.wfile, {"error": str(exc), "kind": "read_only"})
+                except QueryRefused as exc:
+                    _send(self.wfile, {"error": str(exc), "kind": "refused"})
                 except Exception as exc:  # one bad request must not take the daemon down
                     log.info("request failed: %s", exc)
                     _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
