@@ -16,6 +16,15 @@ class CatalogError(ValueError):
     """Unknown query name or a bad parameter; the message says what is expected."""
 
 
+class ParamOutOfRange(CatalogError):
+    """An integer parameter outside what a named query can use (days beyond year 1, …)."""
+
+
+# Every integer parameter (days, hours, minutes, limit, port, threshold) stays within this: 100,000 days
+# is 273 years, and now - that is still a valid datetime.
+INT_RANGE = (0, 100_000)
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -363,4 +372,8 @@ def resolve(name: str, params: Mapping[str, str | int], now: datetime) -> tuple[
             values[p.name] = p.type(raw)
         except ValueError:
             raise CatalogError(f"{name}: parameter {p.name!r} must be {p.type.__name__}") from None
+        if p.type is int and not INT_RANGE[0] <= values[p.name] <= INT_RANGE[1]:
+            raise ParamOutOfRange(
+                f"{name}: parameter {p.name!r} must be between {INT_RANGE[0]} and {INT_RANGE[1]:,}"
+            )
     return q.cypher, q.prepare(values, now)

@@ -23,14 +23,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from projections.catalog import QUERIES, CatalogError, resolve
+from projections.catalog import QUERIES, CatalogError, ParamOutOfRange, resolve
 from projections.stores.base import QueryRefused, QueryResult
 from schemas.envelope import Envelope
 from schemas.events import RebuildGraph, TriggerScan, command_envelope
+from watchman import api_limits
+from watchman.api_limits import check_integers
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,11 @@ class QueryRequest(BaseModel):
         default_factory=dict, description="JSON values, passed as Cypher parameters"
     )
     read_only: bool = Field(False, description="must be true for raw Cypher; the store enforces it")
+
+    @field_validator("params")
+    @classmethod
+    def _integers_in_range(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_integers(v)  # type: ignore[no-any-return]
 
 
 class NamedQueryInfo(BaseModel):
@@ -263,13 +271,27 @@ def metrics_reader(
 MetricsReader = Annotated[None, Depends(metrics_reader)]
 
 
-def create_app(backend: Backend, token: TokenFile, metrics_token: TokenFile | None = None) -> FastAPI:
+def create_app(
+    backend: Backend,
+    token: TokenFile,
+    metrics_token: TokenFile | None = None,
+    *,
+    max_body: int = api_limits.DEFAULT_MAX_BODY,
+) -> FastAPI:
     app = FastAPI(
         title="The Watchman admin API",
         version=VERSION,
         description=__doc__,
-        responses={400: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+        responses={
+            400: {"model": Problem},
+            401: {"model": Problem},
+            413: {"model": Problem},
+            503: {"model": Problem},
+        },
+        docs_url=None,  # served from local files by api_limits (this host may have no internet)
+        redoc_url=None,
     )
+    api_limits.install(app, token=token, metrics_token=metrics_token, max_body=max_body)
     app.state.token = token
     app.state.metrics_token = metrics_token
 
@@ -325,6 +347,9 @@ def create_app(backend: Backend, token: TokenFile, metrics_token: TokenFile | No
         if body.name is not None:
             try:
                 cypher, params = resolve(body.name, _catalog_params(body.params), datetime.now(UTC))
+            except ParamOutOfRange as exc:  # a 422 shaped like pydantic's, as the OpenAPI says
+                error = {"type": "value_error", "loc": ("body", "params"), "msg": str(exc)}
+                raise RequestValidationError([error]) from None
             except CatalogError as exc:
                 raise HTTPException(400, str(exc)) from None
         else:
@@ -445,14 +470,25 @@ def _run(backend: Backend, cypher: str, params: Mapping[str, Any]) -> Rows:
 class ApiServer:
     """uvicorn in a background thread of the process it reports on."""
 
-    def __init__(self, app: FastAPI, listen: str, url_file: pathlib.Path | None = None) -> None:
-        """`url_file` gets the URL it listens on while it runs (port 0 picks any free port)."""
+    def __init__(
+        self,
+        app: FastAPI,
+        listen: str,
+        url_file: pathlib.Path | None = None,
+        *,
+        allow_remote: bool = False,
+    ) -> None:
+        """`url_file` gets the URL it listens on while it runs (port 0 picks any free port). An address
+        beyond loopback needs `allow_remote` (RemoteListenRefused otherwise)."""
         import uvicorn
+
+        from watchman.private_files import check_listen
 
         self.url_file = url_file
         host, _, port = listen.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"api_listen wants HOST:PORT, got {listen!r}")
+        check_listen(listen, allow_remote=allow_remote)
         self.listen = listen
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False, lifespan="off"

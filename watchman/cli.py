@@ -28,6 +28,7 @@ from projections.stores.base import QueryRefused, ReadOnlyViolation
 from schemas.topics import DLQ, RAW_TOPICS, TOPICS
 from watchman import settings as settings_mod
 from watchman.forwarder import GROUP as FORWARDER_GROUP
+from watchman.private_files import private_umask
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.wiring import (
@@ -128,6 +129,7 @@ def main_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens, to stderr")] = False,
 ) -> None:
+    private_umask()  # everything a watchman process creates is 0600/0700 (watchman/private_files.py)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

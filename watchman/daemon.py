@@ -30,6 +30,7 @@ from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
+from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
@@ -81,7 +82,7 @@ def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
 @contextmanager
 def daemon_lock(data_dir: Path, role: str = "daemon") -> Iterator[None]:
     """One process per role and data directory (the embedded daemon; a distributed producer)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_data_dir(data_dir)
     path = data_dir / f"{role}.lock"
     with open(path, "a+") as fh:
         try:
@@ -251,7 +252,12 @@ class Daemon:
         )
         token.ensure()
         metrics_token.ensure()
-        api = ApiServer(create_app(self, token, metrics_token), listen, url_file=self.settings.api_url_path)
+        for path in (token.path, metrics_token.path):
+            check_token_file(path)
+        app = create_app(self, token, metrics_token, max_body=self.settings.api_max_body_bytes)
+        api = ApiServer(
+            app, listen, url_file=self.settings.api_url_path, allow_remote=self.settings.api_allow_remote
+        )
         api.start()
         self._api = api
         return api.url

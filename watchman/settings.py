@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     # The admin REST API of `watchman run` (HOST:PORT; port 0 = any free port; "" = off). Keep it on
     # 127.0.0.1 unless something in front of it (a compose network, a reverse proxy) needs more.
     api_listen: str = "127.0.0.1:9650"
+    # A non-loopback api_listen is refused unless this is true (plain HTTP: put TLS in front).
+    api_allow_remote: bool = False
+    # Request bodies above this many bytes are answered 413 before they are read.
+    api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
     # The API's bearer token file (0600, created on first start); default <data_dir>/api.token
     api_token_file: Path | None = None
     # A second token that reads /admin/metrics and nothing else (what Prometheus should hold);
