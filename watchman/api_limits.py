@@ -9,6 +9,7 @@ as soon as a chunked body passes the cap). The routes keep their own token check
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,10 +40,6 @@ INT64 = (-(1 << 63), (1 << 63) - 1)
 
 class Token(Protocol):
     def current(self) -> str: ...
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _matches(given: str, token: Token | None) -> bool:
@@ -112,28 +109,37 @@ class Limits:
                 await _answer(send, 413, self._too_large())
                 return
         received = 0
-        started = False
+        started = rejected = False
 
         async def capped_receive() -> Message:
-            nonlocal received
+            # FastAPI turns an exception raised while it reads the body into a 400: so over the cap the
+            # 413 is sent from here, and the app is told the client left (its answer is dropped).
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _TooLarge
+                    rejected = True
+                    if not started:
+                        await _answer(send, 413, self._too_large())
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, capped_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _answer(send, 413, self._too_large())
+        except Exception:
+            if not rejected:
+                raise
 
     def _too_large(self) -> str:
         return f"request body over {self.max_body:,} bytes (api_max_body_bytes)"
@@ -141,7 +147,7 @@ class Limits:
 
 def _short(value: Any) -> Any:
     """A rejected input as a 422 shows it: the start of it and its size, never all of a large one."""
-    text = orjson.dumps(jsonable_encoder(value), default=str).decode()
+    text = json.dumps(jsonable_encoder(value), default=str)  # not orjson: integers beyond 64 bits
     if len(text) <= ECHO_LIMIT:
         return value
     return f"{text[:ECHO_LIMIT]}… ({len(text):,} characters)"

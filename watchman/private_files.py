@@ -39,9 +39,7 @@ def secure_data_dir(path: Path) -> str | None:
     try:
         path.chmod(mode & 0o700)
     except OSError as exc:
-        message = (
-            f"data directory {path} is readable by others (mode {mode:04o}) and could not be fixed: {exc}"
-        )
+        message = f"data directory {path} is open to others (mode {mode:04o}) and could not be fixed: {exc}"
     else:
         message = (
             f"data directory {path} was readable by others (mode {mode:04o}); made it 0700 "

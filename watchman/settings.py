@@ -237,6 +237,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"api_listen wants HOST:PORT (e.g. 127.0.0.1:9650) or '' (off), not {v!r}")
         return v
 
+    @model_validator(mode="after")
+    def _remote_listen(self) -> Settings:
+        from watchman.private_files import check_listen
+
+        if self.api_listen:
+            check_listen(self.api_listen, allow_remote=self.api_allow_remote)
+        return self
+
     @field_validator("log_timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
