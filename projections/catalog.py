@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from projections.named import CatalogError, NamedQuery
+from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
 from projections.queries import commands, containers, network, packages, security, services
 
 # One line per domain: a new domain adds its questions here. The order is the order of `query --list`.
@@ -25,7 +25,7 @@ QUERIES: dict[str, NamedQuery] = {
     )
 }
 
-__all__ = ["QUERIES", "CatalogError", "NamedQuery", "resolve"]
+__all__ = ["INT_RANGE", "QUERIES", "CatalogError", "NamedQuery", "ParamOutOfRange", "resolve"]
 
 
 def resolve(name: str, params: Mapping[str, str | int], now: datetime) -> tuple[str, dict[str, Any]]:
@@ -46,4 +46,8 @@ def resolve(name: str, params: Mapping[str, str | int], now: datetime) -> tuple[
             values[p.name] = p.type(raw)
         except ValueError:
             raise CatalogError(f"{name}: parameter {p.name!r} must be {p.type.__name__}") from None
+        if p.type is int and not INT_RANGE[0] <= values[p.name] <= INT_RANGE[1]:
+            raise ParamOutOfRange(
+                f"{name}: parameter {p.name!r} must be between {INT_RANGE[0]} and {INT_RANGE[1]:,}"
+            )
     return q.cypher, q.prepare(values, now)

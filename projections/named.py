@@ -17,6 +17,15 @@ class CatalogError(ValueError):
     """Unknown query name or a bad parameter; the message says what is expected."""
 
 
+class ParamOutOfRange(CatalogError):
+    """An integer parameter outside what a named query can use (days beyond year 1, …)."""
+
+
+# Every integer parameter (days, hours, minutes, limit, port, threshold) stays within this: 100,000 days
+# is 273 years, and now - that is still a valid datetime.
+INT_RANGE = (0, 100_000)
+
+
 @dataclass(frozen=True)
 class Param:
     name: str

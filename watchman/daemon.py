@@ -22,13 +22,14 @@ from typing import Any, Protocol
 import orjson
 
 from processors.registry import ROUTES
-from projections.stores.base import QueryResult, ReadOnlyViolation
+from projections.stores.base import QueryRefused, QueryResult, ReadOnlyViolation
 from schemas.envelope import Envelope
 from schemas.events.commands import COMMANDS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
+from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
@@ -55,7 +56,7 @@ class AlreadyRunning(RuntimeError):
 @contextmanager
 def daemon_lock(data_dir: Path, role: str = "daemon") -> Iterator[None]:
     """One process per role and data directory (the embedded daemon; a distributed producer)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_data_dir(data_dir)
     path = data_dir / f"{role}.lock"
     with open(path, "a+") as fh:
         try:
@@ -197,6 +198,8 @@ class Daemon:
                     daemon.handle(orjson.loads(line), self.wfile)
                 except ReadOnlyViolation as exc:
                     _send(self.wfile, {"error": str(exc), "kind": "read_only"})
+                except QueryRefused as exc:
+                    _send(self.wfile, {"error": str(exc), "kind": "refused"})
                 except Exception as exc:  # one bad request must not take the daemon down
                     log.info("request failed: %s", exc)
                     _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
@@ -223,7 +226,12 @@ class Daemon:
         )
         token.ensure()
         metrics_token.ensure()
-        api = ApiServer(create_app(self, token, metrics_token), listen, url_file=self.settings.api_url_path)
+        for path in (token.path, metrics_token.path):
+            check_token_file(path)
+        app = create_app(self, token, metrics_token, max_body=self.settings.api_max_body_bytes)
+        api = ApiServer(
+            app, listen, url_file=self.settings.api_url_path, allow_remote=self.settings.api_allow_remote
+        )
         api.start()
         self._api = api
         return api.url

@@ -42,6 +42,7 @@ from watchman.pipeline import (
     report_projection_lag,
     wait_for_input,
 )
+from watchman.private_files import check_token_file
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.wiring import build_sources, executor_options, open_bus, open_settings_graph
@@ -130,8 +131,11 @@ def serve_api(settings: Settings, backend: ProcessBackend, listen: str) -> ApiSe
     token, metrics_token = TokenFile(settings.api_token_path), TokenFile(settings.api_metrics_token_path)
     token.ensure()
     metrics_token.ensure()
+    for path in (token.path, metrics_token.path):
+        check_token_file(path)
     url_file = settings.data_dir / f"api-{backend.role}.url"
-    server = ApiServer(create_app(backend, token, metrics_token), listen, url_file=url_file)
+    app = create_app(backend, token, metrics_token, max_body=settings.api_max_body_bytes)
+    server = ApiServer(app, listen, url_file=url_file, allow_remote=settings.api_allow_remote)
     server.start()
     return server
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # The admin REST API of `watchman run` (HOST:PORT; port 0 = any free port; "" = off). Keep it on
     # 127.0.0.1 unless something in front of it (a compose network, a reverse proxy) needs more.
     api_listen: str = "127.0.0.1:9650"
+    # A non-loopback api_listen is refused unless this is true (plain HTTP: put TLS in front).
+    api_allow_remote: bool = False
+    # Request bodies above this many bytes are answered 413 before they are read.
+    api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
     # The API's bearer token file (0600, created on first start); default <data_dir>/api.token
     api_token_file: Path | None = None
     # A second token that reads /admin/metrics and nothing else (what Prometheus should hold);
@@ -90,6 +94,14 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
                 raise ValueError(f"api_listen wants HOST:PORT (e.g. 127.0.0.1:9650) or '' (off), not {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _remote_listen(self) -> Settings:
+        from watchman.private_files import check_listen
+
+        if self.api_listen:
+            check_listen(self.api_listen, allow_remote=self.api_allow_remote)
+        return self
 
     @field_validator("log_timezone")
     @classmethod

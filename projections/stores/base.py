@@ -14,8 +14,13 @@ class MissingEndpoint(ValueError):
     """A relationship names a node that is neither stored nor upserted in the same batch."""
 
 
-class ReadOnlyViolation(PermissionError):
-    """A query sent as read-only tried to write."""
+class QueryRefused(PermissionError):
+    """User Cypher outside the allow-list (projections/stores/cypher_guard.py): files, settings,
+    procedures, schema changes; refused for every caller, before the store sees the text."""
+
+
+class ReadOnlyViolation(QueryRefused):
+    """A query sent as read-only tried to write (it would pass with --write)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class GraphStore(ABC):
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, read_only: bool = True
     ) -> QueryResult:
-        """Run parameterised Cypher. With read_only, a statement that writes raises ReadOnlyViolation."""
+        """Run parameterised user Cypher, checked against the store's allow-list first (QueryRefused).
+        With read_only, a statement that writes raises ReadOnlyViolation."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +17,7 @@ import ladybug
 
 from projections.graph_ops import FoldedNode, GraphOp, UpsertRel, fold
 from projections.stores.base import GraphStore, MissingEndpoint, QueryResult, ReadOnlyViolation
+from projections.stores.cypher_guard import LADYBUG, check
 from projections.stores.ddl import (
     COLUMN_END,
     POSITION,
@@ -130,9 +130,10 @@ class LadybugStore(GraphStore):
 
     Query results are what LadybugDB returns, made JSON-friendly only for graph elements: nodes and
     relationships become dicts of their properties plus `_LABEL` (internal ids dropped). TIMESTAMP values
-    come back as NAIVE datetimes holding UTC; callers attach the zone. Calls are serialised by a lock:
-    one connection, so a query waits while a batch is applied. `buffer_pool_size` 0 keeps LadybugDB's
-    default (~80% of RAM, taken only as pages are used).
+    come back as NAIVE datetimes holding UTC; callers attach the zone. Calls are serialised by a lock
+    (a query waits while a batch is applied); apply() writes through one connection that no user
+    statement ever reaches, and each user query runs on a connection of its own. `buffer_pool_size` 0
+    keeps LadybugDB's default (~80% of RAM, taken only as pages are used).
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, buffer_pool_size: int = 0) -> None:
@@ -345,55 +346,65 @@ class LadybugStore(GraphStore):
     # --- reads ---------------------------------------------------------------------------------------
 
     def positions(self) -> dict[str, int]:
-        result = self.query(f"MATCH (p:{POSITION.label}) RETURN p.name, p.offset")
-        return {str(name): int(offset) for name, offset in result.rows}
+        with self._mutex:
+            self._check_open()
+            rows = self._run(f"MATCH (p:{POSITION.label}) RETURN p.name, p.offset")
+        return {str(name): int(offset) for name, offset in rows}
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *, read_only: bool = True
     ) -> QueryResult:
-        """Run ONE statement in its own transaction; read-only ones in a READ ONLY transaction.
+        """Run ONE user statement in its own transaction, on its own connection; read-only ones in a
+        READ ONLY transaction.
 
-        The engine, not a parse of the text, refuses writes: it rejects any write clause in a READ ONLY
-        transaction. It is prepared as a single statement because `COMMIT; CREATE …` run as one script
-        would end that transaction and write in auto-commit.
+        The text must pass the allow-list first (cypher_guard: no CALL, table functions, settings, COPY,
+        LOAD, ATTACH or schema changes, for any caller). Then the engine, not a parse of the text, refuses
+        writes in a READ ONLY transaction. Each query gets a fresh ladybug.Connection (~0.05 ms), never
+        the one apply() writes through: what a statement could change in its connection (LadybugDB keeps
+        `timeout`, `threads`, … per connection) dies with it. It is prepared as a single statement
+        because `COMMIT; CREATE …` run as one script would end that transaction and write in auto-commit.
         """
-        if read_only and _touches_files(cypher):
-            # LadybugDB runs COPY TO / LOAD FROM / ATTACH even in a READ ONLY transaction: they read or
-            # write files, so a read-only caller may not use them.
-            raise ReadOnlyViolation("read-only queries may not read or write files (COPY, LOAD, ATTACH, ...)")
+        check(cypher, LADYBUG, read_only=read_only)
         with self._mutex:
             self._check_open()
-            self._run("BEGIN TRANSACTION READ ONLY" if read_only else "BEGIN TRANSACTION")
+            conn = ladybug.Connection(self._db)
             try:
-                stmt = ladybug.PreparedStatement(self._conn, cypher)
-                if not stmt.is_success():
-                    raise RuntimeError(stmt.get_error_message())
-                columns, rows = _rows(self._conn.execute(stmt, _store_value(dict(params or {}))))
+                return self._user_statement(conn, cypher, params, read_only=read_only)
+            finally:
+                conn.close()
+
+    @staticmethod
+    def _user_statement(
+        conn: ladybug.Connection, cypher: str, params: Mapping[str, Any] | None, *, read_only: bool
+    ) -> QueryResult:
+        def end(statement: str) -> bool:
+            try:
+                _rows(conn.execute(statement))
             except RuntimeError as e:
-                with contextlib.suppress(RuntimeError):
-                    self._end("ROLLBACK")
-                if read_only and "read-only transaction" in str(e):
-                    raise ReadOnlyViolation(f"read-only query tried to write: {e}") from e
+                if _is_no_transaction(e):
+                    return False
                 raise
-            except BaseException:
-                with contextlib.suppress(RuntimeError):
-                    self._end("ROLLBACK")
-                raise
-            if not self._end("ROLLBACK" if read_only else "COMMIT"):
-                # The statement was itself a COMMIT or ROLLBACK: nothing ran after it, but it is no query.
-                if read_only:
-                    raise ReadOnlyViolation("a read-only query may not end its transaction")
-                raise ValueError("a query may not end its transaction")
-            return QueryResult(columns, rows)
+            return True
 
-
-_STRINGS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|//[^\n]*|/\*.*?\*/""", re.S)
-_FILE_CLAUSES = re.compile(
-    r"(?<![.\w$])(COPY|LOAD|ATTACH|DETACH\s+DATABASE|EXPORT|IMPORT|INSTALL|USE)\b", re.I
-)
-
-
-def _touches_files(cypher: str) -> bool:
-    """Whether a statement uses a clause that reads or writes files or other databases (string
-    literals, quoted names and comments stripped first, so `WHERE x = 'copy'` is fine)."""
-    return _FILE_CLAUSES.search(_STRINGS.sub(" ", cypher)) is not None
+        _rows(conn.execute("BEGIN TRANSACTION READ ONLY" if read_only else "BEGIN TRANSACTION"))
+        try:
+            stmt = ladybug.PreparedStatement(conn, cypher)
+            if not stmt.is_success():
+                raise RuntimeError(stmt.get_error_message())
+            columns, rows = _rows(conn.execute(stmt, _store_value(dict(params or {}))))
+        except RuntimeError as e:
+            with contextlib.suppress(RuntimeError):
+                end("ROLLBACK")
+            if read_only and "read-only transaction" in str(e):
+                raise ReadOnlyViolation(f"read-only query tried to write: {e}") from e
+            raise
+        except BaseException:
+            with contextlib.suppress(RuntimeError):
+                end("ROLLBACK")
+            raise
+        if not end("ROLLBACK" if read_only else "COMMIT"):
+            # The statement was itself a COMMIT or ROLLBACK: nothing ran after it, but it is no query.
+            if read_only:
+                raise ReadOnlyViolation("a read-only query may not end its transaction")
+            raise ValueError("a query may not end its transaction")
+        return QueryResult(columns, rows)

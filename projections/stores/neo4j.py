@@ -16,6 +16,7 @@ from neo4j.exceptions import ClientError, DriverError, Neo4jError
 
 from projections.graph_ops import GraphOp, UpsertRel, fold
 from projections.stores.base import GraphStore, MissingEndpoint, QueryResult, ReadOnlyViolation
+from projections.stores.cypher_guard import NEO4J, check
 from projections.stores.ddl import (
     POSITION,
     neo4j_ddl,
@@ -326,7 +327,11 @@ class Neo4jStore(GraphStore):
         The server, not a parse of the text, refuses writes: any write in a READ transaction fails with
         Neo.ClientError.Statement.AccessMode. Text holding several statements, or transaction control
         (`COMMIT`, `BEGIN`), is a syntax error to Neo4j: a statement cannot leave its transaction.
+        Before that, the text must pass the allow-list (cypher_guard): a READ transaction still runs
+        `LOAD CSV` (files, URLs), `SHOW SETTINGS` and DBMS procedures, so CALL is refused but for
+        db.labels/relationshipTypes/propertyKeys in read-only queries, and for every caller otherwise.
         """
+        check(cypher, NEO4J, read_only=read_only)
         values = _store_value(dict(params or {}))
         mode = neo4j.READ_ACCESS if read_only else neo4j.WRITE_ACCESS
         with self._session(mode) as session:

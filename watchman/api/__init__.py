@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from watchman.api import limits
 from watchman.api.auth import TokenFile
 from watchman.api.base import VERSION, Backend, Problem, Unsupported
 from watchman.api.routers import commands, operate, packages, query
@@ -24,13 +25,27 @@ __all__ = ["VERSION", "ApiServer", "Backend", "TokenFile", "Unsupported", "creat
 ROUTERS = (operate.router, query.router, packages.router, commands.router)
 
 
-def create_app(backend: Backend, token: TokenFile, metrics_token: TokenFile | None = None) -> FastAPI:
+def create_app(
+    backend: Backend,
+    token: TokenFile,
+    metrics_token: TokenFile | None = None,
+    *,
+    max_body: int = limits.DEFAULT_MAX_BODY,
+) -> FastAPI:
     app = FastAPI(
         title="The Watchman admin API",
         version=VERSION,
         description=__doc__,
-        responses={400: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+        responses={
+            400: {"model": Problem},
+            401: {"model": Problem},
+            413: {"model": Problem},
+            503: {"model": Problem},
+        },
+        docs_url=None,  # served from local files by watchman/api/limits.py (this host may have no internet)
+        redoc_url=None,
     )
+    limits.install(app, token=token, metrics_token=metrics_token, max_body=max_body)
     app.state.backend = backend
     app.state.token = token
     app.state.metrics_token = metrics_token

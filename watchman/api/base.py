@@ -9,7 +9,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 
-from projections.stores.base import QueryResult, ReadOnlyViolation
+from projections.stores.base import QueryRefused, QueryResult
 from schemas.envelope import Envelope
 from watchman.values import jsonable
 
@@ -68,7 +68,7 @@ def run_cypher(backend: Backend, cypher: str, params: Mapping[str, Any]) -> Rows
 
     try:
         result = backend.query(cypher, params, read_only=True)
-    except ReadOnlyViolation as exc:
+    except QueryRefused as exc:  # outside the allow-list, or a write in a read-only query
         raise HTTPException(400, str(exc)) from None
     except Unsupported:
         raise

@@ -16,14 +16,25 @@ log = logging.getLogger(__name__)
 class ApiServer:
     """uvicorn in a background thread of the process it reports on."""
 
-    def __init__(self, app: FastAPI, listen: str, url_file: pathlib.Path | None = None) -> None:
-        """`url_file` gets the URL it listens on while it runs (port 0 picks any free port)."""
+    def __init__(
+        self,
+        app: FastAPI,
+        listen: str,
+        url_file: pathlib.Path | None = None,
+        *,
+        allow_remote: bool = False,
+    ) -> None:
+        """`url_file` gets the URL it listens on while it runs (port 0 picks any free port). An address
+        beyond loopback needs `allow_remote` (RemoteListenRefused otherwise)."""
         import uvicorn
+
+        from watchman.private_files import check_listen
 
         self.url_file = url_file
         host, _, port = listen.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"api_listen wants HOST:PORT, got {listen!r}")
+        check_listen(listen, allow_remote=allow_remote)
         self.listen = listen
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False, lifespan="off"

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from watchman import settings as settings_mod
+from watchman.private_files import private_umask
 from watchman.settings import Settings
 
 # LadybugDB, Faust and FastAPI (with the daemon, which serves the admin API) are imported by the
@@ -55,6 +56,7 @@ def main_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens, to stderr")] = False,
 ) -> None:
+    private_umask()  # everything a watchman process creates is 0600/0700 (watchman/private_files.py)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

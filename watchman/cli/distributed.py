@@ -60,9 +60,22 @@ def stop_on_signals() -> threading.Event:
 def listen_option() -> Any:
     return typer.Option(
         "--api-listen",
-        help="HOST:PORT of this process's admin API (health, metrics); '' turns it off; port 0 = any free",
+        help="HOST:PORT of this process's admin API (health, metrics); '' turns it off; port 0 = any free; "
+        "an address beyond loopback needs api_allow_remote = true",
         show_default=True,
+        callback=_remote_listen_check,
     )
+
+
+def _remote_listen_check(value: str) -> str:
+    from watchman.private_files import RemoteListenRefused, check_listen
+
+    if value:
+        try:
+            check_listen(value, allow_remote=get_settings().api_allow_remote)
+        except RemoteListenRefused as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def produce(

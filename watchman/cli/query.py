@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from projections.catalog import QUERIES, CatalogError, resolve
-from projections.stores.base import ReadOnlyViolation
+from projections.stores.base import QueryRefused, ReadOnlyViolation
 from watchman.wiring import (
     graph_path,
     open_settings_graph,
@@ -131,6 +131,8 @@ def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple
             result = store.query(cypher, params, read_only=read_only)
     except ReadOnlyViolation as exc:
         raise fail(f"{exc} (pass --write to allow writing Cypher)") from None
+    except QueryRefused as exc:
+        raise fail(str(exc)) from None
     except GraphLocked as exc:
         raise fail(f"{exc}; is a `watchman run` starting up?", EXIT_BUSY) from None
     except GraphCorrupted as exc:

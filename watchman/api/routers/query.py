@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from projections.catalog import QUERIES, CatalogError, resolve
+from projections.catalog import QUERIES, CatalogError, ParamOutOfRange, resolve
 from watchman.api.auth import Caller
 from watchman.api.base import CurrentBackend, Problem, Rows, catalog_params, run_cypher
+from watchman.api.limits import check_integers
 
 router = APIRouter(tags=["query"])
 
@@ -26,6 +28,11 @@ class QueryRequest(BaseModel):
         default_factory=dict, description="JSON values, passed as Cypher parameters"
     )
     read_only: bool = Field(False, description="must be true for raw Cypher; the store enforces it")
+
+    @field_validator("params")
+    @classmethod
+    def _integers_in_range(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_integers(v)  # type: ignore[no-any-return]
 
 
 class NamedQueryInfo(BaseModel):
@@ -55,6 +62,9 @@ def run_query(body: QueryRequest, caller: Caller, backend: CurrentBackend) -> Ro
     if body.name is not None:
         try:
             cypher, params = resolve(body.name, catalog_params(body.params), datetime.now(UTC))
+        except ParamOutOfRange as exc:  # a 422 shaped like pydantic's, as the OpenAPI says
+            error = {"type": "value_error", "loc": ("body", "params"), "msg": str(exc)}
+            raise RequestValidationError([error]) from None
         except CatalogError as exc:
             raise HTTPException(400, str(exc)) from None
     else:
