@@ -58,6 +58,9 @@ class LogSource:
         self._parser: LogParser = make_parser(kind, tz=tz)
         self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None, wake=True)
         self._record_start: Cursor | None = None
+        # Read to the end (the last poll gave fewer lines than asked for): the package database's
+        # inventory waits for this, so a package's history reaches the processor before it.
+        self.at_end = False
 
     def fileno(self) -> int:
         """An inotify descriptor, readable once the log (or its directory, on rotation) changed since
@@ -66,6 +69,7 @@ class LogSource:
 
     def poll(self, max_lines: int) -> Poll:
         lines = self._tailer.read(max_lines)
+        self.at_end = len(lines) < max_lines
         out = Poll(lines=len(lines))
         if not lines:
             return out

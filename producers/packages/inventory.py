@@ -1,0 +1,165 @@
+"""Read a package database whole (pure): dpkg's status file and `rpm -qa` output become an inventory.
+
+The logs tell changes; the database tells what is installed now, including what came with the base
+image and never appeared in a log. An inventory is a snapshot (producers/snapshot.py): key
+`name:arch`, value `{package, arch, version, epoch, release, state}` with state `installed` or
+`removed` (dpkg's config-files: removed, configuration kept). A package no longer listed is purged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from debian.deb822 import Deb822
+
+from producers.packages.versions import compare_rpm, split_deb_epoch
+from producers.snapshot import Change
+from schemas.events.packages import InventorySource, PackageInventoried
+
+Item = dict[str, Any]
+
+# dpkg's status words (the third word of Status:). Packages in the others are in the middle of a
+# dpkg run (half-installed, unpacked, half-configured, triggers-awaited, triggers-pending): an
+# inventory keeps what the previous snapshot said of them until dpkg has settled them.
+DPKG_SETTLED = {"installed": "installed", "config-files": "removed"}
+DPKG_ABSENT = "not-installed"
+# rpm -qa lists the imported signing keys as packages named gpg-pubkey: not software.
+RPM_NOT_SOFTWARE = frozenset({"gpg-pubkey"})
+# The query `rpm -qa` is asked (one package per line, tab-separated; an empty epoch when it has none).
+RPM_QUERYFORMAT = "%{NAME}\\t%|EPOCH?{%{EPOCH}}:{}|\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n"
+
+
+@dataclass(frozen=True)
+class InventoryError:
+    """A part of the database that could not be read: where (paragraph or line number), why, the text."""
+
+    position: str
+    error: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What one read of a package database gave: settled items, items dpkg is working on, errors."""
+
+    items: dict[str, Item]
+    unsettled: frozenset[str] = frozenset()
+    errors: tuple[InventoryError, ...] = ()
+
+    def settle(self, previous: Mapping[str, Any] | None) -> dict[str, Item]:
+        """The snapshot to keep: a package dpkg is in the middle of changing keeps its previous entry
+        (or stays out of a first snapshot), so a rescan during `apt upgrade` reports it once settled."""
+        out = dict(self.items)
+        for key in self.unsettled:
+            if previous is not None and key in previous:
+                out[key] = previous[key]
+        return out
+
+
+def parse_dpkg_status(text: str) -> Inventory:
+    """dpkg's status file (`/var/lib/dpkg/status`, deb822 paragraphs) as an inventory."""
+    items: dict[str, Item] = {}
+    unsettled: set[str] = set()
+    errors: list[InventoryError] = []
+    for number, para in enumerate(Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False), start=1):
+        package, status, arch = para.get("Package"), para.get("Status"), para.get("Architecture")
+        words = (status or "").split()
+        if not package or len(words) != 3 or not arch:
+            missing = [
+                f for f, v in (("Package", package), ("Status", status), ("Architecture", arch)) if not v
+            ]
+            why = f"missing {', '.join(missing)}" if missing else f"Status is not three words: {status!r}"
+            errors.append(InventoryError(f"paragraph {number}", why, para.dump() or ""))
+            continue
+        word = words[2]
+        if word == DPKG_ABSENT:
+            continue
+        key = f"{package}:{arch}"
+        state = DPKG_SETTLED.get(word)
+        if state is None:
+            unsettled.add(key)
+            continue
+        version = para.get("Version")
+        if not version:
+            errors.append(InventoryError(f"paragraph {number}", f"{key} has no Version", para.dump() or ""))
+            continue
+        items[key] = {
+            "package": package,
+            "arch": arch,
+            "version": version,
+            "epoch": split_deb_epoch(version),
+            "release": None,
+            "state": state,
+        }
+    return Inventory(items, frozenset(unsettled), tuple(errors))
+
+
+def parse_rpm_query(text: str) -> Inventory:
+    """The output of `rpm -qa --queryformat RPM_QUERYFORMAT` as an inventory.
+
+    rpm can hold several versions of one name and arch (kernels: installonly packages); a Software
+    node is one name on one host, so the newest version is the one listed.
+    """
+    items: dict[str, Item] = {}
+    errors: list[InventoryError] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 5 or not fields[0] or not fields[2] or not fields[3]:
+            errors.append(InventoryError(f"line {number}", "not NAME EPOCH VERSION RELEASE ARCH", line))
+            continue
+        name, epoch, version, release, arch = fields
+        if name in RPM_NOT_SOFTWARE:
+            continue
+        epoch_ = epoch.lstrip("0") or None  # rpm treats no epoch as 0; events carry it only when non-zero
+        if epoch and not epoch.isdigit():
+            errors.append(InventoryError(f"line {number}", f"epoch {epoch!r} is not a number", line))
+            continue
+        key = f"{name}:{arch}"
+        item = {
+            "package": name,
+            "arch": arch,
+            "version": f"{version}-{release}",
+            "epoch": epoch_,
+            "release": release,
+            "state": "installed",
+        }
+        have = items.get(key)
+        if have is None or compare_rpm(_evr(item), _evr(have)) > 0:
+            items[key] = item
+    return Inventory(items, frozenset(), tuple(errors))
+
+
+def _evr(item: Item) -> str:
+    return f"{item['epoch']}:{item['version']}" if item["epoch"] else str(item["version"])
+
+
+def observations(
+    source: InventorySource, changes: list[Change], ts: datetime, native_arch: str | None
+) -> list[PackageInventoried]:
+    """One raw observation per changed item of the inventory (every item of a first snapshot)."""
+    out: list[PackageInventoried] = []
+    for change in changes:
+        before: Item | None = change.before
+        after: Item | None = change.after
+        item = after if after is not None else before
+        assert item is not None
+        out.append(
+            PackageInventoried(
+                ts=ts,
+                source=source,
+                state=after["state"] if after is not None else "purged",
+                package=item["package"],
+                arch=item["arch"],
+                new_version=after["version"] if after is not None else None,
+                old_version=before["version"] if before is not None else None,
+                epoch=item["epoch"],
+                release=item["release"],
+                native_arch=native_arch,
+            )
+        )
+    return out
