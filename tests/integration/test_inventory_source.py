@@ -1,0 +1,61 @@
+"""The package-database source on a real status file: history first, rescans, TriggerScan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from producers.packages.inventory_source import DatabaseSource
+
+PARA = "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\n\n"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_waits_for_the_logs_then_reports_only_changes_at_rescans_and_on_trigger(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(PARA.format(name="bash", version="5.2-1") + PARA.format(name="zsh", version="5.9-4"))
+    logs_done = False
+    clock = Clock()
+    src = DatabaseSource(
+        "dpkg-status",
+        status,
+        "h1",
+        None,
+        interval=60,
+        clock=clock,
+        native_arch="amd64",
+        ready=lambda: logs_done,
+    )
+    assert src.poll(100).observations == []  # the logs are still being read
+    logs_done = True
+    first = src.poll(100)
+    assert sorted(e.subject for e in first.observations) == ["bash", "zsh"]
+    assert first.cursor is not None
+
+    status.write_text(PARA.format(name="bash", version="5.2-2"))
+    assert src.poll(100).observations == []  # not yet time for a rescan
+    src.scan_now()  # TriggerScan
+    changed = src.poll(100)
+    got = sorted((e.subject, e.payload["state"], e.payload["new_version"]) for e in changed.observations)
+    assert got == [("bash", "installed", "5.2-2"), ("zsh", "purged", None)]
+
+    # A restart with the saved cursor reports only what changed while it was down.
+    status.write_text(PARA.format(name="bash", version="5.2-2") + PARA.format(name="fish", version="3.6.0-3"))
+    again = DatabaseSource("dpkg-status", status, "h1", changed.cursor, interval=60, clock=clock)
+    assert [e.subject for e in again.poll(100).observations] == ["fish"]
+    clock.now += timedelta(seconds=61)
+    assert again.poll(100).observations == []  # rescanned, nothing changed
+
+
+def test_an_unreadable_database_is_told_once_and_does_not_stop_the_source(tmp_path: Path) -> None:
+    src = DatabaseSource("rpmdb", tmp_path / "missing", "h1", None, interval=60)
+    assert src.poll(100).observations == []
+    src.scan_now()
+    assert src.poll(100).observations == []
