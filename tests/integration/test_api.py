@@ -240,6 +240,7 @@ def test_cypher_injection_through_parameters_cannot_write(daemon: Running, paylo
 
 
 def test_scan_publishes_a_command_whose_outcome_can_be_polled(daemon: Running) -> None:
+    daemon.inst.brew_prefix.mkdir(parents=True, exist_ok=True)  # only a prefix that exists is scanned
     with daemon.client() as c:
         r = c.post("/admin/scan", json={"idempotency_key": "k1", "reason": "test"})
         assert r.status_code == 202, r.text

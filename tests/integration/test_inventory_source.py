@@ -59,3 +59,24 @@ def test_an_unreadable_database_is_told_once_and_does_not_stop_the_source(tmp_pa
     assert src.poll(100).observations == []
     src.scan_now()
     assert src.poll(100).observations == []
+
+
+def test_trigger_scan_scans_only_what_exists_and_counts_the_rest(tmp_path: Path) -> None:
+    from producers.packages.sources import BrewSource
+    from schemas.events import TriggerScan, command_envelope
+    from watchman.executors import ExecContext
+    from watchman.executors.scan import trigger_scan
+
+    there = tmp_path / "brew"
+    there.mkdir()
+    sources = [
+        BrewSource(there, "h1"),
+        BrewSource(tmp_path / "nope", "h1"),
+        BrewSource(tmp_path / "no2", "h1"),
+    ]
+    ctx = ExecContext(host="h1", sources=sources, now=lambda: datetime.now(UTC))
+    cmd = TriggerScan(issued_by="test")
+    env = command_envelope(cmd, host="h1", source="test", issued_at=datetime.now(UTC), dedup_key="k")
+    outcome, detail = trigger_scan(env, cmd, ctx)
+    assert outcome.TYPE == "CommandSucceeded"
+    assert detail == f"triggered 1 scanner(s): brew:{there}; 2 more do not exist yet"
