@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from projections.catalog import QUERIES, CatalogError, resolve
@@ -84,7 +85,8 @@ def query(
         for row in rows:
             t.add_row(*("" if v is None else str(v) for v in row))
         # Piped (no terminal width to fit): as wide as the rows need, never cut to 80 columns.
-        out.print(t, width=None if out.is_terminal else table_width(columns, rows))
+        wide = out if out.is_terminal else Console(width=table_width(columns, rows), soft_wrap=True)
+        wide.print(t)
     else:
         for row in rows:
             sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n")
