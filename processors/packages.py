@@ -299,13 +299,11 @@ def decide_inventory(raw: Envelope, obs: PackageInventoried, table: Table) -> li
         return [Envelope.model_validate(cur["event"])]
     if cur is not None and _ts(cur["ts"]) > obs.ts:
         return []
-    if cur is None and obs.state == "purged":
-        return []  # never known, and not there: nothing to say
-    if (
-        cur is not None
-        and cur["state"] == obs.state
-        and (obs.state == "purged" or cur["version"] == obs.new_version)
-    ):
+    if obs.state == "purged" and (cur is None or cur["state"] != "installed"):
+        # Not there, and the history does not call it installed: nothing to say (dpkg drops a package
+        # without conffiles from its database on `remove`, and logs no purge).
+        return []
+    if cur is not None and cur["state"] == obs.state and cur["version"] == obs.new_version:
         return []
     known_version = None if cur is None else cur["version"]
     cls = OBSERVED_EVENT_BY_STATE[obs.state]

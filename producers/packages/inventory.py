@@ -138,6 +138,42 @@ def _evr(item: Item) -> str:
     return f"{item['epoch']}:{item['version']}" if item["epoch"] else str(item["version"])
 
 
+NEUTRAL_ARCHES = frozenset({"all", "noarch", "any"})
+
+
+def identity(package: str, arch: str | None, native_arch: str | None) -> str:
+    """One package as the graph names it: the arch only when foreign (apt's history writes the native
+    arch for an Architecture: all package, dpkg.log and the status file write all)."""
+    foreign = arch and (native_arch is None or (arch != native_arch and arch not in NEUTRAL_ARCHES))
+    return package + (f":{arch}" if foreign else "")
+
+
+def untold_absences(
+    source: InventorySource,
+    items: Mapping[str, Item],
+    told: set[tuple[str, str | None]],
+    ts: datetime,
+    native_arch: str | None,
+) -> list[PackageInventoried]:
+    """For a first snapshot: every package the logs told of that the database does not list at all, as
+    `purged` (the processor reports it only where the history still calls it installed). Later
+    snapshots need none of this: their diff says what disappeared."""
+    listed = {identity(i["package"], i["arch"], native_arch) for i in items.values()}
+    out: list[PackageInventoried] = []
+    seen: set[str] = set()
+    for package, arch in sorted(told, key=lambda t: (t[0], t[1] or "")):
+        name = identity(package, arch, native_arch)
+        if name in listed or name in seen:
+            continue
+        seen.add(name)
+        out.append(
+            PackageInventoried(
+                ts=ts, source=source, state="purged", package=package, arch=arch, native_arch=native_arch
+            )
+        )
+    return out
+
+
 def observations(
     source: InventorySource, changes: list[Change], ts: datetime, native_arch: str | None
 ) -> list[PackageInventoried]:

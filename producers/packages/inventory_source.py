@@ -41,7 +41,8 @@ class DatabaseSource:
 
     `kind` is `dpkg-status` (path: the status file) or `rpmdb` (path: the RPM database directory,
     read with `rpm --dbpath PATH -qa`). `ready` says whether the logs of the same package manager
-    have been read to their end; no snapshot is taken before.
+    have been read to their end; no snapshot is taken before. `told` gives the (package, arch) pairs
+    those logs told of, for the first snapshot to name what the database no longer lists at all.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class DatabaseSource:
         clock: Clock = _now,
         native_arch: str | None = None,
         ready: Callable[[], bool] = _always,
+        told: Callable[[], set[tuple[str, str | None]]] = set,
         rpm: str = "rpm",
     ) -> None:
         self.kind: InventorySource = kind
@@ -66,6 +68,7 @@ class DatabaseSource:
         self.native_arch = native_arch
         self._clock = clock
         self._ready = ready
+        self._told = told
         self._rpm = rpm
         self._last = snapshot.from_cursor(cursor)
         self._next_at: datetime | None = None
@@ -102,6 +105,8 @@ class DatabaseSource:
             return Poll(dead=dead)
         changes = snapshot.diff(self._last, items)
         found = inventory.observations(self.kind, changes, now, self.native_arch)
+        if self._last is None:  # first snapshot: what the logs told of that is not there at all
+            found += inventory.untold_absences(self.kind, items, self._told(), now, self.native_arch)
         self._last = items
         return Poll(
             observations=[inventory_envelope(self.host, obs, now) for obs in found],

@@ -61,6 +61,9 @@ class LogSource:
         # Read to the end (the last poll gave fewer lines than asked for): the package database's
         # inventory waits for this, so a package's history reaches the processor before it.
         self.at_end = False
+        # Every (package, arch) this source told of: the first inventory snapshot names those the
+        # database no longer lists at all (a removal no log kept).
+        self.told: set[tuple[str, str | None]] = set()
 
     def fileno(self) -> int:
         """An inotify descriptor, readable once the log (or its directory, on rotation) changed since
@@ -95,6 +98,7 @@ class LogSource:
                         )
                     )
                 else:
+                    self.told.add((r.package, r.arch))
                     out.observations.append(raw_envelope(self.host, r, now, native_arch=self.native_arch))
         out.cursor = None if safe is None else safe.to_dict()
         return out

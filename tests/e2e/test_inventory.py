@@ -176,3 +176,51 @@ def test_the_graph_installed_set_is_rpm_qa_of_a_database_in_a_test_root(
         ("wm-beta", "observed-purged", "2.0-1", "2.0-1", "purged"),
         ("wm-gamma", "observed-installed", "0.5-7", None, "installed"),
     ]
+
+
+def test_history_and_database_reconcile_in_one_first_run(tmp_path: Path) -> None:
+    """A dpkg.log that tells of bash and of a package since purged without a log line (ghost), and a
+    status file that also holds a package no log mentions (tzdata) and one removed with its
+    configuration kept (nginx): one first run gives the database's installed set, and says how."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    dpkg_log = logs / "dpkg.log"
+    dpkg_log.write_text(
+        "2026-11-02 10:00:01 install bash:amd64 <none> 5.2.15-2\n"
+        "2026-11-02 10:00:02 status installed bash:amd64 5.2.15-2\n"
+        "2026-11-02 10:00:03 install ghost:amd64 <none> 1.0-1\n"
+        "2026-11-02 10:00:04 status installed ghost:amd64 1.0-1\n"
+    )
+    status = tmp_path / "status"
+    status.write_text(
+        "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2\n\n"
+        "Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2025b-0+deb12u2\n\n"
+        "Package: nginx\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.22.1-9\n\n"
+    )
+    inst = Instance(tmp_path / "w")
+    _config(
+        inst,
+        [
+            "apt = []",
+            f'dpkg = ["{dpkg_log}"]',
+            "dnf_rpm = []",
+            "dnf = []",
+            "dnf5 = []",
+            "brew = []",
+            f'dpkg_status = ["{status}"]',
+            "rpmdb = []",
+        ],
+    )
+    inst.cli("run", "--once")
+    assert _installed(inst, "deb") == Counter({("bash", "5.2.15-2"): 1, ("tzdata", "2025b-0+deb12u2"): 1})
+    rows = inst.query(
+        "MATCH (e:Event)-[:ACTED_ON]->(s:Software) RETURN s.name AS name, e.action AS action, "
+        "s.state AS state ORDER BY name, e.ts"
+    )
+    assert [(r["name"], r["action"], r["state"]) for r in rows] == [
+        ("bash", "install", "installed"),
+        ("ghost", "install", "purged"),
+        ("ghost", "observed-purged", "purged"),
+        ("nginx", "observed-removed", "removed"),
+        ("tzdata", "observed-installed", "installed"),
+    ]

@@ -80,3 +80,25 @@ def test_trigger_scan_scans_only_what_exists_and_counts_the_rest(tmp_path: Path)
     outcome, detail = trigger_scan(env, cmd, ctx)
     assert outcome.TYPE == "CommandSucceeded"
     assert detail == f"triggered 1 scanner(s): brew:{there}; 2 more do not exist yet"
+
+
+def test_the_first_snapshot_names_what_the_logs_told_of_and_the_database_lacks(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(
+        PARA.format(name="bash", version="5.2-1")
+        + "Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2025b-0\n\n"
+    )
+    told = {("bash", "amd64"), ("tzdata", "amd64"), ("ghost", "amd64"), ("ghost", "all"), ("libc6", "i386")}
+    src = DatabaseSource(
+        "dpkg-status", status, "h1", None, interval=60, native_arch="amd64", told=lambda: told
+    )
+    first = src.poll(100)
+    absent = sorted(
+        (e.subject, e.payload["arch"]) for e in first.observations if e.payload["state"] == "purged"
+    )
+    # apt writes tzdata:amd64 for an Architecture: all package: the same package; ghost once; a foreign arch
+    assert absent == [("ghost", "all"), ("libc6", "i386")]
+    status.write_text(PARA.format(name="bash", version="5.2-2"))
+    src.scan_now()
+    later = sorted((e.subject, e.payload["state"]) for e in src.poll(100).observations)
+    assert later == [("bash", "installed"), ("tzdata", "purged")]  # a diff, not the logs' names again

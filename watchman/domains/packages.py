@@ -92,6 +92,7 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
                 interval=settings.packages.inventory_interval,
                 native_arch=native_arch(ecosystem),
                 ready=_all_at_end(same),
+                told=_told_by(same),
             )
         )
     return out
@@ -99,6 +100,10 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 def _all_at_end(logs: list[LogSource]) -> Callable[[], bool]:
     return lambda: all(src.at_end for src in logs)
+
+
+def _told_by(logs: list[LogSource]) -> Callable[[], set[tuple[str, str | None]]]:
+    return lambda: set().union(*(src.told for src in logs))
 
 
 def describe(settings: Settings) -> list[tuple[str, str]]:

@@ -137,3 +137,10 @@ def test_ids_are_deterministic() -> None:
     a = run(MemoryTable(), logged("install", "5.2-1"), listed("installed", "5.2-3"))
     b = run(MemoryTable(), logged("install", "5.2-1"), listed("installed", "5.2-3"))
     assert [e.id for e in a] == [e.id for e in b]
+
+
+def test_a_removed_package_dpkg_dropped_from_its_database_agrees_with_the_history() -> None:
+    """dpkg forgets a package without conffiles on `remove` and logs no purge: not a discrepancy."""
+    table = MemoryTable()
+    run(table, logged("install", "5.2-1"), logged("remove", "5.2-1", ts=T0 + timedelta(days=1)))
+    assert run(table, listed("purged", None)) == []
