@@ -105,8 +105,14 @@ QUERIES: tuple[NamedQuery, ...] = (
         (
             DAYS,
             Param("name", str, "", "exact package name ('' = any)"),
-            Param("action", str, "", "install|upgrade|downgrade|reinstall|remove|purge ('' = any)"),
-            Param("source", str, "", "apt|dpkg|dnf|dnf-rpm|dnf5|brew ('' = any)"),
+            Param(
+                "action",
+                str,
+                "",
+                "install|upgrade|downgrade|reinstall|remove|purge, or what only the package database"
+                " told: observed-installed|observed-removed|observed-purged ('' = any)",
+            ),
+            Param("source", str, "", "apt|dpkg|dnf|dnf-rpm|dnf5|brew|dpkg-status|rpmdb ('' = any)"),
             Param("limit", int, 1000, "at most this many rows"),
         ),
         since,
