@@ -8,6 +8,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.support.instance import Instance
@@ -213,6 +214,9 @@ def test_history_and_database_reconcile_in_one_first_run(tmp_path: Path) -> None
     )
     inst.cli("run", "--once")
     assert _installed(inst, "deb") == Counter({("bash", "5.2.15-2"): 1, ("tzdata", "2025b-0+deb12u2"): 1})
+    # status shows the database's snapshot cursor by its size, not package by package
+    st = orjson.loads(inst.cli("status", "--json").stdout)
+    assert st["sources"][f"dpkg-status:{status}"]["cursor"]["items"] == 3
     rows = inst.query(
         "MATCH (e:Event)-[:ACTED_ON]->(s:Software) RETURN s.name AS name, e.action AS action, "
         "s.state AS state ORDER BY name, e.ts"
