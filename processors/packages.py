@@ -279,7 +279,9 @@ def _remember(table: Table, event: Envelope) -> None:
     if cur is not None and _ts(cur["ts"]) > event.ts:
         return  # a newer telling (a later change, or a snapshot taken after it) already stands
     version = p.get("new_version") if p.get("new_version") is not None else p.get("old_version")
-    table.set(key, {"version": version, "state": STATE_AFTER[p["action"]], "ts": event.ts.isoformat()})
+    now = {"version": version, "state": STATE_AFTER[p["action"]], "ts": event.ts.isoformat()}
+    if now != cur:  # a twin's second telling mostly changes nothing: spare the write
+        table.set(key, now)
 
 
 def decide_inventory(raw: Envelope, obs: PackageInventoried, table: Table) -> list[Envelope]:
