@@ -117,6 +117,7 @@ def write_config(work: Path) -> Path:
         path.write_text("")
         lines.append(f'{kind} = ["{path}"]')
     lines.append("brew = []")
+    lines += ["dpkg_status = []", "rpmdb = []"]  # the machine's package databases: not part of the figures
     config = work / "watchman.toml"
     config.write_text("\n".join(lines) + "\n")
     return config

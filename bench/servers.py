@@ -155,6 +155,7 @@ def write_config(
         path.touch()
         lines.append(f'{kind} = ["{path}"]')
     lines.append("brew = []")
+    lines += ["dpkg_status = []", "rpmdb = []"]  # the machine's package databases: not part of the figures
     config = root / "watchman.toml"
     config.write_text("\n".join(lines) + "\n")
     return config

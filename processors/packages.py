@@ -24,7 +24,13 @@ from typing import Any
 from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
-from schemas.events import PACKAGE_EVENT_BY_ACTION, PackageChangeObserved, ecosystem_of
+from schemas.events import (
+    OBSERVED_EVENT_BY_STATE,
+    PACKAGE_EVENT_BY_ACTION,
+    PackageChangeObserved,
+    PackageInventoried,
+    ecosystem_of,
+)
 from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
 
 SOURCE = "processors.packages"
@@ -195,7 +201,15 @@ def _event(host: str, rec: dict[str, Any], raw: Envelope) -> Envelope:
 
 
 def decide(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Envelope]:
-    """Turn one raw observation into zero or one domain event, updating the per-package state."""
+    """Turn one raw observation into zero or one domain event, updating the per-package state (and
+    what the history says of the package now, for the inventory: decide_inventory)."""
+    events = _decide_change(raw, obs, table)
+    for event in events:
+        _remember(table, event)
+    return events
+
+
+def _decide_change(raw: Envelope, obs: PackageChangeObserved, table: Table) -> list[Envelope]:
     key = state_key(raw.host, obs)
     state: dict[str, Any] = table.get(key) or {"recent": []}
     recent: list[dict[str, Any]] = state["recent"]
@@ -237,6 +251,109 @@ def _done(rec: dict[str, Any]) -> bool:
     return rec["action"] != "purge" or "purge" in rec["plain_actions"]
 
 
+# --- the inventory: what the package database says, against what the history says ---------------------
+
+STATE_AFTER = {
+    "install": "installed",
+    "upgrade": "installed",
+    "downgrade": "installed",
+    "reinstall": "installed",
+    "remove": "removed",
+    "purge": "purged",
+}
+NEUTRAL_ARCHES = frozenset({"all", "noarch", "any"})
+
+
+def current_key(host: str, ecosystem: str, package: str, arch: str | None, native_arch: str | None) -> str:
+    """One package on one host as the graph's Software key names it (a foreign arch only: the logs and
+    the database write an Architecture: all package differently), in its own key space."""
+    foreign = arch and (native_arch is None or (arch != native_arch and arch not in NEUTRAL_ARCHES))
+    return f"current/{host}/{ecosystem}/{package}" + (f":{arch}" if foreign else "")
+
+
+def _remember(table: Table, event: Envelope) -> None:
+    """Keep what the history says of the package now: its newest change's version and state."""
+    p = event.payload
+    key = current_key(event.host, p["ecosystem"], p["package"], p.get("arch"), p.get("native_arch"))
+    cur = table.get(key)
+    if cur is not None and _ts(cur["ts"]) > event.ts:
+        return  # a newer telling (a later change, or a snapshot taken after it) already stands
+    version = p.get("new_version") if p.get("new_version") is not None else p.get("old_version")
+    now = {"version": version, "state": STATE_AFTER[p["action"]], "ts": event.ts.isoformat()}
+    if now != cur:  # a twin's second telling mostly changes nothing: spare the write
+        table.set(key, now)
+
+
+def decide_inventory(raw: Envelope, obs: PackageInventoried, table: Table) -> list[Envelope]:
+    """The package database's word on one package, against the history's.
+
+    Nothing when they agree. Otherwise one PackageObserved* event at the snapshot's time: a package
+    installed before observation began (no history), or a change the logs never told (a version they
+    do not know; a removal or purge). A history newer than the snapshot wins: that change happened
+    after the database was read. The inventory source takes its first snapshot only once the logs
+    were read to their end, so the history of a package is known here before its inventory entry.
+    """
+    ecosystem = ecosystem_of(obs.source)
+    key = current_key(raw.host, ecosystem, obs.package, obs.arch, obs.native_arch)
+    cur: dict[str, Any] | None = table.get(key)
+    if cur is not None and cur.get("raw_id") == raw.id:
+        # Delivered again (at-least-once): re-emit the decision as it stands, under its id.
+        return [Envelope.model_validate(cur["event"])]
+    if cur is not None and _ts(cur["ts"]) > obs.ts:
+        return []
+    if obs.state == "purged" and (cur is None or cur["state"] != "installed"):
+        # Not there, and the history does not call it installed: nothing to say (dpkg drops a package
+        # without conffiles from its database on `remove`, and logs no purge).
+        return []
+    if cur is not None and cur["state"] == obs.state and cur["version"] == obs.new_version:
+        return []
+    known_version = None if cur is None else cur["version"]
+    cls = OBSERVED_EVENT_BY_STATE[obs.state]
+    if obs.state == "installed":
+        new_version, old_version = obs.new_version, known_version
+    else:  # the removed version: the database's (configuration kept), else the last one known
+        new_version, old_version = None, obs.new_version or known_version or obs.old_version
+    payload = cls(
+        package=obs.package,
+        arch=obs.arch,
+        native_arch=obs.native_arch,
+        new_version=new_version,
+        old_version=old_version,
+        epoch=obs.epoch,
+        release=obs.release,
+        ecosystem=ecosystem,
+        source=obs.source,
+        state=obs.state,
+        known_version=known_version,
+        known_state=None if cur is None else cur["state"],
+    )
+    event = Envelope(
+        id=event_id("packages", raw.id),
+        type=cls.TYPE,
+        schema_version=cls.VERSION,
+        host=raw.host,
+        source=SOURCE,
+        ts=obs.ts,
+        observed_at=raw.observed_at,
+        subject=obs.package,
+        causation_id=raw.id,
+        correlation_id=raw.correlation_id,
+        payload=payload.model_dump(mode="json"),
+    )
+    version = new_version if new_version is not None else old_version
+    table.set(
+        key,
+        {
+            "version": version,
+            "state": obs.state,
+            "ts": obs.ts.isoformat(),
+            "raw_id": raw.id,
+            "event": event.model_dump(mode="json"),
+        },
+    )
+    return [event]
+
+
 # Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -244,6 +361,9 @@ ROUTES: tuple[Route, ...] = (
         source=RAW_PACKAGES,
         sink=EVENTS_PACKAGES,
         table="packages",
-        decide={PackageChangeObserved.TYPE: typed(PackageChangeObserved, decide)},
+        decide={
+            PackageChangeObserved.TYPE: typed(PackageChangeObserved, decide),
+            PackageInventoried.TYPE: typed(PackageInventoried, decide_inventory),
+        },
     ),
 )

@@ -33,3 +33,10 @@ class Source(Protocol):
     def poll(self, max_lines: int) -> Poll: ...
 
     def close(self) -> None: ...
+
+
+def present(src: Source) -> bool:
+    """Does what the source reads exist now? Sources that name a `path` (a log, a Homebrew prefix, a
+    package database) are watched before it appears; the others (the journal, netlink) always are."""
+    path = getattr(src, "path", None)
+    return path is None or bool(path.exists())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
 from projections.projecting import Project, typed
 from schemas.envelope import Envelope
-from schemas.events import PACKAGE_EVENT_BY_ACTION, PackageChanged
+from schemas.events import OBSERVED_EVENT_BY_STATE, PACKAGE_EVENT_BY_ACTION, PackageChanged, PackageObserved
 
 STATE_AFTER = {
     "install": "installed",
@@ -106,7 +106,63 @@ def project(event: Envelope, payload: PackageChanged) -> list[GraphOp]:
     ]
 
 
+def project_observed(event: Envelope, payload: PackageObserved) -> list[GraphOp]:
+    """What the package database says, where the history does not: the Software node takes the
+    database's version and state as of the snapshot (a later change still wins: `latest`), and an
+    Event with action observed-installed/-removed/-purged records that it was observed, not seen done."""
+    ts = event.ts
+    version = payload.new_version if payload.new_version is not None else payload.old_version
+    skey = software_key(event.host, payload.ecosystem, payload.package, payload.arch, payload.native_arch)
+    name = payload.package + (f":{payload.arch}" if payload.arch else "")
+    return [
+        UpsertNode("Host", event.host, {"name": event.host, "first_seen": ts, "last_seen": ts}),
+        UpsertNode(
+            "Software",
+            skey,
+            {
+                "host": event.host,
+                "ecosystem": payload.ecosystem,
+                "name": payload.package,
+                "arch": payload.arch,
+                "version": version,
+                "state": payload.state,
+                "automatic": None,
+                "first_seen": ts,
+                "last_seen": ts,
+                "updated_at": ts,
+            },
+            ts=ts,
+        ),
+        UpsertNode(
+            "Event",
+            event.id,
+            {
+                "type": event.type,
+                "ts": ts,
+                "host": event.host,
+                "action": payload.action,
+                "subject": skey,
+                "summary": f"{payload.action} {name} {version or ''} ({payload.ecosystem})".strip(),
+                "package_name": payload.package,
+                "arch": payload.arch,
+                "ecosystem": payload.ecosystem,
+                "version": version,
+                "old_version": payload.known_version,
+                "source": payload.source,
+                "automatic": None,
+                "requested_by": None,
+                "commandline": None,
+                "repo": None,
+            },
+        ),
+        UpsertRel("INSTALLED_ON", "Software", skey, "Host", event.host),
+        UpsertRel("ACTED_ON", "Event", event.id, "Software", skey),
+        UpsertRel("HAPPENED_ON", "Event", event.id, "Host", event.host),
+    ]
+
+
 # Which domain event types this projection handles (projections/registry.py collects it).
 PROJECTORS: dict[str, Project] = {
-    cls.TYPE: typed(PackageChanged, project) for cls in PACKAGE_EVENT_BY_ACTION.values()
+    **{cls.TYPE: typed(PackageChanged, project) for cls in PACKAGE_EVENT_BY_ACTION.values()},
+    **{cls.TYPE: typed(PackageObserved, project_observed) for cls in OBSERVED_EVENT_BY_STATE.values()},
 }

@@ -6,13 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_venv "dev"
-# Real tools the tests drive (a test never skips because one is missing): logrotate for the tailer,
-# Java 17 and Maven to fetch and run Kafka and Neo4j from Maven Central, Prometheus and promtool for
-# the dashboards and alert rules, journal files for journald, a Docker engine, firewall tools.
-ensure_debian_packages logrotate:logrotate java:openjdk-17-jre-headless mvn:maven \
-    prometheus:prometheus promtool:prometheus \
-    /lib/systemd/systemd-journal-remote:systemd-journal-remote \
-    dockerd:docker.io busybox:busybox-static nft:nftables iptables-save:iptables
+# Real tools the tests drive (a test never skips because one is missing): the list and why each is
+# there is scripts/dev-deps.sh (`scripts/dev-deps.sh` prints it).
+scripts/dev-deps.sh install
 export PATH="$PWD/.venv/bin:$PATH"
 # One command per line: under `set -e` a failure on the left of `&&` does not stop the script (a lint
 # error once scrolled past and CI went on to pass).

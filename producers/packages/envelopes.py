@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.envelope import Envelope, event_id
-from schemas.events import PackageChangeObserved
+from schemas.events import PackageChangeObserved, PackageInventoried
 
 
 def raw_envelope(
@@ -28,5 +28,22 @@ def raw_envelope(
         observed_at=observed_at,
         subject=obs.package,
         correlation_id=event_id("session", host, obs.source, session) if session else None,
+        payload=obs.model_dump(mode="json"),
+    )
+
+
+def inventory_envelope(host: str, obs: PackageInventoried, observed_at: datetime) -> Envelope:
+    """A package database's word on one package, keyed by the package like the logs' changes (so both
+    land in one partition, in the order they were read)."""
+    content = (obs.ts.isoformat(), obs.state, obs.package, obs.arch, obs.old_version, obs.new_version)
+    return Envelope(
+        id=event_id("raw", host, obs.source, *content),
+        type=obs.TYPE,
+        schema_version=obs.VERSION,
+        host=host,
+        source=obs.source,
+        ts=obs.ts,
+        observed_at=observed_at,
+        subject=obs.package,
         payload=obs.model_dump(mode="json"),
     )

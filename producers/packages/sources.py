@@ -58,6 +58,12 @@ class LogSource:
         self._parser: LogParser = make_parser(kind, tz=tz)
         self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None, wake=True)
         self._record_start: Cursor | None = None
+        # Read to the end (the last poll gave fewer lines than asked for): the package database's
+        # inventory waits for this, so a package's history reaches the processor before it.
+        self.at_end = False
+        # Every (package, arch) this source told of: the first inventory snapshot names those the
+        # database no longer lists at all (a removal no log kept).
+        self.told: set[tuple[str, str | None]] = set()
 
     def fileno(self) -> int:
         """An inotify descriptor, readable once the log (or its directory, on rotation) changed since
@@ -66,6 +72,7 @@ class LogSource:
 
     def poll(self, max_lines: int) -> Poll:
         lines = self._tailer.read(max_lines)
+        self.at_end = len(lines) < max_lines
         out = Poll(lines=len(lines))
         if not lines:
             return out
@@ -91,6 +98,7 @@ class LogSource:
                         )
                     )
                 else:
+                    self.told.add((r.package, r.arch))
                     out.observations.append(raw_envelope(self.host, r, now, native_arch=self.native_arch))
         out.cursor = None if safe is None else safe.to_dict()
         return out

@@ -9,8 +9,15 @@ from projections.named import DAYS, NamedQuery, Param, since
 
 
 def _name_prefixes(p: dict[str, Any], now: datetime) -> dict[str, Any]:
-    # "docker" should find docker.io, docker-ce and docker itself, but not dockerfile-mode.
-    return {"name": p["name"], "dash": p["name"] + "-", "dot": p["name"] + ".", "limit": p["limit"]}
+    # The exact name by default (docker-ce is not docker); with prefix=true, "docker" also finds
+    # docker.io and docker-ce, but not dockerfile-mode.
+    return {
+        "name": p["name"],
+        "prefix": str(p["prefix"]).lower() in ("true", "1", "yes"),
+        "dash": p["name"] + "-",
+        "dot": p["name"] + ".",
+        "limit": p["limit"],
+    }
 
 
 def _lower_since(p: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -36,12 +43,13 @@ QUERIES: tuple[NamedQuery, ...] = (
         "When was docker last updated? (any package: --param name=NAME)",
         "MATCH (e:Event)-[:ACTED_ON]->(s:Software) "
         "WHERE e.action IN ['install', 'upgrade', 'downgrade', 'reinstall'] "
-        "AND (s.name = $name OR s.name STARTS WITH $dash OR s.name STARTS WITH $dot) "
+        "AND (s.name = $name OR ($prefix AND (s.name STARTS WITH $dash OR s.name STARTS WITH $dot))) "
         "RETURN e.ts AS ts, e.host AS host, s.name AS package, e.action AS action, "
         "e.old_version AS old_version, e.version AS version, e.requested_by AS requested_by "
         "ORDER BY ts DESC, package LIMIT $limit",
         (
-            Param("name", str, "docker", "name or name prefix (docker: docker.io, docker-ce)"),
+            Param("name", str, "docker", "package name"),
+            Param("prefix", str, "false", "true: also names starting name- or name. (docker.io, docker-ce)"),
             Param("limit", int, 5, "at most this many rows"),
         ),
         _name_prefixes,
@@ -97,8 +105,14 @@ QUERIES: tuple[NamedQuery, ...] = (
         (
             DAYS,
             Param("name", str, "", "exact package name ('' = any)"),
-            Param("action", str, "", "install|upgrade|downgrade|reinstall|remove|purge ('' = any)"),
-            Param("source", str, "", "apt|dpkg|dnf|dnf-rpm|dnf5|brew ('' = any)"),
+            Param(
+                "action",
+                str,
+                "",
+                "install|upgrade|downgrade|reinstall|remove|purge, or what only the package database"
+                " told: observed-installed|observed-removed|observed-purged ('' = any)",
+            ),
+            Param("source", str, "", "apt|dpkg|dnf|dnf-rpm|dnf5|brew|dpkg-status|rpmdb ('' = any)"),
             Param("limit", int, 1000, "at most this many rows"),
         ),
         since,

@@ -25,12 +25,17 @@ from schemas.events.commands import (
     register_command,
 )
 from schemas.events.packages import (
+    OBSERVED_EVENT_BY_STATE,
     PACKAGE_EVENT_BY_ACTION,
     PackageAction,
     PackageChanged,
     PackageChangeObserved,
     PackageDowngraded,
     PackageInstalled,
+    PackageInventoried,
+    PackageObserved,
+    PackageObservedInstalled,
+    PackageObservedRemoved,
     PackagePurged,
     PackageReinstalled,
     PackageRemoved,
@@ -50,6 +55,7 @@ import schemas.events.security  # isort: skip
 import schemas.events.services  # noqa: F401  # isort: skip
 
 __all__ = [
+    "OBSERVED_EVENT_BY_STATE",
     "OUTCOME_TYPES",
     "PACKAGE_EVENT_BY_ACTION",
     "CommandFailed",
@@ -63,6 +69,10 @@ __all__ = [
     "PackageChanged",
     "PackageDowngraded",
     "PackageInstalled",
+    "PackageInventoried",
+    "PackageObserved",
+    "PackageObservedInstalled",
+    "PackageObservedRemoved",
     "PackagePurged",
     "PackageReinstalled",
     "PackageRemoved",

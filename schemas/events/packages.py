@@ -14,6 +14,11 @@ from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
 PackageAction = Literal["install", "upgrade", "downgrade", "remove", "purge", "reinstall"]
 PackageSource = Literal["apt", "dpkg", "dnf-rpm", "dnf", "dnf5", "brew"]
 Ecosystem = Literal["deb", "rpm", "brew"]
+# Package databases read whole (the inventory), as opposed to the logs that tell changes one by one.
+InventorySource = Literal["dpkg-status", "rpmdb"]
+# What a package database says of a package: installed; removed with its configuration kept (dpkg's
+# config-files); purged (no longer listed at all).
+InventoryState = Literal["installed", "removed", "purged"]
 
 _ECOSYSTEM: dict[str, Ecosystem] = {
     "apt": "deb",
@@ -22,6 +27,8 @@ _ECOSYSTEM: dict[str, Ecosystem] = {
     "dnf": "rpm",
     "dnf5": "rpm",
     "brew": "brew",
+    "dpkg-status": "deb",
+    "rpmdb": "rpm",
 }
 
 
@@ -170,20 +177,83 @@ for _action, _cls in PACKAGE_EVENT_BY_ACTION.items():
     upcaster(_cls.TYPE, 2)(_v2_to_v3)
 
 
+@register
+class PackageInventoried(_PackageFields):
+    """One package as the package database lists it (raw, not yet decided): the first snapshot of the
+    database lists every package; a rescan lists only what changed since the previous snapshot
+    (`purged`: no longer listed). `new_version` is the database's version (None when purged),
+    `old_version` the previous snapshot's, `ts` when the snapshot was taken."""
+
+    TYPE: ClassVar[str] = "PackageInventoried"
+    VERSION: ClassVar[int] = 1
+
+    ts: datetime
+    source: InventorySource
+    state: InventoryState
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return utc(v)
+
+
+class PackageObserved(_PackageFields):
+    """Base of the inventory's domain events: the package database says something the log history does
+    not (a package installed before observation began, or a change the logs never told). Never a
+    PackageInstalled: nobody saw it being installed. `known_version`/`known_state` are what the
+    history said (None: no history at all); the event's ts is the snapshot's time."""
+
+    VERSION: ClassVar[int] = 1
+
+    ecosystem: Ecosystem
+    source: InventorySource
+    state: InventoryState
+    known_version: str | None = None
+    known_state: InventoryState | None = None
+
+    @property
+    def action(self) -> str:
+        """The Event node's action: observed-installed, observed-removed, observed-purged."""
+        return f"observed-{self.state}"
+
+
+@register
+class PackageObservedInstalled(PackageObserved):
+    """Installed at new_version per the package database, which the history does not explain."""
+
+    TYPE: ClassVar[str] = "PackageObservedInstalled"
+
+
+@register
+class PackageObservedRemoved(PackageObserved):
+    """Removed (configuration kept) or purged per the package database, while the history says otherwise."""
+
+    TYPE: ClassVar[str] = "PackageObservedRemoved"
+
+
+OBSERVED_EVENT_BY_STATE: dict[str, type[PackageObserved]] = {
+    "installed": PackageObservedInstalled,
+    "removed": PackageObservedRemoved,
+    "purged": PackageObservedRemoved,
+}
+
+
 # --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
 
 RAW_PACKAGES = Topic(
     "watchman.raw.packages",
     partitions=4,
     retention_days=30,
-    description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots; "
+    description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots, "
+    "PackageInventoried records from the dpkg status file and the RPM database; "
     "key host/package.",
 )
 EVENTS_PACKAGES = Topic(
     "watchman.events.packages",
     partitions=4,
     retention_days=None,
-    description="Package* domain events (one per real change); key host/package. Kept forever.",
+    description="Package* domain events (one per real change, PackageObserved* where only the package "
+    "database tells it); key host/package. Kept forever.",
 )
 SOFTWARE = NodeLabel(
     "Software",

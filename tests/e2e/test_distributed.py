@@ -117,10 +117,15 @@ def test_distributed_gives_the_same_answers_as_embedded(tmp_path: Path, recent_h
             time.sleep(0.5)
     finally:
         _stop(worker)
+    # The worker says when it starts and stops (a user running it by hand sees it is up).
+    assert "worker: started for host" in dist.daemon_log("worker")
+    assert "worker: stopped" in dist.daemon_log("worker")
     assert _event_count(dist) == expected
     status = orjson.loads(dist.cli("status", "--json").stdout)
     assert status["deployment"] == "distributed"
     assert status["graph_lag"] == 0
+    # What the README calls caught up: every consumer at lag 0.
+    assert status["consumers"] and all(c["lag"] == 0 for c in status["consumers"].values())
     assert status["spooled"] == 0
     assert status["topics"]["watchman.raw.packages"]["records"] > 0
     assert dist.graph_dump() == emb.graph_dump()

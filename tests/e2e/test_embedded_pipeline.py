@@ -58,6 +58,8 @@ def test_appended_apt_and_dpkg_lines_are_answered_by_query(instance: Instance) -
             "last-updated",
             "-p",
             "name=docker",
+            "-p",
+            "prefix=true",
             until=lambda r: r and r[0]["requested_by"] == "alice",
         )
         assert rows[0]["package"] == "docker.io"

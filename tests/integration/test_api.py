@@ -172,6 +172,9 @@ def test_package_history_filters(daemon: Running) -> None:
         assert [r["package"] for r in named] == ["oldpkg"]
         assert c.get("/admin/packages", params={"source": "brew", "days": 60}).json()["rows"] == []
         assert c.get("/admin/packages", params={"action": "explode"}).status_code == 422
+        # What only the package database showed can be asked for too (this instance reads no database).
+        observed = c.get("/admin/packages", params={"action": "observed-installed", "days": 60})
+        assert observed.status_code == 200 and observed.json()["rows"] == []
         assert c.get("/admin/packages", params={"days": 0}).status_code == 422
         assert c.get("/admin/packages", params={"day": 3}).status_code == 422  # a typo is an error
 
@@ -240,6 +243,7 @@ def test_cypher_injection_through_parameters_cannot_write(daemon: Running, paylo
 
 
 def test_scan_publishes_a_command_whose_outcome_can_be_polled(daemon: Running) -> None:
+    daemon.inst.brew_prefix.mkdir(parents=True, exist_ok=True)  # only a prefix that exists is scanned
     with daemon.client() as c:
         r = c.post("/admin/scan", json={"idempotency_key": "k1", "reason": "test"})
         assert r.status_code == 202, r.text

@@ -325,3 +325,19 @@ def test_grafana_provisioning_matches_the_mounts_and_the_dashboards(
     assert {"Watchman pipeline health", "Watchman package activity"} <= titles
     home = _services(compose)["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (root / home.lstrip("/")).is_file()
+
+
+def test_the_producer_reads_the_hosts_package_database_not_the_images(compose: dict[str, Any]) -> None:
+    import orjson
+
+    producer = compose["services"]["producer"]
+    env = producer["environment"]
+    (status,) = orjson.loads(env["WATCHMAN_PACKAGES__DPKG_STATUS"])
+    mounts = [
+        v.split(":") if isinstance(v, str) else [v["source"], v["target"], "ro"] for v in producer["volumes"]
+    ]
+    assert any(
+        status.startswith(target + "/") and source == "/var/lib/dpkg" and "ro" in rest
+        for source, target, *rest in mounts
+    )
+    assert orjson.loads(env["WATCHMAN_PACKAGES__RPMDB"]) == []

@@ -174,3 +174,28 @@ def test_neo4j_rejects_wrong_credentials(infra_env: dict[str, str]) -> None:
     auth = (infra_env["WATCHMAN_TEST_NEO4J_USER"], infra_env["WATCHMAN_TEST_NEO4J_PASSWORD"])
     with neo4j.GraphDatabase.driver(uri, auth=auth) as driver:
         driver.verify_connectivity()
+
+
+def test_env_for_the_app_is_what_watchman_reads(infra_env: dict[str, str], tmp_path: Path) -> None:
+    """A user follows the README's distributed section with `eval "$(infra/services env --app)"`: the
+    names are the settings' own, and config check shows where each distributed process serves its API."""
+    import os
+    import sys
+
+    out = services("env", "--app").stdout
+    app = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in out.splitlines())
+    assert app["WATCHMAN_BUS"] == "kafka://" + infra_env["WATCHMAN_TEST_KAFKA"]
+    assert app["WATCHMAN_GRAPH"] == infra_env["WATCHMAN_TEST_NEO4J"]
+    assert app["WATCHMAN_NEO4J_PASSWORD"] == infra_env["WATCHMAN_TEST_NEO4J_PASSWORD"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHMAN_")}
+    env.update(app, WATCHMAN_DATA_DIR=str(tmp_path / "data"), WATCHMAN_CONFIG=str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    check = subprocess.run(
+        [sys.executable, "-m", "watchman", "config", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "settings ok (distributed)" in check
+    assert "produce 127.0.0.1:9651, worker 127.0.0.1:9652, project 127.0.0.1:9653" in check

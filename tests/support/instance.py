@@ -57,6 +57,10 @@ class Instance:
             f'dnf = ["{logs / "dnf.log"}"]',
             f'dnf5 = ["{logs / "dnf5.log"}"]',
             f'brew = ["{self.brew_prefix}"]',
+            # The machine's own package databases would add its whole inventory to every test's
+            # graph: none, unless a test names one.
+            f"dpkg_status = {_toml_paths(extra.get('dpkg_status', ()))}",
+            f"rpmdb = {_toml_paths(extra.get('rpmdb', ()))}",
         ]
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text("\n".join(lines) + "\n")
@@ -157,3 +161,7 @@ def _any_free_api_port(args: tuple[str, ...]) -> tuple[str, ...]:
     if args and args[0] in ("produce", "worker", "project") and "--api-listen" not in args:
         return (*args, "--api-listen", "127.0.0.1:0")
     return args
+
+
+def _toml_paths(paths: Any) -> str:
+    return "[" + ", ".join(f'"{p}"' for p in paths) + "]"

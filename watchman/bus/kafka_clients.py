@@ -54,6 +54,25 @@ for _name in ("aiokafka.consumer.subscription_state", "aiokafka.consumer.consume
     logging.getLogger(_name).addFilter(HUSH)
 
 
+class _RetriableCoordinatorLookup(logging.Filter):
+    """aiokafka logs every failed group-coordinator lookup at ERROR, also the retriable ones it retries
+    itself: on a fresh Kafka the first lookup always fails while the broker creates __consumer_offsets
+    (`watchman produce --once` printed GroupCoordinatorNotAvailableError and then succeeded). Those
+    are told at INFO, through our logger; a lookup that fails for good still comes through as ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Group Coordinator Request failed: %s" or not isinstance(record.args, tuple):
+            return True
+        err = record.args[0] if record.args else None
+        if not getattr(err, "retriable", False):
+            return True
+        log.info("Kafka group coordinator not available yet (%s); retrying", err)
+        return False
+
+
+logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_RetriableCoordinatorLookup())
+
+
 class BusUnavailable(ConnectionError):
     """The Kafka broker could not be reached (or stopped answering) within the time bound."""
 

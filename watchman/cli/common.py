@@ -29,8 +29,10 @@ EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 EXIT_BUSY = 4
 
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: a line is never broken mid-phrase at 80 columns when stderr/stdout is not a terminal
+# (a log file, a pipe); a terminal wraps long lines itself.
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 _state: dict[str, Any] = {}
 

@@ -47,8 +47,14 @@ def config_check() -> None:
     for domain in DOMAINS:
         for label, text in domain.describe(s):
             out.print(f"  {label:8} {text}")
-    api = s.api_listen or "off"
     token = "exists" if s.api_token_path.exists() else "created on first start"
+    if s.deployment == "distributed":
+        # Each process serves its own (watchman produce|worker|project --api-listen HOST:PORT).
+        from watchman.cli.distributed import DEFAULT_API
+
+        api = ", ".join(f"{role} {where}" for role, where in DEFAULT_API.items()) + " (--api-listen)"
+    else:
+        api = s.api_listen or "off"
     out.print(f"  {'api':8} {api}; token {s.api_token_path} ({token})")
     token = "exists" if s.api_metrics_token_path.exists() else "created on first start"
     out.print(f"  {'':8} metrics-only token {s.api_metrics_token_path} ({token})")

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     pass
 from watchman.cli.common import EXIT_BUSY, EXIT_USAGE, err, fail, get_settings
 
+# Where each distributed process serves its admin API unless --api-listen says otherwise.
+DEFAULT_API = {"produce": "127.0.0.1:9651", "worker": "127.0.0.1:9652", "project": "127.0.0.1:9653"}
+
 
 def distributed_settings() -> Settings:
     s = get_settings()
@@ -80,7 +83,7 @@ def _remote_listen_check(value: str) -> str:
 
 def produce(
     once: Annotated[bool, typer.Option(help="forward what the sources hold now, then exit")] = False,
-    api_listen: Annotated[str, listen_option()] = "127.0.0.1:9651",
+    api_listen: Annotated[str, listen_option()] = DEFAULT_API["produce"],
 ) -> None:
     """Distributed producer: follow the logs into a local spool and forward it to Kafka.
 
@@ -116,7 +119,7 @@ def worker(
     stall_after: Annotated[
         float, typer.Option(min=5, help="exit (status 3) when records wait but none is handled this long")
     ] = 90.0,
-    api_listen: Annotated[str, listen_option()] = "127.0.0.1:9652",
+    api_listen: Annotated[str, listen_option()] = DEFAULT_API["worker"],
 ) -> None:
     """Distributed processors: a Faust worker running the decide functions as agents.
 
@@ -127,12 +130,18 @@ def worker(
     from watchman.distributed import run_worker
 
     s = distributed_settings()
-    run_worker(s, loglevel=loglevel, stall_after=stall_after, api_listen=api_listen)
+    api = f"; admin API on http://{api_listen}" if api_listen else ""
+    err.print(f"worker: started for host {s.host} on {s.bus_url}{api}; Ctrl-C or SIGTERM stops it")
+    err.print("worker: caught up when `watchman status` shows lag 0 for every consumer")
+    try:
+        run_worker(s, loglevel=loglevel, stall_after=stall_after, api_listen=api_listen)
+    finally:
+        err.print("worker: stopped")
 
 
 def project(
     once: Annotated[bool, typer.Option(help="apply what the domain topics hold now, then exit")] = False,
-    api_listen: Annotated[str, listen_option()] = "127.0.0.1:9653",
+    api_listen: Annotated[str, listen_option()] = DEFAULT_API["project"],
 ) -> None:
     """Distributed projector: apply the Kafka domain topics to the graph store (Neo4j) in batches.
 

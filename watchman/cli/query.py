@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from projections.catalog import QUERIES, CatalogError, resolve
@@ -22,7 +23,7 @@ from watchman.wiring import (
 # long-running producer included (issue 8: its idle RSS).
 if TYPE_CHECKING:
     from watchman.api_client import ApiClient
-from watchman.cli.common import EXIT_BUSY, EXIT_USAGE, fail, get_settings, out
+from watchman.cli.common import EXIT_BUSY, EXIT_USAGE, err, fail, get_settings, out
 
 
 def _param_value(raw: str) -> Any:
@@ -77,14 +78,27 @@ def query(
         else:
             cypher = text
         columns, rows = _run_query(cypher, params, read_only=not write)
-    if table:
+    if not rows:
+        err.print("no rows")  # on stderr: JSON-lines output stays clean for scripts
+    elif table:
         t = Table(*columns)
         for row in rows:
             t.add_row(*("" if v is None else str(v) for v in row))
-        out.print(t)
+        # Piped (no terminal width to fit): as wide as the rows need, never cut to 80 columns.
+        wide = out if out.is_terminal else Console(width=table_width(columns, rows), soft_wrap=True)
+        wide.print(t)
     else:
         for row in rows:
             sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n")
+
+
+def table_width(columns: list[str], rows: list[list[Any]]) -> int:
+    """The width a table needs to show every cell whole: widest cell per column, plus borders."""
+    widths = [len(c) for c in columns]
+    for row in rows:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], len("" if v is None else str(v)))
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def _api_query(api: ApiClient, text: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:

@@ -42,10 +42,16 @@ def run(
         with daemon_lock(s.data_dir):
             daemon = Daemon(s)
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
-            watched = [src.name for src in daemon.sources]
-            err.print(f"watchman: data in {s.data_dir}; watching {len(watched)} sources (host {s.host})")
-            for name in watched:
+            from producers.source import present
+
+            found = [src.name for src in daemon.sources if present(src)]
+            missing = len(daemon.sources) - len(found)
+            err.print(f"watchman: data in {s.data_dir}; watching {len(found)} sources (host {s.host})")
+            for name in found:
                 err.print(f"  {name}")
+            if missing:
+                # Followed once they appear; `watchman config check` names them.
+                err.print(f"  watching {missing} more paths that do not exist yet (watchman config check)")
             try:
                 url = daemon.start_api()
             except OSError as exc:

@@ -80,6 +80,9 @@ def test_catalog_resolves_defaults_and_times() -> None:
     assert params == {"since": now - timedelta(days=7)}
     _, params = resolve("last-updated", {"name": "docker"}, now)
     assert params["dash"] == "docker-" and params["limit"] == 5
+    assert params["prefix"] is False  # the exact name unless asked to widen
+    _, params = resolve("last-updated", {"name": "docker", "prefix": "true"}, now)
+    assert params["prefix"] is True
     _, params = resolve("python-packages-installed", {"days": "30", "term": "Python"}, now)
     assert params["term"] == "python" and params["since"] == now - timedelta(days=30)
 
@@ -103,3 +106,43 @@ def test_catalog_cypher_is_parameterised() -> None:
         assert "'" not in q.cypher.replace("'install'", "").replace("'upgrade'", "").replace(
             "'downgrade'", ""
         ).replace("'reinstall'", "").replace("'installed'", "").replace("''", ""), q.name
+
+
+def test_an_observed_package_takes_the_database_state_at_the_snapshot_time() -> None:
+    from processors.packages import current_key
+    from projections.packages import project_observed
+    from schemas.events import PackageObservedInstalled
+
+    p = PackageObservedInstalled(
+        package="libc6",
+        arch="i386",
+        native_arch="amd64",
+        new_version="2.36-9",
+        old_version="2.36-8",
+        ecosystem="deb",
+        source="dpkg-status",
+        state="installed",
+        known_version="2.36-8",
+        known_state="installed",
+    )
+    env = Envelope(
+        id="o1",
+        type=p.TYPE,
+        schema_version=p.VERSION,
+        host="h1",
+        source="processors.packages",
+        ts=T,
+        observed_at=T,
+        subject="libc6",
+        payload=p.model_dump(mode="json"),
+    )
+    ops = project_observed(env, p)
+    batch = fold(ops)
+    key = software_key("h1", "deb", "libc6", "i386", "amd64")
+    sw = batch.nodes["Software"][key]
+    assert (sw.props["state"], sw.props["version"], sw.ts) == ("installed", "2.36-9", T)
+    ev = batch.nodes["Event"]["o1"].props
+    assert (ev["action"], ev["source"], ev["old_version"]) == ("observed-installed", "dpkg-status", "2.36-8")
+    # The processor names the package as the graph does (its own key space), foreign arch included.
+    assert current_key("h1", "deb", "libc6", "i386", "amd64") == "current/" + key
+    assert current_key("h1", "deb", "tzdata", "all", "amd64") == "current/h1/deb/tzdata"

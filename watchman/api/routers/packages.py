@@ -20,7 +20,19 @@ class PackagesQuery(BaseModel):
 
     days: int = Field(7, ge=1, le=36_500, description="look back this many days")
     name: str = Field("", max_length=256, description="exact package name ('' = any)")
-    action: Literal["", "install", "upgrade", "downgrade", "reinstall", "remove", "purge"] = ""
+    # The observed-* actions: what the package database showed that the logs do not explain (the inventory).
+    action: Literal[
+        "",
+        "install",
+        "upgrade",
+        "downgrade",
+        "reinstall",
+        "remove",
+        "purge",
+        "observed-installed",
+        "observed-removed",
+        "observed-purged",
+    ] = ""
     source: Literal["", "apt", "dpkg", "dnf", "dnf-rpm", "dnf5", "brew"] = ""
     limit: int = Field(1000, ge=1, le=10_000)
 
