@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from producers.packages import KINDS, brew, make_parser
+from producers.packages import KINDS
 from producers.packages.base import ParseError
 from projections.catalog import QUERIES, CatalogError, resolve
 from projections.stores.base import ReadOnlyViolation
@@ -107,7 +105,7 @@ _state: dict[str, Any] = {}
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, for scripts
     return typer.Exit(code)
 
 
@@ -150,7 +148,8 @@ def run(
     when they appear). The first start backfills the whole history, rotated files included.
     Other commands (query, status, replay) talk to this process while it runs.
     """
-    from watchman.daemon import AlreadyRunning, Daemon, daemon_lock
+    from projections.stores.ladybug import GraphLocked
+    from watchman.daemon import AlreadyRunning, Daemon, store_locks
 
     s = get_settings()
     if s.deployment == "distributed":
@@ -159,7 +158,7 @@ def run(
             "and `watchman project` instead of `watchman run`"
         )
     try:
-        with daemon_lock(s.data_dir):
+        with store_locks(s):
             daemon = Daemon(s)
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
             watched = [src.name for src in daemon.sources]
@@ -182,6 +181,8 @@ def run(
                 totals = daemon.totals
             line.done(totals)
     except AlreadyRunning as exc:
+        raise fail(str(exc), EXIT_BUSY) from None
+    except GraphLocked as exc:  # a daemon of another data directory that shares this graph
         raise fail(str(exc), EXIT_BUSY) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
@@ -221,15 +222,6 @@ class StatusLine:
 # -- parse ---------------------------------------------------------------------------------------
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    offset = 0
-    with opener(path, "rb") as fh:
-        for raw in fh:
-            yield offset, raw.rstrip(b"\n").rstrip(b"\r")
-            offset += len(raw)
-
-
 @app.command()
 def parse(
     kind: Annotated[str, typer.Argument(help=f"log format: {', '.join(KINDS)}")],
@@ -243,39 +235,44 @@ def parse(
     """Parse one log and print one JSON object per package change (for debugging a parser).
 
     Malformed lines are reported on stderr as JSON objects with the reason; the exit code is then 3.
+    A line longer than max_line_bytes (default 1 MiB) is one such error, never parsed.
 
     \b
     Example:
       watchman parse dpkg /var/log/dpkg.log | jq -r 'select(.action=="upgrade") | .package'
     """
+    from watchman.parsing import InputError, read_brew, read_log
+
     if kind not in KINDS:
         raise fail(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}", EXIT_USAGE)
     if not file.exists():
         raise fail(f"{file} does not exist", EXIT_USAGE)
-    if kind == "brew":
-        for change in brew.parse_dir(file, datetime.now(UTC)):
-            sys.stdout.buffer.write(orjson.dumps(change.model_dump(mode="json")) + b"\n")
-        return
-    zone = ZoneInfo(tz) if tz else None
-    parser = make_parser(kind, tz=zone)
     bad = 0
-    write = sys.stdout.buffer.write
-    for offset, raw in _lines(file):
-        results = parser.feed(raw.decode("utf-8", "replace"), offset)
-        bad += _emit(results, write)
-    bad += _emit(parser.flush(), write)
+    try:
+        if kind == "brew":
+            bad = _emit(read_brew(file), sys.stdout.buffer.write)
+        else:
+            limit = get_settings().max_line_bytes
+            results = read_log(kind, file, tz=ZoneInfo(tz) if tz else None, max_line_bytes=limit)
+            for r in results:
+                bad += _emit([r], sys.stdout.buffer.write)
+    except InputError as exc:
+        sys.stdout.flush()
+        raise fail(str(exc), exc.code) from None
     sys.stdout.flush()
     if bad:
-        err.print(f"{bad} malformed line(s) in {file}")
+        err.print(f"{bad} malformed line(s) in {file}", highlight=False)
         raise typer.Exit(EXIT_MALFORMED)
 
 
 def _emit(results: list[Any], write: Any) -> int:
+    from watchman.parsing import error_json
+
     bad = 0
     for r in results:
         if isinstance(r, ParseError):
             bad += 1
-            sys.stderr.write(orjson.dumps(r.model_dump(mode="json")).decode() + "\n")
+            sys.stderr.write(orjson.dumps(error_json(r)).decode() + "\n")
         else:
             write(orjson.dumps(r.model_dump(mode="json")) + b"\n")
     return bad

@@ -98,6 +98,19 @@ def daemon_lock(data_dir: Path, role: str = "daemon") -> Iterator[None]:
         yield
 
 
+@contextmanager
+def store_locks(settings: Settings) -> Iterator[None]:
+    """The data directory's lock, and that of the event log's directory when the log lives elsewhere:
+    two daemons that share only the log (or the graph) must not both run on it."""
+    with daemon_lock(settings.data_dir):
+        log_dir = Path(settings.bus_url[len("sqlite://") :]).parent
+        if settings.bus_url.startswith("sqlite://") and log_dir.resolve() != settings.data_dir.resolve():
+            with daemon_lock(log_dir):
+                yield
+        else:
+            yield
+
+
 @dataclass
 class Totals:
     started: float = field(default_factory=time.monotonic)

@@ -111,7 +111,17 @@ def build_sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     for kind, path in settings.packages.logs():
         name = f"{kind}:{path}"
         arch = native_arch(ecosystem_of(kind))
-        sources.append(LogSource(kind, path, settings.host, cursors.get(name), tz=tz, native_arch=arch))
+        sources.append(
+            LogSource(
+                kind,
+                path,
+                settings.host,
+                cursors.get(name),
+                tz=tz,
+                native_arch=arch,
+                max_line_bytes=settings.max_line_bytes,
+            )
+        )
     for prefix in settings.packages.brew:
         name = f"brew:{prefix}"
         sources.append(BrewSource(prefix, settings.host, cursors.get(name), interval=settings.brew_interval))
