@@ -149,6 +149,7 @@ def run(
     Other commands (query, status, replay) talk to this process while it runs.
     """
     from projections.stores.ladybug import GraphLocked
+    from watchman.check import LogDamaged
     from watchman.daemon import AlreadyRunning, Daemon, store_locks
 
     s = get_settings()
@@ -184,6 +185,8 @@ def run(
         raise fail(str(exc), EXIT_BUSY) from None
     except GraphLocked as exc:  # a daemon of another data directory that shares this graph
         raise fail(str(exc), EXIT_BUSY) from None
+    except LogDamaged as exc:
+        raise fail(str(exc)) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
 
@@ -415,6 +418,7 @@ def replay(
     `watchman project` may keep going: the wipe removes its positions too, so it also starts over
     from offset zero, and the upserts make that harmless.
     """
+    from watchman.check import LogDamaged, require_sound_log
     from watchman.daemon import AlreadyRunning, DaemonClient, daemon_lock
     from watchman.replay import domain_backlog, replay_into_place
 
@@ -422,6 +426,10 @@ def replay(
     if s.deployment == "distributed" or not s.graph_url.startswith("ladybug://"):
         _replay_distributed(s, batch_size, yes)
         return
+    try:
+        require_sound_log(Path(s.bus_url[len("sqlite://") :]))
+    except LogDamaged as exc:
+        raise fail(str(exc)) from None
     with _progress() as bar:
         task = bar.add_task("replaying", total=None)
 
@@ -599,12 +607,22 @@ def _graph_positions(s: Settings, client: DaemonClient | None) -> dict[str, int]
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show positions, lags, counts and dead letters: is everything read, decided and projected?"""
-    st = collect_status(get_settings())
+    """Show positions, lags, counts and dead letters: is everything read, decided and projected?
+
+    Also runs the cheap part of `watchman check` (the log answers, the graph opens, the graph's
+    positions lie within the log) and exits 1 when it finds a problem.
+    """
+    from watchman.check import quick_status_check
+
+    s = get_settings()
+    st, problems = quick_status_check(s, collect_status)
     if as_json:
+        st["problems"] = problems
         sys.stdout.buffer.write(
             orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
         )
+        if problems:
+            raise typer.Exit(EXIT_ERROR)
         return
     d = st["daemon"]
     out.print(f"data dir  {st['data_dir']}   host {st['host']}")
@@ -622,6 +640,38 @@ def status(
         out.print(f"source    {name}{'' if meta.get('exists', True) else '  (missing)'}")
     for role, url in st.get("api", {}).items():
         out.print(f"api       {role}: {url} (docs at {url}/docs)")
+    if d and d.get("degraded"):
+        g = d["degraded"]
+        out.print(f"DEGRADED  {g['reason']}: {g['detail']} (ingest stopped; retrying)", highlight=False)
+    for problem in problems:
+        err.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def check(
+    full: Annotated[
+        bool, typer.Option("--full", help="SQLite's integrity_check instead of quick_check")
+    ] = False,
+) -> None:
+    """Check the embedded stores: the event log's integrity (SQLite quick_check), that the graph opens,
+    and that the graph's positions lie within the log's end. Exit 0 when sound, 1 on a problem.
+
+    \b
+    Example:
+      watchman check && echo sound
+    """
+    from watchman.check import check_settings
+
+    report = check_settings(get_settings(), full=full)
+    for line in report.checked:
+        out.print(f"checked   {line}", highlight=False)
+    for problem in report.problems:
+        err.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+    out.print("ok")
 
 
 # -- distributed ---------------------------------------------------------------------------------

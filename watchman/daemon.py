@@ -23,17 +23,20 @@ from typing import Any, Protocol
 import orjson
 
 from processors.registry import ROUTES
-from projections.stores.base import QueryResult, ReadOnlyViolation
+from producers.source import Source
+from projections.stores.base import GraphStore, QueryResult, ReadOnlyViolation
 from schemas.envelope import Envelope
 from schemas.topics import COMMANDS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
+from watchman.check import LogDamaged, is_corruption, open_checked_graph, require_sound_log
+from watchman.degraded import DISK_FULL, Degraded, is_disk_full
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
-from watchman.wiring import build_sources, executor_options, open_graph, open_log
+from watchman.wiring import build_sources, executor_options, open_log
 
 log = logging.getLogger(__name__)
 
@@ -128,26 +131,52 @@ class Daemon:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The log is the truth: a damaged one stops the daemon with the way back (watchman.check).
+        log_path = Path(settings.bus_url[len("sqlite://") :])
+        require_sound_log(log_path)
         self.log: SqliteLog = open_log(settings.bus_url)
-        graph = open_graph(settings.graph_url, recover=True)
-        self.sources = build_sources(settings, CursorStore(self.log))
-        self.pipeline = EmbeddedPipeline(
-            self.log, graph, self.sources, host=settings.host, batch_size=settings.batch_size
-        )
+        # The graph is a projection: one that does not open, or runs past the log, is rebuilt.
+        graph = open_checked_graph(settings.graph_url, self.log)
+        self.degraded = Degraded()
         self.totals = Totals()
         self.stop = threading.Event()
         self.host = settings.host
         self._server: socketserver.UnixStreamServer | None = None
         self._api: ApiServer | None = None
-        self.pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
-        self.pipeline.commands.ctx.options = executor_options(settings)
+        self.sources: list[Source] = []
+        self.pipeline = self._new_pipeline(graph, threading.RLock())
         metrics.BUILD.info({"version": VERSION, "deployment": "embedded", "role": "daemon"})
+
+    def _new_pipeline(self, graph: GraphStore, graph_lock: threading.RLock) -> EmbeddedPipeline:
+        """Sources from their saved cursors, and the pipeline over them."""
+        sources = build_sources(self.settings, CursorStore(self.log))
+        try:
+            pipeline = EmbeddedPipeline(
+                self.log, graph, sources, host=self.settings.host, batch_size=self.settings.batch_size
+            )
+        except BaseException:
+            for src in sources:
+                src.close()
+            raise
+        pipeline.graph_lock = graph_lock  # queries in flight hold this one
+        pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
+        pipeline.commands.ctx.options = executor_options(self.settings)
+        self.sources = sources
+        return pipeline
+
+    def _rewind(self) -> None:
+        """After a failed step: sources back at their saved cursors (their readers had moved on past
+        records whose transaction rolled back), processors and projection from the log's positions."""
+        old = self.pipeline
+        self.pipeline = self._new_pipeline(old.graph, old.graph_lock)
+        old.close()
 
     # -- the admin API's backend ----------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         t = self.totals
         return {
+            "degraded": self.degraded.as_dict(),
             "uptime_seconds": round(time.monotonic() - t.started, 1),
             "ingested": t.ingested,
             "processed": t.processed,
@@ -203,7 +232,14 @@ class Daemon:
         elif op == "replay":
             self._replay(out)
         elif op == "ping":
-            _send(out, {"pid": os.getpid(), "uptime": time.monotonic() - self.totals.started})
+            _send(
+                out,
+                {
+                    "pid": os.getpid(),
+                    "uptime": time.monotonic() - self.totals.started,
+                    "degraded": self.degraded.as_dict(),
+                },
+            )
         else:
             _send(out, {"error": f"unknown op {op!r}"})
 
@@ -271,18 +307,33 @@ class Daemon:
         self._serve()
         self.start_api()
         next_retention = 0.0
+        rewind = False
         try:
             while not self.stop.is_set():
-                step = self.pipeline.step()
+                try:
+                    if rewind:
+                        self._rewind()
+                        rewind = False
+                    step = self.pipeline.step()
+                    if time.monotonic() >= next_retention:
+                        self.log.enforce_retention()
+                        next_retention = time.monotonic() + RETENTION_EVERY
+                except Exception as exc:
+                    if is_corruption(exc):
+                        raise LogDamaged(self.log.path, str(exc)) from None
+                    if not is_disk_full(exc):
+                        raise
+                    # Stay up (queries, status, /health answer), ingest nothing, try again later.
+                    rewind = True
+                    self.stop.wait(self.degraded.enter(DISK_FULL, exc))
+                    continue
+                self.degraded.leave()
                 self.totals.ingested += step.ingested
                 self.totals.processed += step.processed
                 self.totals.projected += step.projected
                 self.totals.dead += step.dead
                 if on_status is not None:
                     on_status(self.totals)
-                if time.monotonic() >= next_retention:
-                    self.log.enforce_retention()
-                    next_retention = time.monotonic() + RETENTION_EVERY
                 if step.busy:
                     continue
                 if once:

@@ -15,7 +15,10 @@ from zoneinfo import ZoneInfo
 
 from producers.packages.sources import LogSource
 
-STANZA = "Start-Date: 2024-03-01  10:00:00\nCommandline: apt install {name}\nInstall: {items}\nEnd-Date: 2024-03-01  10:00:05\n\n"
+STANZA = (
+    "Start-Date: 2024-03-01  10:00:00\nCommandline: apt install {name}\nInstall: {items}\n"
+    "End-Date: 2024-03-01  10:00:05\n\n"
+)
 
 
 def _history(path: Path, items: int) -> int:
