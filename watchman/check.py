@@ -8,6 +8,7 @@ log lost its WAL), is moved aside and rebuilt from the log (see `recover_graph`)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ from projections.stores.base import GraphStore
 from schemas.topics import DOMAIN_TOPICS
 from watchman import metrics
 from watchman.bus.base import Bus
+from watchman.degraded import is_disk_full
 
 if TYPE_CHECKING:
     from watchman.settings import Settings
@@ -229,7 +231,10 @@ def open_checked_graph(graph_url: str, bus: Bus) -> GraphStore:
         raise
     except RuntimeError as exc:  # LadybugDB reports a damaged file as RuntimeError
         if store is not None:
-            store.close()
+            with contextlib.suppress(Exception):
+                store.close()
+        if is_disk_full(exc):
+            raise  # a sound graph on a full disk: the caller waits for space, the graph stays
         graph_unreadable(path, exc)
         return LadybugStore(path)
     ahead = positions_ahead(bus, positions)
@@ -313,6 +318,12 @@ def quick_status_check(
                 "graph aside and rebuilds it as the sources are read again"
             ]
         return status, []
+    degraded = (status.get("daemon") or {}).get("degraded")
+    if degraded:
+        return status, [
+            f"the daemon is degraded ({degraded['reason']}: {degraded['detail']}): it stopped ingesting and "
+            f"retries with backoff; free space in {settings.data_dir} and it resumes, losing nothing"
+        ]
     positions, error = graph_positions(settings)
     if error is not None:
         return status, [

@@ -150,7 +150,7 @@ def run(
     """
     from projections.stores.ladybug import GraphLocked
     from watchman.check import LogDamaged
-    from watchman.daemon import AlreadyRunning, Daemon, store_locks
+    from watchman.daemon import AlreadyRunning, open_daemon, store_locks
 
     s = get_settings()
     if s.deployment == "distributed":
@@ -160,7 +160,7 @@ def run(
         )
     try:
         with store_locks(s):
-            daemon = Daemon(s)
+            daemon = open_daemon(s)
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
             watched = [src.name for src in daemon.sources]
             err.print(f"watchman: data in {s.data_dir}; watching {len(watched)} sources (host {s.host})")

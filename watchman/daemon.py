@@ -31,7 +31,7 @@ from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.check import LogDamaged, is_corruption, open_checked_graph, require_sound_log
-from watchman.degraded import DISK_FULL, Degraded, is_disk_full
+from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
@@ -114,6 +114,21 @@ def store_locks(settings: Settings) -> Iterator[None]:
             yield
 
 
+def open_daemon(settings: Settings) -> Daemon:
+    """A Daemon; on a disk too full to even start one (opening the stores writes), wait for space
+    with backoff instead of dying: a supervisor restarting us in a loop would not free any."""
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return Daemon(settings)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.error("cannot start, the disk is full (%s); trying again in %gs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+
+
 @dataclass
 class Totals:
     started: float = field(default_factory=time.monotonic)
@@ -135,8 +150,12 @@ class Daemon:
         log_path = Path(settings.bus_url[len("sqlite://") :])
         require_sound_log(log_path)
         self.log: SqliteLog = open_log(settings.bus_url)
-        # The graph is a projection: one that does not open, or runs past the log, is rebuilt.
-        graph = open_checked_graph(settings.graph_url, self.log)
+        try:
+            # The graph is a projection: one that does not open, or runs past the log, is rebuilt.
+            graph = open_checked_graph(settings.graph_url, self.log)
+        except BaseException:
+            self.log.close()
+            raise
         self.degraded = Degraded()
         self.totals = Totals()
         self.stop = threading.Event()
@@ -144,7 +163,12 @@ class Daemon:
         self._server: socketserver.UnixStreamServer | None = None
         self._api: ApiServer | None = None
         self.sources: list[Source] = []
-        self.pipeline = self._new_pipeline(graph, threading.RLock())
+        try:
+            self.pipeline = self._new_pipeline(graph, threading.RLock())
+        except BaseException:
+            graph.close()
+            self.log.close()
+            raise
         metrics.BUILD.info({"version": VERSION, "deployment": "embedded", "role": "daemon"})
 
     def _new_pipeline(self, graph: GraphStore, graph_lock: threading.RLock) -> EmbeddedPipeline:
