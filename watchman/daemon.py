@@ -30,7 +30,13 @@ from schemas.topics import COMMANDS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.check import LogDamaged, is_corruption, open_checked_graph, require_sound_log
+from watchman.check import (
+    LogDamaged,
+    damaged_log_advice,
+    is_corruption,
+    open_checked_graph,
+    require_sound_log,
+)
 from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.replay import replay_into_place
@@ -298,7 +304,10 @@ class Daemon:
                     _send(self.wfile, {"error": str(exc), "kind": "read_only"})
                 except Exception as exc:  # one bad request must not take the daemon down
                     log.info("request failed: %s", exc)
-                    _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
+                    if is_corruption(exc):  # e.g. a replay that met a damaged page: the way back
+                        _send(self.wfile, {"error": damaged_log_advice(daemon.log.path, str(exc))})
+                    else:
+                        _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
 
         old_umask = os.umask(0o177)
         try:
