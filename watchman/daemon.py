@@ -37,12 +37,12 @@ from watchman.check import (
     open_checked_graph,
     require_sound_log,
 )
-from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full
+from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
-from watchman.wiring import build_sources, executor_options, open_log
+from watchman.wiring import build_sources, executor_options, graph_path, open_log
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,9 @@ class Daemon:
             self.log.close()
             raise
         self.degraded = Degraded()
+        self._graph_dir = (
+            graph_path(settings.graph_url) if settings.graph_url.startswith("ladybug://") else None
+        )
         self.totals = Totals()
         self.stop = threading.Event()
         self.host = settings.host
@@ -344,6 +347,8 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 try:
+                    if self._graph_dir is not None:
+                        require_room(self._graph_dir, self.settings.graph_min_free_mb * 2**20)
                     if rewind:
                         self._rewind()
                         rewind = False

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge
 
@@ -57,6 +59,28 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def require_room(path: Path, need: int) -> None:
+    """Raise ENOSPC when the filesystem of `path` has less than `need` bytes free.
+
+    LadybugDB does not report a write that fails for lack of space: it aborts the whole process
+    (`terminate called after throwing an instance of 'lbug::common::IOException'`, measured). So the
+    daemon checks for room before each step and degrades before the graph store runs out.
+    """
+    if need <= 0:
+        return
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    st = os.statvfs(probe)
+    free = st.f_bavail * st.f_frsize
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: {free / 2**20:.1f} MiB free for the graph in {path}, below "
+            f"graph_min_free_mb ({need / 2**20:.0f} MiB)",
+        )
 
 
 @dataclass

@@ -75,8 +75,18 @@ def _caught_up(inst: Instance) -> bool:
     )
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        # The log fills the disk: SQLite says "database or disk is full".
+        "log only",
+        # The graph shares it: LadybugDB would abort the process on a full disk, so the daemon keeps
+        # graph_min_free_mb free and degrades before the graph store runs out.
+        "log and graph",
+    ],
+)
 def test_a_full_disk_degrades_the_daemon_which_resumes_and_loses_nothing(
-    tmp_path: Path, small_fs: Path
+    tmp_path: Path, small_fs: Path, where: str
 ) -> None:
     history = generate(SESSIONS, start=datetime(2023, 1, 1), seed=11)
     clean = _instance(tmp_path / "clean", history)
@@ -85,8 +95,17 @@ def test_a_full_disk_degrades_the_daemon_which_resumes_and_loses_nothing(
 
     inst = _instance(tmp_path / "full", history)
     assert inst.data_dir == small_fs
+    with inst.config.open("r+") as f:  # top-level keys go before the first [section]
+        text = f.read()
+        extra = (
+            f'graph = "ladybug://{tmp_path / "graph"}"\ngraph_min_free_mb = 0\n'
+            if where == "log only"
+            else "graph_min_free_mb = 8\n"
+        )
+        f.seek(0)
+        f.write(extra + text)
     filler = small_fs / "filler"
-    filler.write_bytes(b"\0" * (34 * 1024 * 1024))  # ~6 MB left
+    filler.write_bytes(b"\0" * (28 * 1024 * 1024))  # ~12 MB left: less than the log and graph need
     proc = inst.start()
     try:
         inst.wait_ready(proc)
@@ -112,7 +131,8 @@ def test_a_full_disk_degrades_the_daemon_which_resumes_and_loses_nothing(
     finally:
         if proc.poll() is None:
             assert inst.stop(proc) == 0
-    assert "database or disk is full" in inst.daemon_log() or "disk is full" in inst.daemon_log()
+    reason = "database or disk is full" if where == "log only" else "below graph_min_free_mb"
+    assert reason in inst.daemon_log()
     got = inst.graph_dump()
     assert len(got["events"]) == history.changes
     assert got == expected
