@@ -91,4 +91,5 @@ def error_json(r: ParseError) -> dict[str, object]:
     """A ParseError for stderr, its line cut short."""
     data = r.model_dump(mode="json")
     data["line"] = short(r.line)
+    data["error"] = short(r.error)  # some quote the offending value
     return data

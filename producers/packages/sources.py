@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # The rich log and the plain log of one package manager tell the same changes.
 PACE_GROUP = {"apt": "deb", "dpkg": "deb", "dnf": "rpm", "dnf-rpm": "rpm"}
+# A dead letter's reason may quote the offending value; the line itself is in the raw bytes already.
+ERROR_CHARS = 500
 
 
 def _now() -> datetime:
@@ -100,7 +102,7 @@ class LogSource:
                             self.host,
                             self.name,
                             str(r.offset),
-                            r.error,
+                            r.error if len(r.error) <= ERROR_CHARS else f"{r.error[:ERROR_CHARS]}…",
                             r.line.encode("utf-8", "replace"),
                             now,
                         )

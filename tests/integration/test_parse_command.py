@@ -94,3 +94,12 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
     proc = parse(tmp_path, "dpkg", str(locked))
     assert proc.returncode == 1
     assert "cannot read" in one_clear_line(proc)
+
+
+def test_an_error_quoting_a_long_value_repeats_only_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "dpkg.log"
+    log.write_text("2024-01-01 10:00:00 " + "x" * 500_000 + " a:amd64 1\n")  # under the line limit
+    proc = parse(tmp_path, "dpkg", str(log))
+    assert proc.returncode == 3
+    assert "unknown dpkg action" in proc.stderr
+    assert len(proc.stderr) < 1000
