@@ -14,6 +14,10 @@ same version within moments, and apt's Purge, all fold into one PackagePurged ev
 A re-read observation (same raw id) re-emits the change as it stands, under its id: harmless for
 the graph, and the only safe answer under at-least-once delivery, where table state can outlive a
 lost output.
+
+An event's id is a hash of its state key (host, ecosystem, package, action family, version) and
+the change's ordinal among that key's changes: a function of the logs' content alone, not of which
+twin happened to be read first.
 """
 
 from __future__ import annotations
@@ -227,7 +231,13 @@ def _decide_change(raw: Envelope, obs: PackageChangeObserved, table: Table) -> l
             if all(merged.get(k) == rec.get(k) for k in ("fields", "ts", "sources", "action", "told")):
                 return []
             return [_event(raw.host, merged, raw)]
-    rec = _record(event_id("packages", raw.id), raw.id, obs)
+    # The id is the change's place among the changes of its key (package, action family, version): the
+    # first telling's raw id would depend on which twin was read first, and that depends on where a
+    # restart (a crash, a full disk) cut the reading. The n-th change of a key is the n-th whichever
+    # twin tells it first, as each log is read in order and the twins' records share one partition.
+    n = int(state.get("n", 0))
+    state["n"] = n + 1
+    rec = _record(event_id("packages", key, str(n)), raw.id, obs)
     recent.append(rec)
     if len(recent) > KEEP_DONE:
         waiting = [r for r in recent[:-KEEP_DONE] if not _done(r)]

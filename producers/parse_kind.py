@@ -15,8 +15,21 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO
 
+from producers.tailer import MAX_LINE_BYTES, split_lines
 from schemas.envelope import Envelope
 from schemas.model import Topic
+
+# Exit codes of `watchman parse` (README): 1 error, 2 usage, 3 malformed input.
+ERROR, USAGE, MALFORMED = 1, 2, 3
+
+
+class InputError(Exception):
+    """The input cannot be read as this kind at all (a directory, not gzip, truncated, unreadable):
+    `str(exc)` is one line for the user, `code` the documented exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +46,8 @@ class ParseOptions:
     host: str
     tz: tzinfo | None
     now: datetime
+    # A longer line is a BadRecord with its length and first bytes, never read whole (as in the tailer).
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 Parsed = Envelope | BadRecord
@@ -49,18 +64,27 @@ class ParseKind:
 
 def open_input(path: Path) -> IO[bytes]:
     """A file to parse, read through gzip when it ends in .gz (rotated logs)."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory: give a file", USAGE)
+    try:
+        if path.suffix == ".gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", ERROR) from None
 
 
-def lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line without its newline) of a file: memory bounded by the longest line."""
-    offset = 0
+def lines(path: Path, opts: ParseOptions) -> Iterator[tuple[int, bytes] | BadRecord]:
+    """(byte offset, line without its newline) of a file, or a BadRecord for a line longer than
+    opts.max_line_bytes (its length and first bytes): memory is bounded by the limit, not the input."""
+    limit = opts.max_line_bytes
     with open_input(path) as fh:
-        for raw in fh:
-            yield offset, raw.rstrip(b"\n")
-            offset += len(raw)
+        for offset, raw, overlong in split_lines(fh, limit):
+            if overlong is None:
+                yield offset, raw
+            else:
+                error = f"line of {overlong:,} bytes is longer than max_line_bytes ({limit:,})"
+                yield BadRecord(f"offset {offset}", error, excerpt(raw))
 
 
 def excerpt(text: str | bytes, limit: int = 300) -> str:

@@ -8,21 +8,35 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import inotify_simple  # type: ignore[import-untyped]  # no py.typed: a ctypes wrapper of ~100 lines
 
-__all__ = ["CHUNK_SIZE", "FINGERPRINT_BYTES", "Cursor", "FileTailer", "Line", "Wake"]
+__all__ = [
+    "CHUNK_SIZE",
+    "FINGERPRINT_BYTES",
+    "MAX_LINE_BYTES",
+    "OVERLONG_PREFIX",
+    "Cursor",
+    "FileTailer",
+    "Line",
+    "Wake",
+    "split_lines",
+]
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 FINGERPRINT_BYTES = 1024
 CURSOR_VERSION = 1
+# The longest line worth parsing (settings: max_line_bytes). A longer one is never held whole: its
+# first OVERLONG_PREFIX bytes and its length come out, for a dead letter, and the rest is skipped.
+MAX_LINE_BYTES = 1024 * 1024
+OVERLONG_PREFIX = 256
 # A corrupt or half-written .gz must cost us that generation, never the daemon.
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -81,10 +95,12 @@ class Cursor:
 class Line:
     """One line of the stream with the cursors that checkpoint just before and just after it."""
 
-    raw: bytes  # without the trailing "\n" or "\r\n"
+    raw: bytes  # without the trailing "\n" or "\r\n"; only the first bytes of an over-long line
     offset: int  # where the line starts in its file
     cursor: Cursor  # saving it means "this line is consumed"
     cursor_before: Cursor  # saving it means "re-read from this line"
+    # The whole line's length when it was longer than the limit (raw then holds its first bytes).
+    overlong: int | None = None
 
     @property
     def text(self) -> str:
@@ -277,8 +293,9 @@ class FileTailer:
     """Follows one log path across rotations; read() never blocks and returns only complete lines.
 
     The stream is: rotated generations oldest first (path.N.gz ... path.2.gz, path.1), then the live
-    file; after each rotation the old file is finished before the new one starts. Lines longer than
-    max_line_bytes come out in pieces of that size, so memory stays bounded whatever the input.
+    file; after each rotation the old file is finished before the new one starts. A line longer than
+    max_line_bytes comes out once, as its first OVERLONG_PREFIX bytes with `overlong` set to its
+    length; the rest of it is read and dropped, so memory stays bounded whatever the input.
     With wake=True, fileno() is a descriptor that becomes readable when the log changes (see Wake).
     """
 
@@ -288,7 +305,7 @@ class FileTailer:
         cursor: Cursor | None = None,
         *,
         backfill_rotated: bool = True,
-        max_line_bytes: int = 1024 * 1024,
+        max_line_bytes: int = MAX_LINE_BYTES,
         wake: bool = False,
     ) -> None:
         if max_line_bytes < 1:
@@ -306,6 +323,9 @@ class FileTailer:
         self._bstart = 0  # index in _buf of the first unconsumed byte
         self._base = 0  # file offset of _buf[0]
         self._prev: Cursor | None = None  # cursor at the first unconsumed byte, reused as cursor_before
+        # While skipping an over-long line: (its first bytes, its start offset, the cursor before it,
+        # bytes seen so far).
+        self._skip: tuple[bytes, int, Cursor, int] | None = None
         # (inode, dev, size, head) of path.1 when last looked at, to notice a copytruncate.
         self._newest: tuple[int, int, int, bytes] | None = None
         self._closed = False
@@ -576,7 +596,8 @@ class FileTailer:
             copy = None
         if copy is not None:
             log.info("%s was truncated; finishing it from its copy %s", self._path_str, copy.name)
-            copy.seek(self._base + self._bstart)
+            # From the first unconsumed line: the start of an over-long one being skipped.
+            copy.seek(self._skip[1] if self._skip is not None else self._base + self._bstart)
             self._switch(copy)
             return
         if only_if_copied:
@@ -588,6 +609,15 @@ class FileTailer:
 
     def _flush_partial(self, out: list[Line], src: _Source) -> None:
         rest = self._buf[self._bstart :]
+        if self._skip is not None:
+            head, start, before, seen = self._skip
+            end = start + seen + len(rest)
+            after = self._cursor(src, end)
+            out.append(Line(head[: end - start], start, after, before, overlong=end - start))
+            self._skip = None
+            self._bstart = len(self._buf)
+            self._prev = after
+            return
         if not rest:
             return
         start = self._base + self._bstart
@@ -613,6 +643,7 @@ class FileTailer:
         self._bstart = 0
         self._base = base
         self._prev = None
+        self._skip = None
 
     def _append(self, data: bytes) -> None:
         if self._bstart:
@@ -637,17 +668,33 @@ class FileTailer:
         prev = self._prev or Cursor(path, name, ino, fp, fp_len, base + start)
         find = buf.find
         while len(out) < max_lines:
-            nl = find(b"\n", start, start + limit + 1)
-            if nl >= 0:
+            if self._skip is not None:
+                # Inside an over-long line: drop bytes up to its newline, keeping only its length.
+                head, line_start, before, seen = self._skip
+                nl = find(b"\n", start)
+                if nl < 0:
+                    self._skip = (head, line_start, before, seen + len(buf) - start)
+                    start = len(buf)
+                    break
+                end = nl + 1
+                after = Cursor(path, name, ino, fp, fp_len, base + end)
+                size = base + nl - line_start
+                out.append(Line(head[:size], line_start, after, before, overlong=size))
+                self._skip = None
+                prev = after
+                start = end
+                continue
+            nl = find(b"\n", start, start + limit + 2)
+            if nl >= 0 and nl - start - (buf[nl - 1 : nl] == b"\r") <= limit:
                 raw = buf[start:nl]
                 if raw.endswith(b"\r"):
                     raw = raw[:-1]
                 end = nl + 1
-            elif len(buf) - start > limit:
-                # Longer than any sane log line: cut at fixed offsets from its start, so a resumed
-                # reader cuts at the same places.
-                end = start + limit
-                raw = buf[start:end]
+            elif nl >= 0 or len(buf) - start > limit + 1:
+                # Longer than any sane log line: never hold it whole (a 50 MB line must not cost
+                # 50 MB, nor its parse gigabytes). Its first bytes and length become a dead letter.
+                self._skip = (buf[start : start + OVERLONG_PREFIX], base + start, prev, 0)
+                continue
             else:
                 break
             after = Cursor(path, name, ino, fp, fp_len, base + end)
@@ -656,3 +703,57 @@ class FileTailer:
             start = end
         self._bstart = start
         self._prev = prev
+
+
+def split_lines(
+    fh: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes, int | None]]:
+    """(offset, line, overlong) for each line of a binary stream, reading it in CHUNK_SIZE pieces.
+
+    As in FileTailer: a line longer than max_line_bytes yields its first OVERLONG_PREFIX bytes and
+    its length, and is never held whole; the last line may lack its newline.
+    """
+    buf = b""
+    base = 0  # offset of buf[0]
+    skip: tuple[bytes, int] | None = None  # (first bytes, start) of an over-long line being dropped
+    eof = False
+    while not eof:
+        data = fh.read(CHUNK_SIZE)
+        eof = not data
+        if skip is not None and not eof:
+            nl = data.find(b"\n")
+            if nl < 0:
+                base += len(data)
+                continue
+            head, start = skip
+            skip = None
+            yield start, head[: base + nl - start], base + nl - start
+            base += nl + 1
+            data = data[nl + 1 :]
+        buf += data
+        pos = 0
+        while True:
+            nl = buf.find(b"\n", pos, pos + max_line_bytes + 2)
+            if nl >= 0 and nl - pos - (buf[nl - 1 : nl] == b"\r") <= max_line_bytes:
+                yield base + pos, buf[pos:nl].removesuffix(b"\r"), None
+                pos = nl + 1
+            elif nl >= 0 or len(buf) - pos > max_line_bytes + 1:
+                head, start = buf[pos : pos + OVERLONG_PREFIX], base + pos
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    skip = (head, start)
+                    pos = len(buf)
+                    break
+                yield start, head[: nl - pos], nl - pos
+                pos = nl + 1
+            else:
+                break
+        base += pos
+        buf = buf[pos:]
+    if skip is not None:
+        yield skip[1], skip[0], base - skip[1]
+    elif buf:
+        if len(buf) > max_line_bytes:
+            yield base, buf[:OVERLONG_PREFIX], len(buf)
+        else:
+            yield base, buf.removesuffix(b"\r"), None

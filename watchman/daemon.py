@@ -22,19 +22,28 @@ from typing import Any, Protocol
 import orjson
 
 from processors.registry import ROUTES
-from projections.stores.base import QueryRefused, QueryResult, ReadOnlyViolation
+from producers.source import Source
+from projections.stores.base import GraphStore, QueryRefused, QueryResult, ReadOnlyViolation
 from schemas.envelope import Envelope
 from schemas.events.commands import COMMANDS
 from watchman import metrics
 from watchman.api import VERSION, ApiServer, TokenFile, create_app
 from watchman.bus.sqlite_log import SqliteLog
+from watchman.check import (
+    LogDamaged,
+    damaged_log_advice,
+    is_corruption,
+    open_checked_graph,
+    require_sound_log,
+)
+from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.values import decode_params, jsonable
-from watchman.wiring import build_sources, executor_options, open_graph, open_log
+from watchman.wiring import build_sources, executor_options, graph_path, open_log
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,34 @@ def daemon_lock(data_dir: Path, role: str = "daemon") -> Iterator[None]:
         yield
 
 
+@contextmanager
+def store_locks(settings: Settings) -> Iterator[None]:
+    """The data directory's lock, and that of the event log's directory when the log lives elsewhere:
+    two daemons that share only the log (or the graph) must not both run on it."""
+    with daemon_lock(settings.data_dir):
+        log_dir = Path(settings.bus_url[len("sqlite://") :]).parent
+        if settings.bus_url.startswith("sqlite://") and log_dir.resolve() != settings.data_dir.resolve():
+            with daemon_lock(log_dir):
+                yield
+        else:
+            yield
+
+
+def open_daemon(settings: Settings) -> Daemon:
+    """A Daemon; on a disk too full to even start one (opening the stores writes), wait for space
+    with backoff instead of dying: a supervisor restarting us in a loop would not free any."""
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return Daemon(settings)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            log.error("cannot start, the disk is full (%s); trying again in %gs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+
+
 @dataclass
 class Totals:
     started: float = field(default_factory=time.monotonic)
@@ -90,26 +127,64 @@ class Daemon:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The log is the truth: a damaged one stops the daemon with the way back (watchman.check).
+        log_path = Path(settings.bus_url[len("sqlite://") :])
+        require_sound_log(log_path)
         self.log: SqliteLog = open_log(settings.bus_url)
-        graph = open_graph(settings.graph_url, recover=True)
-        self.sources = build_sources(settings, CursorStore(self.log))
-        self.pipeline = EmbeddedPipeline(
-            self.log, graph, self.sources, host=settings.host, batch_size=settings.batch_size
+        try:
+            # The graph is a projection: one that does not open, or runs past the log, is rebuilt.
+            graph = open_checked_graph(settings.graph_url, self.log)
+        except BaseException:
+            self.log.close()
+            raise
+        self.degraded = Degraded()
+        self._graph_dir = (
+            graph_path(settings.graph_url) if settings.graph_url.startswith("ladybug://") else None
         )
         self.totals = Totals()
         self.stop = threading.Event()
         self.host = settings.host
         self._server: socketserver.UnixStreamServer | None = None
         self._api: ApiServer | None = None
-        self.pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
-        self.pipeline.commands.ctx.options = executor_options(settings)
+        self.sources: list[Source] = []
+        try:
+            self.pipeline = self._new_pipeline(graph, threading.RLock())
+        except BaseException:
+            graph.close()
+            self.log.close()
+            raise
         metrics.BUILD.info({"version": VERSION, "deployment": "embedded", "role": "daemon"})
+
+    def _new_pipeline(self, graph: GraphStore, graph_lock: threading.RLock) -> EmbeddedPipeline:
+        """Sources from their saved cursors, and the pipeline over them."""
+        sources = build_sources(self.settings, CursorStore(self.log))
+        try:
+            pipeline = EmbeddedPipeline(
+                self.log, graph, sources, host=self.settings.host, batch_size=self.settings.batch_size
+            )
+        except BaseException:
+            for src in sources:
+                src.close()
+            raise
+        pipeline.graph_lock = graph_lock  # queries in flight hold this one
+        pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
+        pipeline.commands.ctx.options = executor_options(self.settings)
+        self.sources = sources
+        return pipeline
+
+    def _rewind(self) -> None:
+        """After a failed step: sources back at their saved cursors (their readers had moved on past
+        records whose transaction rolled back), processors and projection from the log's positions."""
+        old = self.pipeline
+        self.pipeline = self._new_pipeline(old.graph, old.graph_lock)
+        old.close()
 
     # -- the admin API's backend ----------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         t = self.totals
         return {
+            "degraded": self.degraded.as_dict(),
             "uptime_seconds": round(time.monotonic() - t.started, 1),
             "ingested": t.ingested,
             "processed": t.processed,
@@ -165,7 +240,14 @@ class Daemon:
         elif op == "replay":
             self._replay(out)
         elif op == "ping":
-            _send(out, {"pid": os.getpid(), "uptime": time.monotonic() - self.totals.started})
+            _send(
+                out,
+                {
+                    "pid": os.getpid(),
+                    "uptime": time.monotonic() - self.totals.started,
+                    "degraded": self.degraded.as_dict(),
+                },
+            )
         else:
             _send(out, {"error": f"unknown op {op!r}"})
 
@@ -202,7 +284,10 @@ class Daemon:
                     _send(self.wfile, {"error": str(exc), "kind": "refused"})
                 except Exception as exc:  # one bad request must not take the daemon down
                     log.info("request failed: %s", exc)
-                    _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
+                    if is_corruption(exc):  # e.g. a replay that met a damaged page: the way back
+                        _send(self.wfile, {"error": damaged_log_advice(daemon.log.path, str(exc))})
+                    else:
+                        _send(self.wfile, {"error": f"{type(exc).__name__}: {exc}"})
 
         old_umask = os.umask(0o177)
         try:
@@ -240,18 +325,35 @@ class Daemon:
         self._serve()
         self.start_api()
         next_retention = 0.0
+        rewind = False
         try:
             while not self.stop.is_set():
-                step = self.pipeline.step()
+                try:
+                    if self._graph_dir is not None:
+                        require_room(self._graph_dir, self.settings.graph_min_free_mb * 2**20)
+                    if rewind:
+                        self._rewind()
+                        rewind = False
+                    step = self.pipeline.step()
+                    if time.monotonic() >= next_retention:
+                        self.log.enforce_retention()
+                        next_retention = time.monotonic() + RETENTION_EVERY
+                except Exception as exc:
+                    if is_corruption(exc):
+                        raise LogDamaged(self.log.path, str(exc)) from None
+                    if not is_disk_full(exc):
+                        raise
+                    # Stay up (queries, status, /health answer), ingest nothing, try again later.
+                    rewind = True
+                    self.stop.wait(self.degraded.enter(DISK_FULL, exc))
+                    continue
+                self.degraded.leave()
                 self.totals.ingested += step.ingested
                 self.totals.processed += step.processed
                 self.totals.projected += step.projected
                 self.totals.dead += step.dead
                 if on_status is not None:
                     on_status(self.totals)
-                if time.monotonic() >= next_retention:
-                    self.log.enforce_retention()
-                    next_retention = time.monotonic() + RETENTION_EVERY
                 if step.busy:
                     continue
                 if once:

@@ -4,6 +4,10 @@ topics). Decisions are made as the pipeline makes them, in order, with state tab
 
 from __future__ import annotations
 
+import errno
+import gzip
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -15,7 +19,18 @@ from processors.registry import ROUTES
 from processors.routing import DECODE_ERRORS
 from processors.tables import MemoryTable
 from producers.kinds import KINDS
-from producers.parse_kind import BadRecord, ParseKind, ParseOptions
+from producers.parse_kind import (
+    ERROR,
+    MALFORMED,
+    USAGE,
+    BadRecord,
+    InputError,
+    Parsed,
+    ParseKind,
+    ParseOptions,
+    excerpt,
+)
+from producers.tailer import MAX_LINE_BYTES
 
 Stage = Literal["all", "observations", "decisions"]
 
@@ -42,13 +57,17 @@ def run(
     err: IO[str],
     stage: Stage = "all",
     now: datetime | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Counts:
-    """Print each observation, then the decisions it led to; one JSON line on `err` per bad record."""
-    opts = ParseOptions(host=host, tz=tz, now=now or datetime.now(UTC))
+    """Print each observation, then the decisions it led to; one JSON line on `err` per bad record.
+
+    Raises InputError (one line, an exit code) when the input cannot be read as the kind at all; what
+    was printed before stays printed (a truncated .gz shows the records before the cut)."""
+    opts = ParseOptions(host=host, tz=tz, now=now or datetime.now(UTC), max_line_bytes=max_line_bytes)
     routes = [r for r in ROUTES if r.source == kind.topic]
     tables = {r.name: MemoryTable() for r in routes}
     counts = Counts()
-    for item in kind.parse(path, opts):
+    for item in _guarded(kind.parse(path, opts), path):
         if isinstance(item, BadRecord):
             counts.bad += 1
             err.write(orjson.dumps({"kind": kind.name, "file": str(path), **_bad(item)}).decode() + "\n")
@@ -72,5 +91,20 @@ def run(
     return counts
 
 
+def _guarded(items: Iterator[Parsed], path: Path) -> Iterator[Parsed]:
+    """The kind's records, with every way of failing to read the file turned into an InputError."""
+    try:
+        yield from items
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{path} is not a readable gzip file: {exc}", MALFORMED) from None
+    except EOFError:
+        raise InputError(f"{path} is truncated (the compressed stream ends early)", MALFORMED) from None
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise InputError(f"{path} is a directory: give a file", USAGE) from None
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", ERROR) from None
+
+
 def _bad(item: BadRecord) -> dict[str, str]:
-    return {"position": item.position, "error": item.error, "text": item.text}
+    # An error may quote the offending value: both are cut short, so stderr stays a line per record.
+    return {"position": item.position, "error": excerpt(item.error, 200), "text": excerpt(item.text, 200)}

@@ -117,8 +117,11 @@ def replay_into_place(
     target = open_graph(f"ladybug://{fresh}")
     try:
         n = rebuild(log_, target, batch_size=batch_size, progress=progress)
-    finally:
+    except BaseException:
         target.close()
+        shutil.rmtree(fresh, ignore_errors=True)  # a half-built graph is of no use to anyone
+        raise
+    target.close()
     if current is not None:
         current.close()
     shutil.rmtree(previous, ignore_errors=True)

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     poll_interval: float = Field(1.0, gt=0, description="seconds between polls of the sources when idle")
     brew_interval: float = Field(60.0, gt=0, description="seconds between brew snapshots")
     batch_size: int = Field(2000, ge=1, le=100_000)
+    # The longest log line parsed (bytes); a longer one becomes a dead letter holding its length and
+    # first 256 bytes, and is never held whole in memory.
+    max_line_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Free space (MiB) the embedded graph's filesystem must keep: below it the daemon degrades (stops
+    # and retries) instead of writing, because LadybugDB aborts the process on a full disk. 0 = off.
+    graph_min_free_mb: int = Field(64, ge=0)
     # The admin REST API of `watchman run` (HOST:PORT; port 0 = any free port; "" = off). Keep it on
     # 127.0.0.1 unless something in front of it (a compose network, a reverse proxy) needs more.
     api_listen: str = "127.0.0.1:9650"

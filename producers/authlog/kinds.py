@@ -15,7 +15,11 @@ from schemas.events.services import RAW_JOURNAL
 def _auth(path: Path, opts: ParseOptions) -> Iterator[Parsed]:
     numbering = Numbering()
     tz = opts.tz if opts.tz is not None else UTC
-    for offset, raw in lines(path):
+    for item in lines(path, opts):
+        if isinstance(item, BadRecord):
+            yield item
+            continue
+        offset, raw = item
         try:
             record = parse_line(decode(raw), tz=tz, now=opts.now)
         except SyslogLineError as exc:

@@ -12,7 +12,11 @@ from schemas.events.containers import RAW_CONTAINERS
 
 
 def _events(path: Path, opts: ParseOptions) -> Iterator[Parsed]:
-    for offset, raw in lines(path):
+    for item in lines(path, opts):
+        if isinstance(item, BadRecord):
+            yield item
+            continue
+        offset, raw = item
         if not raw.strip():
             continue
         try:

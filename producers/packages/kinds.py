@@ -9,7 +9,17 @@ from producers.packages import ParserFactory, brew, make_parser
 from producers.packages.base import ParseError, ParseResult
 from producers.packages.envelopes import raw_envelope
 from producers.packages.history import HistoryInfoParser
-from producers.parse_kind import BadRecord, Parsed, ParseFn, ParseKind, ParseOptions, excerpt, lines
+from producers.parse_kind import (
+    USAGE,
+    BadRecord,
+    InputError,
+    Parsed,
+    ParseFn,
+    ParseKind,
+    ParseOptions,
+    excerpt,
+    lines,
+)
 from producers.text import decode
 from schemas.events.packages import RAW_PACKAGES
 
@@ -25,7 +35,11 @@ def _log(kind: str, factory: ParserFactory | None = None) -> ParseFn:
                 else:
                     yield raw_envelope(opts.host, r, opts.now)
 
-        for offset, raw in lines(path):
+        for item in lines(path, opts):
+            if isinstance(item, BadRecord):
+                yield item
+                continue
+            offset, raw = item
             yield from emit(parser.feed(decode(raw), offset))
         yield from emit(parser.flush())
 
@@ -33,6 +47,10 @@ def _log(kind: str, factory: ParserFactory | None = None) -> ParseFn:
 
 
 def _brew(path: Path, opts: ParseOptions) -> Iterator[Parsed]:
+    if not path.is_dir():
+        raise InputError(f"{path} is not a directory: for brew give a Homebrew prefix or its Cellar", USAGE)
+    if path.name != "Cellar" and not (path / "Cellar").is_dir() and not (path / "Caskroom").is_dir():
+        raise InputError(f"{path} holds no Cellar or Caskroom: is it a Homebrew prefix?", USAGE)
     for change in brew.parse_dir(path, opts.now):
         yield raw_envelope(opts.host, change, opts.now)
 

@@ -12,7 +12,7 @@ from producers.packages import brew, make_parser
 from producers.packages.base import LogParser, ParseError
 from producers.packages.envelopes import raw_envelope
 from producers.source import Poll
-from producers.tailer import Cursor, FileTailer
+from producers.tailer import MAX_LINE_BYTES, Cursor, FileTailer
 from schemas.dlq import DeadLetter
 from schemas.events.packages import RAW_PACKAGES
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # The rich log and the plain log of one package manager tell the same changes.
 PACE_GROUP = {"apt": "deb", "dpkg": "deb", "dnf": "rpm", "dnf-rpm": "rpm"}
+# A dead letter's reason may quote the offending value; the line itself is in the raw bytes already.
+ERROR_CHARS = 500
 
 
 def _now() -> datetime:
@@ -45,8 +47,10 @@ class LogSource:
         tz: tzinfo | None = None,
         clock: Clock = _now,
         native_arch: str | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.kind = kind
+        self._max_line = max_line_bytes
         self.native_arch = native_arch
         # Logs that tell the same changes are read level in time (producers.pacing).
         self.pace_group = PACE_GROUP.get(kind)
@@ -56,7 +60,12 @@ class LogSource:
         self.host = host
         self._clock = clock
         self._parser: LogParser = make_parser(kind, tz=tz)
-        self._tailer = FileTailer(self.path, Cursor.from_dict(cursor) if cursor else None, wake=True)
+        self._tailer = FileTailer(
+            self.path,
+            Cursor.from_dict(cursor) if cursor else None,
+            max_line_bytes=max_line_bytes,
+            wake=True,
+        )
         self._record_start: Cursor | None = None
         # Read to the end (the last poll gave fewer lines than asked for): the package database's
         # inventory waits for this, so a package's history reaches the processor before it.
@@ -79,6 +88,14 @@ class LogSource:
         now = self._clock()
         safe: Cursor | None = None
         for line in lines:
+            if line.overlong is not None:
+                # Never parsed: a line this long is no package change, and parsing it could cost
+                # gigabytes (one apt Install: line of 3 M items).
+                pending = self._parser.pending_start()
+                safe = line.cursor if pending is None else self._record_start
+                reason = f"line of {line.overlong:,} bytes is longer than max_line_bytes ({self._max_line:,})"
+                out.dead.append(DeadLetter.of(self.host, self.name, str(line.offset), reason, line.raw, now))
+                continue
             before = self._parser.pending_start()
             results = self._parser.feed(line.text, line.offset)
             after = self._parser.pending_start()
@@ -92,7 +109,7 @@ class LogSource:
                             self.host,
                             self.name,
                             str(r.offset),
-                            r.error,
+                            r.error if len(r.error) <= ERROR_CHARS else f"{r.error[:ERROR_CHARS]}…",
                             r.line.encode("utf-8", "replace"),
                             now,
                         )

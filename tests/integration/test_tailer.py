@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.tailer import CHUNK_SIZE, Cursor, FileTailer, Line
+from producers.tailer import CHUNK_SIZE, OVERLONG_PREFIX, Cursor, FileTailer, Line, split_lines
 
 
 def append(path: Path, data: bytes) -> None:
@@ -352,15 +353,62 @@ def test_memory_stays_bounded_on_a_large_file(log: Path) -> None:
     assert peak < 4 * 1024 * 1024
 
 
-def test_an_overlong_line_comes_out_in_pieces_at_fixed_offsets(log: Path) -> None:
-    append(log, b"a" * 25 + b"\nshort\n" + b"b" * 10)
+def test_an_overlong_line_comes_out_once_as_its_first_bytes_and_length(log: Path) -> None:
+    append(log, b"a" * 25 + b"\r\nshort\n" + b"b" * 10)
     with FileTailer(log, max_line_bytes=10) as t:
         lines = drain(t)
-        assert raws(lines) == [b"a" * 10, b"a" * 10, b"a" * 5, b"short"]
+        assert [(x.raw, x.offset, x.overlong) for x in lines] == [
+            (b"a" * 25 + b"\r", 0, 26),
+            (b"short", 27, None),
+        ]
         append(log, b"\n")
-        assert raws(t.read()) == [b"b" * 10]  # exactly the limit: one line, not a piece
+        got = t.read()
+        assert raws(got) == [b"b" * 10] and got[0].overlong is None  # exactly the limit: a line
     with FileTailer(log, lines[0].cursor, max_line_bytes=10) as t:
-        assert raws(drain(t)) == [b"a" * 10, b"a" * 5, b"short", b"b" * 10]
+        assert raws(drain(t)) == [b"short", b"b" * 10]
+
+
+def test_an_overlong_line_is_never_held_whole(log: Path) -> None:
+    """A 40 MB line costs about the limit in memory, not its size; it comes out as a prefix and a length."""
+    with log.open("wb") as f:
+        f.write(b"before\n")
+        f.write(b"Install: " + b"pkg:amd64 (1.0), " * 2_500_000 + b"\n")
+        f.write(b"after\n" + b"x" * 5000)  # an unterminated over-long tail, finished at rotation
+    size = 9 + 17 * 2_500_000
+    tracemalloc.start()
+    try:
+        with FileTailer(log, max_line_bytes=4096) as t:
+            lines = drain(t)
+            _, peak = tracemalloc.get_traced_memory()
+            os.rename(log, log.with_name(log.name + ".1"))
+            append(log, b"new\n")
+            lines += drain(t)
+    finally:
+        tracemalloc.stop()
+    assert [(x.raw[:9], x.overlong) for x in lines] == [
+        (b"before", None),
+        (b"Install: ", size),
+        (b"after", None),
+        (b"x" * 9, 5000),
+        (b"new", None),
+    ]
+    assert len(lines[1].raw) == OVERLONG_PREFIX
+    assert lines[2].offset == 7 + size + 1
+    assert peak < 1024 * 1024
+
+
+def test_split_lines_bounds_lines_as_the_tailer_does() -> None:
+    data = b"one\r\n" + b"z" * 300_000 + b"\ntwo\n" + b"y" * 20
+    got = list(split_lines(io.BytesIO(data), max_line_bytes=1000))
+    assert got == [
+        (0, b"one", None),
+        (5, b"z" * OVERLONG_PREFIX, 300_000),
+        (300_006, b"two", None),
+        (300_010, b"y" * 20, None),
+    ]
+    assert list(split_lines(io.BytesIO(b"q" * 5000), max_line_bytes=1000)) == [
+        (0, b"q" * OVERLONG_PREFIX, 5000)
+    ]
 
 
 def test_an_idle_poll_costs_one_stat_and_no_read(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:

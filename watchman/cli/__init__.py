@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from watchman.cli import common, config, distributed, parse, query, replay, run, status, token
+from watchman.cli import check, common, config, distributed, parse, query, replay, run, status, token
 
 HELP = """The Watchman: one source of truth for what happens on this host.
 
@@ -50,6 +50,7 @@ app.command(epilog=parse.EPILOG)(parse.parse)
 app.command()(query.query)
 app.command()(replay.replay)
 app.command()(status.status)
+app.command()(check.check)
 app.command()(distributed.produce)
 app.command()(distributed.worker)
 app.command()(distributed.project)

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import typer
 
 from producers.kinds import KINDS
+from producers.parse_kind import InputError
 from watchman import parsing
-from watchman.cli.common import EXIT_MALFORMED, EXIT_USAGE, err, fail
+from watchman.cli.common import EXIT_MALFORMED, EXIT_USAGE, err, fail, get_settings
 
 EPILOG = "\b\nKinds, and the command (or file) that produces each input:\n" + parsing.kinds_help()
 
@@ -32,7 +33,9 @@ def parse(
 
     Each line is an envelope as the pipeline carries it: an observation (raw topic), then the domain
     events its processors decide from it. Bad records go to stderr, one JSON object each with its
-    position and reason; the exit code is then 3.
+    position and reason; the exit code is then 3. A line longer than max_line_bytes (default 1 MiB)
+    is one such record, never parsed. Input that cannot be read as the kind at all (a directory, a
+    .gz that is not gzip or is truncated) is one line and exit code 2 or 3.
 
     \b
     Example:
@@ -47,15 +50,20 @@ def parse(
         raise fail(f"{file} does not exist", EXIT_USAGE)
     zone = ZoneInfo(tz) if tz else None
     stage = cast(parsing.Stage, only)
-    counts = parsing.run(
-        KINDS[kind],
-        file,
-        host=socket.gethostname(),
-        tz=zone,
-        out=sys.stdout.buffer,
-        err=sys.stderr,
-        stage=stage,
-    )
+    try:
+        counts = parsing.run(
+            KINDS[kind],
+            file,
+            host=socket.gethostname(),
+            tz=zone,
+            out=sys.stdout.buffer,
+            err=sys.stderr,
+            stage=stage,
+            max_line_bytes=get_settings().max_line_bytes,
+        )
+    except InputError as exc:
+        sys.stdout.flush()
+        raise fail(str(exc), exc.code) from None
     sys.stdout.flush()
     if counts.bad:
         err.print(f"{counts.bad} bad record(s) in {file}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -37,6 +38,7 @@ def replay(
     `watchman project` may keep going: the wipe removes its positions too, so it also starts over
     from offset zero, and the upserts make that harmless.
     """
+    from watchman.check import LogDamaged, require_sound_log
     from watchman.daemon import AlreadyRunning, DaemonClient, daemon_lock
     from watchman.replay import domain_backlog, replay_into_place
 
@@ -44,6 +46,10 @@ def replay(
     if s.deployment == "distributed" or not s.graph_url.startswith("ladybug://"):
         _replay_distributed(s, batch_size, yes)
         return
+    try:
+        require_sound_log(Path(s.bus_url[len("sqlite://") :]))
+    except LogDamaged as exc:
+        raise fail(str(exc)) from None
     with progress() as bar:
         task = bar.add_task("replaying", total=None)
 

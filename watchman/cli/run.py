@@ -30,7 +30,9 @@ def run(
     when they appear). The first start backfills the whole history, rotated files included.
     Other commands (query, status, replay) talk to this process while it runs.
     """
-    from watchman.daemon import AlreadyRunning, Daemon, daemon_lock
+    from projections.stores.ladybug import GraphLocked
+    from watchman.check import LogDamaged
+    from watchman.daemon import AlreadyRunning, open_daemon, store_locks
 
     s = get_settings()
     if s.deployment == "distributed":
@@ -39,8 +41,8 @@ def run(
             "and `watchman project` instead of `watchman run`"
         )
     try:
-        with daemon_lock(s.data_dir):
-            daemon = Daemon(s)
+        with store_locks(s):
+            daemon = open_daemon(s)
             signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
             from producers.source import present
 
@@ -69,6 +71,10 @@ def run(
             line.done(totals)
     except AlreadyRunning as exc:
         raise fail(str(exc), EXIT_BUSY) from None
+    except GraphLocked as exc:  # a daemon of another data directory that shares this graph
+        raise fail(str(exc), EXIT_BUSY) from None
+    except LogDamaged as exc:
+        raise fail(str(exc)) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
 

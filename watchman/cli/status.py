@@ -28,7 +28,7 @@ from watchman.wiring import (
 if TYPE_CHECKING:
     from watchman.bus.base import Bus
     from watchman.daemon import DaemonClient
-from watchman.cli.common import get_settings, out
+from watchman.cli.common import EXIT_ERROR, err, get_settings, out
 
 
 def collect_status(s: Settings) -> dict[str, Any]:
@@ -150,12 +150,22 @@ DOMAIN_RECORDS_NOTE = (
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show positions, lags, counts and dead letters: is everything read, decided and projected?"""
-    st = collect_status(get_settings())
+    """Show positions, lags, counts and dead letters: is everything read, decided and projected?
+
+    Also runs the cheap part of `watchman check` (the log answers, the graph opens, the graph's
+    positions lie within the log) and exits 1 when it finds a problem.
+    """
+    from watchman.check import quick_status_check
+
+    s = get_settings()
+    st, problems = quick_status_check(s, collect_status)
     if as_json:
+        st["problems"] = problems
         sys.stdout.buffer.write(
             orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
         )
+        if problems:
+            raise typer.Exit(EXIT_ERROR)
         return
     d = st["daemon"]
     out.print(f"data dir  {st['data_dir']}   host {st['host']}")
@@ -175,3 +185,10 @@ def status(
         out.print(f"source    {name}{'' if meta.get('exists', True) else '  (missing)'}")
     for role, url in st.get("api", {}).items():
         out.print(f"api       {role}: {url} (docs at {url}/docs)")
+    if d and d.get("degraded"):
+        g = d["degraded"]
+        out.print(f"DEGRADED  {g['reason']}: {g['detail']} (ingest stopped; retrying)", highlight=False)
+    for problem in problems:
+        err.print(f"[red]problem:[/red] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(EXIT_ERROR)

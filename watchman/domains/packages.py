@@ -74,7 +74,17 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     for kind, path in settings.packages.logs():
         name = f"{kind}:{path}"
         arch = native_arch(ecosystem_of(kind))
-        logs.append(LogSource(kind, path, settings.host, cursors.get(name), tz=tz, native_arch=arch))
+        logs.append(
+            LogSource(
+                kind,
+                path,
+                settings.host,
+                cursors.get(name),
+                tz=tz,
+                native_arch=arch,
+                max_line_bytes=settings.max_line_bytes,
+            )
+        )
     out.extend(logs)
     for prefix in settings.packages.brew:
         name = f"brew:{prefix}"

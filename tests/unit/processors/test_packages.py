@@ -62,11 +62,12 @@ def test_apt_then_dpkg_is_one_event_with_apt_fields_and_dpkg_time() -> None:
     assert event.ts == T0 + timedelta(seconds=20)
 
 
-def test_dpkg_then_apt_gives_the_same_fields() -> None:
+def test_dpkg_then_apt_gives_the_same_fields_and_id() -> None:
     a = final(run(MemoryTable(), obs("apt"), obs("dpkg")))
     b = final(run(MemoryTable(), obs("dpkg"), obs("apt")))
     assert len(a) == len(b) == 1
     (ea,), (eb,) = a.values(), b.values()
+    assert ea.id == eb.id  # the id does not depend on which twin was read first
     assert ea.payload == eb.payload
     assert ea.ts == eb.ts
     assert ea.type == eb.type
@@ -232,11 +233,11 @@ def test_apt_purge_and_dpkg_remove_plus_purge_are_one_purge_in_any_order() -> No
         if order.index(dpkg_remove) > order.index(dpkg_purge):
             continue  # dpkg always logs remove before purge
         (event,) = final(run(MemoryTable(), *order)).values()
-        outcomes.append((event.type, event.payload, event.ts))
+        outcomes.append((event.id, event.type, event.payload, event.ts))
     assert len(outcomes) == 3
     assert all(o == outcomes[0] for o in outcomes)
-    assert outcomes[0][0] == "PackagePurged"
-    assert outcomes[0][1]["requested_by"] == "alice"
+    assert outcomes[0][1] == "PackagePurged"
+    assert outcomes[0][2]["requested_by"] == "alice"
 
 
 def test_apt_purge_of_a_package_without_conffiles_matches_dpkg_remove_alone() -> None:
@@ -314,3 +315,28 @@ def test_the_span_of_the_tellings_only_widens() -> None:
     p = decode_payload(alone.type, alone.schema_version, alone.payload)
     assert isinstance(p, PackageUpgraded)
     assert p.first_told == p.last_told == alone.ts == T0
+
+
+def test_ids_of_reinstalls_do_not_depend_on_the_arrival_order() -> None:
+    """Three changes of one key (install, reinstall a day later, again a day later), each told by apt and
+    dpkg: every order that reads each log in its own order gives the same ids to the same changes."""
+    import itertools
+
+    install: dict[str, Any] = {"action": "install", "old_version": None, "new_version": "5.2-1"}
+    apt, dpkg = [], []
+    for day in range(3):
+        at = T0 + timedelta(days=day)
+        session = {"session_start": at, "session_end": at + timedelta(minutes=1)}
+        apt.append(obs("apt", ts=at, **session, **install))
+        dpkg.append(obs("dpkg", ts=at + timedelta(seconds=20), **install))
+    outcomes = set()
+    for slots in itertools.combinations(range(6), 3):  # where apt's three tellings fall among the six
+        a, d = iter(apt), iter(dpkg)
+        order = [next(a) if i in slots else next(d) for i in range(6)]
+        events = final(run(MemoryTable(), *order))
+        outcomes.add(
+            tuple(sorted((e.id, e.ts.isoformat(), e.payload["requested_by"]) for e in events.values()))
+        )
+    assert len(outcomes) == 1
+    (outcome,) = outcomes
+    assert len(outcome) == 3
