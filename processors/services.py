@@ -22,6 +22,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from processors import storms
 from processors.memo import recall, remember
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
@@ -77,12 +78,8 @@ _ERROR_WORDS = re.compile(
 _WARN_WORDS = re.compile(r"\bwarn(?:ing)?\b|\[warn\]", re.I)
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat()
-
-
-def _ts(s: str) -> datetime:
-    return datetime.fromisoformat(s)
+_iso = storms.iso
+_ts = storms.parse
 
 
 def unit_key(host: str, unit: str) -> str:
@@ -160,21 +157,8 @@ def log_level(obs: JournalEntryObserved) -> str | None:
     return None
 
 
-def _trim(times: list[str], now: datetime, window: timedelta) -> list[str]:
-    return [t for t in times if now - _ts(t) < window]
-
-
-def _window_alert(
-    state: dict[str, Any], name: str, ts: datetime, window: timedelta, threshold: int
-) -> int | None:
-    """Record one occurrence at ts; the count when it reaches `threshold` (once per window), else None."""
-    times = [*_trim(state.get(name, []), ts, window), _iso(ts)]
-    state[name] = times[-max(threshold * 4, 16) :]
-    alerted = state.get(f"{name}_alerted")
-    if len(times) >= threshold and (alerted is None or ts - _ts(alerted) >= window):
-        state[f"{name}_alerted"] = _iso(ts)
-        return len(times)
-    return None
+_trim = storms.trim
+_window_alert = storms.window_alert
 
 
 def _journal_lifecycle(
@@ -255,24 +239,22 @@ def _journal_log(
     raw: Envelope, obs: JournalEntryObserved, unit: str, level: str, state: dict[str, Any]
 ) -> list[Envelope]:
     out: list[Envelope] = []
-    minute = raw.ts.replace(second=0, microsecond=0)
-    log: dict[str, Any] = state.get("log") or {}
-    if not log or minute > _ts(log["minute"]):
-        if log.get("suppressed"):
-            out.append(_suppressed(raw, unit, log))  # the final count of the closed minute
-        log = {"minute": _iso(minute), "count": 0, "suppressed": 0}
-    log["count"] += 1
-    if log["count"] <= LOG_LIMIT:
+    adm = storms.admit(
+        state.get("log"),
+        raw.ts,
+        LOG_LIMIT,
+        lambda minute: event_id("services", "suppressed", raw.host, unit, minute),
+    )
+    if adm.closed is not None:
+        out.append(_suppressed(raw, unit, adm.closed))  # the final count of the closed minute
+    log = adm.storm
+    if adm.passed:
         payload = ServiceLogged(unit=unit, level=level, message=obs.message, priority=obs.priority)
         out.append(envelope(raw, payload, event_id("services", raw.id, "log")))
     else:
-        log["suppressed"] += 1
         if log["suppressed"] == 1:
-            log["sid"] = event_id("services", "suppressed", raw.host, unit, log["minute"])
-            log["first_suppressed"] = _iso(raw.ts)
             log["level"] = level
-        k = log["suppressed"]
-        if k == 1 or (k >= 10 and str(k).rstrip("0") == "1"):
+        if storms.milestone(log["suppressed"]):
             out.append(_suppressed(raw, unit, log))
     state["log"] = log
     return out
