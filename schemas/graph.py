@@ -347,8 +347,11 @@ LOGIN = NodeLabel(
         Prop("method", "STRING"),  # password, publickey, ...
         Prop("invalid_user", "BOOLEAN"),
         Prop("reason", "STRING"),
+        # failures this node stands for: 1, or a storm minute's aggregate (AuthFailuresAggregated)
+        Prop("count", "INT64"),
+        Prop("users", "STRING"),  # an aggregate's sample of the user names tried, comma-separated
     ),
-    description="A login attempt (failed or accepted).",
+    description="A login attempt (failed or accepted), or one source's failures in one storm minute.",
 )
 SUDO_COMMAND = NodeLabel(
     "SudoCommand",
@@ -364,8 +367,9 @@ SUDO_COMMAND = NodeLabel(
         Prop("tty", "STRING"),
         Prop("allowed", "BOOLEAN"),
         Prop("reason", "STRING"),
+        Prop("count", "INT64"),  # 1, or the refusals of a storm minute's aggregate
     ),
-    description="A sudo invocation (allowed or refused).",
+    description="A sudo invocation (allowed or refused), or one user's refusals in one storm minute.",
 )
 USER = NodeLabel(
     "User",

@@ -78,7 +78,8 @@ EVENTS_SECURITY = Topic(
     "watchman.events.security",
     partitions=4,
     retention_days=None,
-    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed events; key host/unit. Kept forever.",
+    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed, AuthFailuresAggregated (storms) and "
+    "BruteForceDetected events; key host/unit. Kept forever.",
 )
 RAW_NETWORK = Topic(
     "watchman.raw.network",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from schemas.events.base import EventPayload, register
 
@@ -64,4 +67,45 @@ class SuUsed(SecurityEvent):
     success: bool = True
 
 
-SECURITY_EVENTS: tuple[type[SecurityEvent], ...] = (LoginFailed, LoginSucceeded, SudoCommandRun, SuUsed)
+@register
+class AuthFailuresAggregated(SecurityEvent):
+    """The failures of one source in one minute beyond the first few (which have their own events).
+
+    Re-emitted under the same id as `count` grows; the last one of the minute carries the exact count.
+    `kind` "login": failed logins from `source_ip` (sshd attempts, PAM and login failures);
+    "sudo": sudo refusals of `user`. `users` is a bounded sample of the user names tried.
+    """
+
+    TYPE: ClassVar[str] = "AuthFailuresAggregated"
+    ACTION: ClassVar[str] = "auth-failures"
+    kind: Literal["login", "sudo"]
+    source_ip: str | None = None
+    user: str | None = None
+    users: tuple[str, ...] = ()
+    minute: datetime
+    count: int = Field(ge=1)
+    # the number of failures of this source and minute that have their own event
+    limit: int
+
+
+@register
+class BruteForceDetected(SecurityEvent):
+    """An alert: at least `failures` failed logins from `source_ip` within `window_minutes`."""
+
+    TYPE: ClassVar[str] = "BruteForceDetected"
+    ACTION: ClassVar[str] = "brute-force"
+    source_ip: str
+    failures: int
+    window_minutes: int
+    users: tuple[str, ...] = ()
+    message: str
+
+
+SECURITY_EVENTS: tuple[type[SecurityEvent], ...] = (
+    LoginFailed,
+    LoginSucceeded,
+    SudoCommandRun,
+    SuUsed,
+    AuthFailuresAggregated,
+    BruteForceDetected,
+)
