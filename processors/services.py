@@ -46,6 +46,7 @@ from schemas.events.services import (
     ServiceStarted,
     ServiceStopped,
 )
+from schemas.journal import ERROR_WORDS, WARN_WORDS
 
 SOURCE = "processors.services"
 HEALTH_SOURCE = "processors.services.health"
@@ -72,10 +73,6 @@ _EXIT_TEXT = re.compile(
 _RESTART_TEXT = re.compile(r"^(?P<unit>\S+?): Scheduled restart job, restart counter is at (?P<n>\d+)")
 _OOM_KERNEL = re.compile(r"oom-kill:.*task_memcg=(?P<cg>[^,\s]+).*?(?:pid=(?P<pid>\d+))?")
 _OOM_PID = re.compile(r"\bpid=(\d+)")
-_ERROR_WORDS = re.compile(
-    r"\b(?:error|fatal|critical|crit|emerg|panic)\b|\[(?:error|crit|alert|emerg)\]", re.I
-)
-_WARN_WORDS = re.compile(r"\bwarn(?:ing)?\b|\[warn\]", re.I)
 
 
 _iso = storms.iso
@@ -150,9 +147,9 @@ def log_level(obs: JournalEntryObserved) -> str | None:
         return "error"
     if obs.priority == 4:
         return "warning"
-    if _ERROR_WORDS.search(obs.message):
+    if ERROR_WORDS.search(obs.message):
         return "error"
-    if _WARN_WORDS.search(obs.message):
+    if WARN_WORDS.search(obs.message):
         return "warning"
     return None
 

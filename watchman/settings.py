@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas import journal
+
 CONFIG_ENV = "WATCHMAN_CONFIG"
 
 
@@ -121,8 +123,11 @@ class NetworkSettings(BaseModel):
 class JournaldSettings(BaseModel):
     """The journal to follow: the local system journal, or the journal files/directories named here.
 
-    `units` keeps only entries written by or about those units; `max_priority` (0 emerg .. 7 debug)
-    drops less severe ordinary log lines (the service manager's messages about units always pass).
+    `units` keeps only entries written by or about those units. Of those, the lines the processors read
+    (schemas.journal): ordinary lines up to `max_priority` (0 emerg .. 7 debug; default 4, warning),
+    the `programs`' lines up to `programs_max_priority` (default 6, info), and always the service
+    manager's messages about units, OOM kills, PAM failures and lines with an error/warning word.
+    `max_priority = 7` keeps every line in the raw topic (about 4x the volume on a busy host).
     On first start, entries of the last `backfill_hours` are read.
     """
 
@@ -132,7 +137,9 @@ class JournaldSettings(BaseModel):
     files: tuple[Path, ...] = ()
     directories: tuple[Path, ...] = ()
     units: tuple[str, ...] = ()
-    max_priority: int = Field(7, ge=0, le=7)
+    max_priority: int = Field(journal.MAX_PRIORITY, ge=0, le=7)
+    programs: tuple[str, ...] = journal.PROGRAMS
+    programs_max_priority: int = Field(journal.PROGRAMS_MAX_PRIORITY, ge=0, le=7)
     backfill_hours: float = Field(24.0, ge=0)
 
 

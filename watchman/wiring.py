@@ -142,6 +142,8 @@ def _journal_and_service_sources(settings: Settings, cursors: CursorStore) -> li
                 directories=j.directories,
                 units=j.units,
                 max_priority=j.max_priority,
+                programs=j.programs,
+                programs_max_priority=j.programs_max_priority,
                 backfill=timedelta(hours=j.backfill_hours),
             )
         )
