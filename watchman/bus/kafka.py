@@ -20,10 +20,11 @@ from aiokafka.errors import (
     for_code,
 )
 
-from schemas.topics import Topic
+from schemas.topics import COMPRESSION, Topic
 from watchman.bus.base import Bus, Record, StoredRecord, UnknownTopic, partition_for
 
 log = logging.getLogger(__name__)
+SEGMENT_MIN, SEGMENT_MAX = 2**20, 2**30  # Kafka's bounds of segment.bytes: 1 MiB (its minimum) .. 1 GiB
 
 T = TypeVar("T")
 
@@ -174,6 +175,7 @@ class KafkaBus(Bus):
                         # Batches are built whole in _append: lingering would only delay the last one.
                         linger_ms=0,
                         max_batch_size=256 * 1024,
+                        compression_type=COMPRESSION,
                     )
                 )
             return self._producer
@@ -268,6 +270,9 @@ class KafkaBus(Bus):
         }
         if t.retention_bytes is not None:
             configs["retention.bytes"] = str(t.retention_bytes)
+            # Kafka deletes whole closed segments (1 GiB by default): a segment of a quarter of the
+            # limit keeps a partition within ~1.25 x retention.bytes instead of limit + 1 GiB.
+            configs["segment.bytes"] = str(min(max(t.retention_bytes // 4, SEGMENT_MIN), SEGMENT_MAX))
         return NewTopic(t.name, t.partitions, self.replication_factor, topic_configs=configs)
 
     async def _wait_for_leaders(self, names: list[str]) -> None:
