@@ -28,7 +28,7 @@ from producers.packages.envelopes import raw_envelope
 from projections.packages import STATE_AFTER, software_key, summary
 from schemas.envelope import Envelope
 from schemas.events import PackageChanged, decode_payload
-from schemas.topics import EVENTS_PACKAGES, RAW_PACKAGES, TOPICS
+from schemas.topics import COMPRESSION, EVENTS_PACKAGES, RAW_PACKAGES, TOPICS
 from tests.support.histories import History, generate, write
 from watchman.bus.base import Record
 from watchman.pipeline import decode, envelope_record
@@ -187,7 +187,12 @@ async def _produce_raw(kafka: str, records: Sequence[Record]) -> float:
         await admin.close()
     # The same guarantees as the pipeline's producer: acknowledged by all replicas, idempotent.
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024
+        bootstrap_servers=kafka,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        compression_type=COMPRESSION,
     )
     await producer.start()
     try:
