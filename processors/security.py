@@ -10,11 +10,11 @@ count attempts, not lines.
 Storms (a brute-force run, a script retrying sudo) are bounded with processors.storms: per source (the
 remote address of a login, the user of a sudo refusal) and minute the first FAILURE_LIMIT failures are
 their own events; the rest are counted into one AuthFailuresAggregated per source and minute (id from
-source and minute). It is emitted at its first failure, then brought up to date by the next security
-line of the same partition (host/unit) in a later second, so the count in the graph is exact a second
-behind and final once the minute is over; the number of events is bounded by sources x seconds, not by
-lines. BRUTE_FORCE_THRESHOLD failed logins from one address within BRUTE_FORCE_WINDOW raise one
-BruteForceDetected alert per window.
+source and minute). It is emitted at its first failure, then brought up to date by the next line of
+the same partition (host/unit) FLUSH_EVERY after its last emission or in a later minute: the count in
+the graph is exact once the minute is over and a later line came, and at most FLUSH_EVERY behind
+before; the events are bounded by sources x minutes, not by lines. BRUTE_FORCE_THRESHOLD failed
+logins from one address within BRUTE_FORCE_WINDOW raise one BruteForceDetected alert per window.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ SOURCE = "processors.security"
 ATTEMPT_SLACK = timedelta(seconds=30)
 FAILURE_LIMIT = 5  # failures per source and minute with their own event; the rest are aggregated
 USERS_SAMPLE = 10  # user names an aggregate or an alert lists (attackers choose them: bounded)
+# A growing aggregate is re-emitted with its count at most this often (by the next line of its unit):
+# the domain topic gets ~8 records per source and minute of a storm, the graph one node.
+FLUSH_EVERY = timedelta(seconds=10)
 BRUTE_FORCE_THRESHOLD = 20
 BRUTE_FORCE_WINDOW = timedelta(minutes=5)
 # A source's state is dropped after this long without failures (it outlives the alert window).
@@ -81,13 +84,15 @@ class _Storms:
             self.table.set(self.key, self.idx)
 
     def flush(self) -> list[Envelope]:
-        """Bring aggregates up to date whose last failure was in an earlier second; drop idle sources."""
+        """Bring aggregates up to date that were last emitted FLUSH_EVERY ago, or whose minute is over;
+        drop idle sources."""
         raw, table = self.raw, self.table
         out: list[Envelope] = []
-        now = raw.ts.replace(microsecond=0)
+        minute = storms.minute_of(raw.ts)
         pending: dict[str, str] = self.idx["pending"]
-        for skey, last in list(pending.items()):
-            if storms.parse(last).replace(microsecond=0) < now:
+        for skey, since in list(pending.items()):
+            t = storms.parse(since)
+            if raw.ts - t >= FLUSH_EVERY or storms.minute_of(t) < minute:
                 st = table.get(skey)
                 storm = st.get("storm") if st else None
                 if st is not None and storm and storm.get("emitted") != storm["suppressed"]:
@@ -95,15 +100,14 @@ class _Storms:
                     table.set(skey, st)
                 del pending[skey]
                 self.dirty = True
-        minute = storms.iso(storms.minute_of(raw.ts))
-        if self.idx["pruned"] != minute:
+        if self.idx["pruned"] != storms.iso(minute):
             active: dict[str, str] = self.idx["active"]
             for skey, last in list(active.items()):
                 if raw.ts - storms.parse(last) >= SOURCE_IDLE:
                     table.delete(skey)
                     del active[skey]
                     pending.pop(skey, None)
-            self.idx["pruned"] = minute
+            self.idx["pruned"] = storms.iso(minute)
             self.dirty = True
         return out
 
@@ -138,7 +142,8 @@ class _Storms:
             if storm["suppressed"] == 1:
                 out.append(_aggregate(raw, storm))  # the aggregate shows at once
             elif skey not in self.idx["pending"]:
-                self.idx["pending"][skey] = storms.iso(raw.ts)
+                # pending since its last emission (the first failure's time stands in for it)
+                self.idx["pending"][skey] = storm.get("emitted_at") or storms.iso(raw.ts)
                 self.dirty = True
         st["storm"] = storm
         if kind == "login" and source_ip:
@@ -185,6 +190,7 @@ def _envelope(raw: Envelope, payload: SecurityEvent, eid: str, subject: str) -> 
 def _aggregate(raw: Envelope, storm: dict[str, Any]) -> Envelope:
     """The aggregate of one source's storm minute with its count so far (recorded as emitted)."""
     storm["emitted"] = storm["suppressed"]
+    storm["emitted_at"] = storms.iso(raw.ts)
     payload = AuthFailuresAggregated(
         service=storm["service"],
         unit=storm["unit"],

@@ -120,20 +120,20 @@ def test_a_brute_force_run_is_a_few_events_with_exact_counts() -> None:
     assert len(outs) < len(raws) / 4
 
 
-def test_the_aggregate_is_brought_up_to_date_within_a_second_and_closed_with_its_minute() -> None:
+def test_the_aggregate_is_brought_up_to_date_every_ten_seconds_and_when_its_minute_ends() -> None:
     e = Entries(host="h")
-    brute_force(e, "203.0.113.66", T0, 12, timedelta(milliseconds=100), 1000)
+    brute_force(e, "203.0.113.66", T0, 30, timedelta(milliseconds=500), 1000)  # 12:00:00 .. 12:00:14.5
     table = MemoryTable()
     outs = run(raws_of(e), table)
-    counts = [o.payload["count"] for o in outs if o.type == "AuthFailuresAggregated"]
-    # at its first failure (12:00:00.5); the first line of 12:00:01 brought it to the 5 before it
-    assert counts == [1, 5]
-    later = run([closing_line(T0 + timedelta(seconds=3))], table)
-    assert [(o.type, o.payload["count"]) for o in later if o.type == "AuthFailuresAggregated"] == [
-        ("AuthFailuresAggregated", 12 - LIMIT)
-    ]
+    counts = [(o.ts, o.payload["count"]) for o in outs if o.type == "AuthFailuresAggregated"]
+    # at its first failure (12:00:02.5); then the first line 10 s after that brought it up to date
+    assert [c for _, c in counts] == [1, 20]
+    later = run([closing_line(T0 + timedelta(seconds=20))], table)
+    assert [o.payload["count"] for o in later if o.type == "AuthFailuresAggregated"] == []  # 7.5 s later
+    final_ = run([closing_line(T0 + timedelta(seconds=61))], table)  # the next minute
+    assert [o.payload["count"] for o in final_ if o.type == "AuthFailuresAggregated"] == [30 - LIMIT]
     # nothing pending: a still later line emits nothing more
-    assert [o.type for o in run([closing_line(T0 + timedelta(seconds=9))], table)] == ["LoginSucceeded"]
+    assert [o.type for o in run([closing_line(T0 + timedelta(seconds=90))], table)] == ["LoginSucceeded"]
 
 
 def test_re_delivered_lines_count_nothing_twice() -> None:
