@@ -70,7 +70,7 @@ _SSH = frozenset({"sshd", "sshd-session"})
 
 class _Storms:
     """The partition's index of failure sources (loaded once per line, written back only if changed):
-    `pending` aggregates whose last count is not emitted yet (key -> time of their last failure) and
+    `pending` aggregates whose last count is not emitted yet (key -> time of their last emission) and
     `active` sources (key -> minute of their last failure), pruned after SOURCE_IDLE."""
 
     def __init__(self, raw: Envelope, table: Table) -> None:
