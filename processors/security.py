@@ -90,16 +90,21 @@ class _Storms:
         out: list[Envelope] = []
         minute = storms.minute_of(raw.ts)
         pending: dict[str, str] = self.idx["pending"]
-        for skey, since in list(pending.items()):
-            t = storms.parse(since)
-            if raw.ts - t >= FLUSH_EVERY or storms.minute_of(t) < minute:
-                st = table.get(skey)
-                storm = st.get("storm") if st else None
-                if st is not None and storm and storm.get("emitted") != storm["suppressed"]:
-                    out.append(_aggregate(raw, storm))
-                    table.set(skey, st)
-                del pending[skey]
-                self.dirty = True
+        due = self.idx.get("due")
+        # Most lines find nothing due: one comparison instead of a look at every pending source.
+        if pending and (due is None or raw.ts >= storms.parse(due)):
+            for skey, since in list(pending.items()):
+                if raw.ts >= _due(storms.parse(since)):
+                    st = table.get(skey)
+                    storm = st.get("storm") if st else None
+                    if st is not None and storm and storm.get("emitted") != storm["suppressed"]:
+                        out.append(_aggregate(raw, storm))
+                        table.set(skey, st)
+                    del pending[skey]
+            self.idx["due"] = (
+                storms.iso(min(_due(storms.parse(t)) for t in pending.values())) if pending else None
+            )
+            self.dirty = True
         if self.idx["pruned"] != storms.iso(minute):
             active: dict[str, str] = self.idx["active"]
             for skey, last in list(active.items()):
@@ -143,7 +148,11 @@ class _Storms:
                 out.append(_aggregate(raw, storm))  # the aggregate shows at once
             elif skey not in self.idx["pending"]:
                 # pending since its last emission (the first failure's time stands in for it)
-                self.idx["pending"][skey] = storm.get("emitted_at") or storms.iso(raw.ts)
+                since = storm.get("emitted_at") or storms.iso(raw.ts)
+                self.idx["pending"][skey] = since
+                due = self.idx.get("due")
+                if due is None or _due(storms.parse(since)) < storms.parse(due):
+                    self.idx["due"] = storms.iso(_due(storms.parse(since)))
                 self.dirty = True
         st["storm"] = storm
         if kind == "login" and source_ip:
@@ -185,6 +194,12 @@ def _envelope(raw: Envelope, payload: SecurityEvent, eid: str, subject: str) -> 
         correlation_id=raw.correlation_id,
         payload=payload.model_dump(mode="json"),
     )
+
+
+def _due(since: datetime) -> datetime:
+    """When an aggregate emitted at `since` is to be brought up to date: FLUSH_EVERY later, or when
+    its minute is over, whichever comes first."""
+    return min(since + FLUSH_EVERY, storms.minute_of(since) + timedelta(minutes=1))
 
 
 def _aggregate(raw: Envelope, storm: dict[str, Any]) -> Envelope:

@@ -260,10 +260,15 @@ def _journal_log(
 def decide_journal(raw: Envelope, obs: JournalEntryObserved, table: Table) -> list[Envelope]:
     """Service lifecycle events and error/warning logs from one journal entry."""
     found = _lifecycle(obs)
+    level: str | None = None
     if found is not None:
         unit = found[1]
     elif obs.unit is not None and obs.object_unit is None and obs.identifier != "systemd":
         unit = obs.unit
+        # An ordinary line is decided from itself alone: no state, so no memo to read (most lines).
+        level = log_level(obs)
+        if level is None:
+            return []
     else:
         return []
     key = unit_key(raw.host, unit)
@@ -274,9 +279,7 @@ def decide_journal(raw: Envelope, obs: JournalEntryObserved, table: Table) -> li
     if found is not None:
         out = _journal_lifecycle(raw, obs, found[0], unit, found[2], state)
     else:
-        level = log_level(obs)
-        if level is None:
-            return []
+        assert level is not None
         out = _journal_log(raw, obs, unit, level, state)
     table.set(key, state)
     return remember(table, key, raw.id, out)
