@@ -13,6 +13,7 @@ up to date: their counts are final with the first line of the unit after their m
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import Any
 
 from bench import servers
 from bench.common import HOST, fmt, say, scratch
-from bench.idle import ProcessStats
+from bench.idle import SOCKET_PATH_MAX, ProcessStats
 from bench.results import Figure, Section, Target
 from tests.support.journal import BOOT_ID, JOURNAL_REMOTE, MACHINE_ID
 
@@ -364,7 +365,9 @@ def run(
     section = Section("storm")
     rows: list[str] = []
     notes: list[str] = []
-    with scratch(work, "storm-embedded") as d:
+    # A Unix socket path may hold ~107 bytes (the daemon's <data_dir>/watchman.sock), as in bench.idle.
+    short = len(str(work / "storm-embedded-xxxxxxxx" / "data" / "watchman.sock")) > SOCKET_PATH_MAX
+    with scratch(Path(tempfile.gettempdir()) if short else work, "storm-embedded") as d:
         with embedded(d) as (journal, pids, ask):
             r = storm(Run("embedded"), journal, pids, ask, seconds=seconds, logins=logins, lines=lines)
         section.figures += _figures(r, ("watchman run",))
