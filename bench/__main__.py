@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale
+from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -26,7 +26,7 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed")
+BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm")
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
 
@@ -63,7 +63,13 @@ benchmarks:
             --tuned-events N, also the pipeline with bench.tuned_worker (worker settings under
             trial) beside the worker as shipped. Then replay of --neo4j-replay-events domain
             records from Kafka into an empty Neo4j (target 1M <= 60 s, judged pro rata).
-  all       all of the above (default); scale reuses the pipeline run of the same size.
+  storm     --storm-logins failed logins/s (1,000, OpenSSH's 3 lines each) from 200 addresses and
+            --storm-lines chatty journal lines/s (5,000) for --storm-seconds (60), written through
+            systemd-journal-remote into the journal the daemon follows, into `watchman run` and the
+            distributed deployment: graph nodes added (target <= 1 % of lines), CPU and RSS of every
+            process (daemon <= 1 core during, <= 5 % 30 s after), lag until the counts are exact.
+  all       all of the above but storm (it drives the machine flat out for minutes: run it on its
+            own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
 
@@ -153,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="events for the tuned-worker comparison (default 0 = skip: the settings it tried are shipped)",
     )
+    ap.add_argument("--storm-seconds", type=seconds, help="how long the storm blows (60; --quick 10)")
+    ap.add_argument("--storm-logins", type=positive, default=1000, help="failed logins/s in the storm (1000)")
+    ap.add_argument("--storm-lines", type=positive, default=5000, help="chatty journal lines/s (5000)")
     ap.add_argument("--repeat", type=positive, default=3, help="repetitions of the cheap timings (median)")
     ap.add_argument("--batch-size", type=positive, default=2000, help="pipeline batch size (the default's)")
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profile")
@@ -191,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
     use_servers = not args.no_servers
-    chosen = set(BENCHMARKS[1:]) if args.benchmark == "all" else {args.benchmark}
+    chosen = set(BENCHMARKS[1:]) - {"storm"} if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -240,6 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "latency" in chosen:
             report.sections.append(
                 latency.run(work, seconds=latency_seconds, rate=args.latency_rate, distributed=use_servers)
+            )
+            stamp()
+        if "storm" in chosen:
+            report.sections.append(
+                storm.run(
+                    work,
+                    seconds=args.storm_seconds or (10.0 if quick else 60.0),
+                    logins=args.storm_logins,
+                    lines=args.storm_lines,
+                    use_servers=use_servers,
+                )
             )
             stamp()
         if "distributed" in chosen:

@@ -29,7 +29,7 @@ from projections.packages import STATE_AFTER, software_key, summary
 from schemas.envelope import Envelope
 from schemas.events import PackageChanged, decode_payload
 from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
-from schemas.topics import TOPICS
+from schemas.topics import COMPRESSION, TOPICS
 from tests.support.histories import History, generate, write
 from watchman.bus.base import Record
 from watchman.pipeline import decode, envelope_record
@@ -188,7 +188,12 @@ async def _produce_raw(kafka: str, records: Sequence[Record]) -> float:
         await admin.close()
     # The same guarantees as the pipeline's producer: acknowledged by all replicas, idempotent.
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024
+        bootstrap_servers=kafka,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        compression_type=COMPRESSION,
     )
     await producer.start()
     try:

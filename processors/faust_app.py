@@ -26,7 +26,7 @@ from processors.routing import DECODE_ERRORS, Route
 from schemas.core import DLQ
 from schemas.dlq import DeadLetter
 from schemas.envelope import Envelope
-from schemas.topics import partition_for
+from schemas.topics import COMPRESSION, partition_for
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def create_app(
         broker_heartbeat_interval=3.0,
         # Let sends of one burst share a produce request (measured: bench/RESULTS.md, tuned worker).
         producer_linger=0.005,
+        # Domain records and changelogs compress ~10x (bench/compression.py; needs cramjam).
+        producer_compression_type=COMPRESSION,
     )
     progress = progress or Progress()
     for route in ROUTES:

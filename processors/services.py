@@ -27,6 +27,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from processors import storms
 from processors.memo import recall, remember
 from processors.routing import Route, typed
 from processors.tables import Table
@@ -57,6 +58,7 @@ from schemas.events.services import (
     ServiceStopped,
     unit_type,
 )
+from schemas.journal import ERROR_WORDS, WARN_WORDS
 
 SOURCE = "processors.services"
 HEALTH_SOURCE = "processors.services.health"
@@ -99,18 +101,10 @@ _EXIT_TEXT = re.compile(
 _RESTART_TEXT = re.compile(r"^(?P<unit>\S+?): Scheduled restart job, restart counter is at (?P<n>\d+)")
 _OOM_KERNEL = re.compile(r"oom-kill:.*task_memcg=(?P<cg>[^,\s]+).*?(?:pid=(?P<pid>\d+))?")
 _OOM_PID = re.compile(r"\bpid=(\d+)")
-_ERROR_WORDS = re.compile(
-    r"\b(?:error|fatal|critical|crit|emerg|panic)\b|\[(?:error|crit|alert|emerg)\]", re.I
-)
-_WARN_WORDS = re.compile(r"\bwarn(?:ing)?\b|\[warn\]", re.I)
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat()
-
-
-def _ts(s: str) -> datetime:
-    return datetime.fromisoformat(s)
+_iso = storms.iso
+_ts = storms.parse
 
 
 def unit_key(host: str, unit: str) -> str:
@@ -201,28 +195,15 @@ def log_level(obs: JournalEntryObserved) -> str | None:
         return "error"
     if obs.priority == 4:
         return "warning"
-    if _ERROR_WORDS.search(obs.message):
+    if ERROR_WORDS.search(obs.message):
         return "error"
-    if _WARN_WORDS.search(obs.message):
+    if WARN_WORDS.search(obs.message):
         return "warning"
     return None
 
 
-def _trim(times: list[str], now: datetime, window: timedelta) -> list[str]:
-    return [t for t in times if now - _ts(t) < window]
-
-
-def _window_alert(
-    state: dict[str, Any], name: str, ts: datetime, window: timedelta, threshold: int
-) -> int | None:
-    """Record one occurrence at ts; the count when it reaches `threshold` (once per window), else None."""
-    times = [*_trim(state.get(name, []), ts, window), _iso(ts)]
-    state[name] = times[-max(threshold * 4, 16) :]
-    alerted = state.get(f"{name}_alerted")
-    if len(times) >= threshold and (alerted is None or ts - _ts(alerted) >= window):
-        state[f"{name}_alerted"] = _iso(ts)
-        return len(times)
-    return None
+_trim = storms.trim
+_window_alert = storms.window_alert
 
 
 def _journal_lifecycle(
@@ -323,24 +304,22 @@ def _journal_log(
     raw: Envelope, obs: JournalEntryObserved, unit: str, level: str, state: dict[str, Any]
 ) -> list[Envelope]:
     out: list[Envelope] = []
-    minute = raw.ts.replace(second=0, microsecond=0)
-    log: dict[str, Any] = state.get("log") or {}
-    if not log or minute > _ts(log["minute"]):
-        if log.get("suppressed"):
-            out.append(_suppressed(raw, unit, log))  # the final count of the closed minute
-        log = {"minute": _iso(minute), "count": 0, "suppressed": 0}
-    log["count"] += 1
-    if log["count"] <= LOG_LIMIT:
+    adm = storms.admit(
+        state.get("log"),
+        raw.ts,
+        LOG_LIMIT,
+        lambda minute: event_id("services", "suppressed", raw.host, unit, minute),
+    )
+    if adm.closed is not None:
+        out.append(_suppressed(raw, unit, adm.closed))  # the final count of the closed minute
+    log = adm.storm
+    if adm.passed:
         payload = ServiceLogged(unit=unit, level=level, message=obs.message, priority=obs.priority)
         out.append(envelope(raw, payload, event_id("services", raw.id, "log")))
     else:
-        log["suppressed"] += 1
         if log["suppressed"] == 1:
-            log["sid"] = event_id("services", "suppressed", raw.host, unit, log["minute"])
-            log["first_suppressed"] = _iso(raw.ts)
             log["level"] = level
-        k = log["suppressed"]
-        if k == 1 or (k >= 10 and str(k).rstrip("0") == "1"):
+        if storms.milestone(log["suppressed"]):
             out.append(_suppressed(raw, unit, log))
     state["log"] = log
     return out
@@ -349,10 +328,15 @@ def _journal_log(
 def decide_journal(raw: Envelope, obs: JournalEntryObserved, table: Table) -> list[Envelope]:
     """Service lifecycle events and error/warning logs from one journal entry."""
     found = _lifecycle(obs)
+    level: str | None = None
     if found is not None:
         unit = found[1]
     elif obs.unit is not None and obs.object_unit is None and obs.identifier != "systemd":
         unit = obs.unit
+        # An ordinary line is decided from itself alone: no state, so no memo to read (most lines).
+        level = log_level(obs)
+        if level is None:
+            return []
     else:
         return []
     key = unit_key(raw.host, unit)
@@ -363,9 +347,7 @@ def decide_journal(raw: Envelope, obs: JournalEntryObserved, table: Table) -> li
     if found is not None:
         out = _journal_lifecycle(raw, obs, found[0], unit, found[2], state)
     else:
-        level = log_level(obs)
-        if level is None:
-            return []
+        assert level is not None
         out = _journal_log(raw, obs, unit, level, state)
     table.set(key, state)
     return remember(table, key, raw.id, out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.model import NodeLabel, Prop, RelType, Topic
+from schemas.model import MiB, NodeLabel, Prop, RelType, Topic
 
 HOST = NodeLabel(
     "Host",
@@ -55,6 +55,7 @@ DLQ = Topic(
     "watchman.dlq",
     partitions=1,
     retention_days=30,
+    retention_bytes=256 * MiB,
     description="Input that could not be parsed or decided, with the raw bytes, the error and the position.",
 )
 

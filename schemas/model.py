@@ -81,12 +81,19 @@ class RelType:
 UPDATED_AT = Prop("updated_at", "TIMESTAMP", "max")
 
 
+MiB = 2**20
+
+
 @dataclass(frozen=True)
 class Topic:
+    """A topic; its retention holds in both deployments (Kafka topic configs retention.ms and
+    retention.bytes; the embedded log and the producer's spool delete by the same rules every hour)."""
+
     name: str
     partitions: int
     # None keeps records forever: the domain topics are the source of truth.
     retention_days: int | None
+    # Per partition, as Kafka counts it: the oldest records go first once a partition holds more.
     retention_bytes: int | None = None
     cleanup: Literal["delete", "compact"] = "delete"
     description: str = ""

@@ -13,6 +13,11 @@ from schemas.model import Topic
 # process, project, replay) takes its topics from RAW_TOPICS and DOMAIN_TOPICS.
 DOMAINS: tuple[ModuleType, ...] = (core, packages, commands, containers, services, security, network)
 
+# How every Kafka producer compresses its batches. Measured on raw journal + metrics records
+# (bench/compression.py): zstd 63 bytes/record on the broker's disk, lz4 107, none 815, and zstd took
+# the least producer CPU of the three. aiokafka needs cramjam for it (a dependency).
+COMPRESSION = "zstd"
+
 _ALL: tuple[Topic, ...] = tuple(t for domain in DOMAINS for t in domain.TOPICS)
 # The roles follow the names: watchman.raw.* observations, watchman.events.* decisions (kept forever).
 RAW_TOPICS: tuple[Topic, ...] = tuple(t for t in _ALL if t.name.startswith("watchman.raw."))

@@ -48,6 +48,7 @@ from watchman.state import CursorStore
 from watchman.wiring import build_sources, executor_options, open_bus, open_settings_graph
 
 log = logging.getLogger(__name__)
+SPOOL_RETENTION_EVERY = 3600.0
 
 
 @dataclass
@@ -181,8 +182,13 @@ def run_producer(
     )
     api = serve_api(settings, backend, api_listen)
     counters = Counters()
+    next_retention = 0.0
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_retention:
+                # The spool keeps the raw topics' retention too (else it grows for ever on disk).
+                spool.enforce_retention()
+                next_retention = time.monotonic() + SPOOL_RETENTION_EVERY
             step = ingestor.ingest_once()
             got = step.ingested
             sent = forwarder.forward_once()

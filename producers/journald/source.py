@@ -15,6 +15,7 @@ from producers.journald.entries import EntryError, observe, raw_envelope
 from producers.source import Poll
 from schemas.dlq import DeadLetter
 from schemas.events.services import RAW_JOURNAL
+from schemas.journal import MAX_PRIORITY, PROGRAMS, PROGRAMS_MAX_PRIORITY, JournalFilter
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,11 @@ class JournaldSource:
     """Read journal entries after the saved cursor; on first start, from `backfill` ago.
 
     `files`/`directories` empty means the local system journal. `units` keeps only entries written by
-    or about those units (journal matches on _SYSTEMD_UNIT and UNIT). `max_priority` drops ordinary log
-    lines less severe than it, but never the service manager's own messages about units (they are
-    info-level, and the lifecycle events come from them). The cursor is the journal cursor of the last
-    entry handed over; the runner saves it with the observations, after the bus has them.
+    or about those units (journal matches on _SYSTEMD_UNIT and UNIT). Of the rest, only what a processor
+    may decide from is kept (schemas.journal.JournalFilter): ordinary lines up to `max_priority`, the
+    `programs`' lines up to `programs_max_priority`, the service manager's messages about units, OOM
+    kills, PAM failures and lines with an error/warning word. The cursor is the journal cursor of the
+    last entry read (kept or not); the runner saves it with the observations, after the bus has them.
     """
 
     def __init__(
@@ -45,7 +47,9 @@ class JournaldSource:
         files: Sequence[Path] = (),
         directories: Sequence[Path] = (),
         units: Sequence[str] = (),
-        max_priority: int = 7,
+        max_priority: int = MAX_PRIORITY,
+        programs: Sequence[str] = PROGRAMS,
+        programs_max_priority: int = PROGRAMS_MAX_PRIORITY,
         backfill: timedelta = timedelta(hours=24),
         skip_facilities: Sequence[int] = (),
         clock: Clock = _now,
@@ -60,7 +64,7 @@ class JournaldSource:
         where = ",".join(str(p) for p in (*self.files, *self.directories)) or "system"
         self.name = f"journald:{where}"
         self.units = tuple(units)
-        self.max_priority = max_priority
+        self.filter = JournalFilter(max_priority, frozenset(programs), programs_max_priority)
         self.backfill = backfill
         self._clock = clock
         self._cursor: str | None = (cursor or {}).get("cursor")
@@ -164,7 +168,7 @@ class JournaldSource:
                     DeadLetter.of(self.host, self.name, str(cursor), str(exc), repr(entry).encode(), now)
                 )
                 continue
-            if not self._wanted(obs.priority, obs.object_unit):
+            if not self.filter.wanted(obs):
                 continue
             if obs.facility in self.skip_facilities and obs.object_unit is None:
                 continue
@@ -176,11 +180,6 @@ class JournaldSource:
             self._cursor = last
             out.cursor = {"cursor": last}
         return out
-
-    def _wanted(self, priority: int | None, object_unit: str | None) -> bool:
-        if object_unit is not None or priority is None:
-            return True
-        return priority <= self.max_priority
 
     def close(self) -> None:
         if self._reader is not None:

@@ -9,7 +9,8 @@ QUERIES: tuple[NamedQuery, ...] = (
         "failed-logins-by-ip",
         "Failed logins in the last 24 h by source IP",
         "MATCH (l:Login) WHERE l.success = false AND l.ts >= $since "
-        "RETURN l.source_ip AS source_ip, count(l) AS attempts, count(DISTINCT l.user) AS users, "
+        "RETURN l.source_ip AS source_ip, sum(coalesce(l.count, 1)) AS attempts, "
+        "count(DISTINCT l.user) AS users, "
         "min(l.ts) AS first, max(l.ts) AS last ORDER BY attempts DESC, source_ip",
         (Param("hours", int, 24, "look back this many hours (0: today)"),),
         since_hours,

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from schemas.envelope import Envelope, event_id, utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
 
 _COMMAND_TYPES: set[str] = set()
 
@@ -164,6 +164,7 @@ COMMANDS = Topic(
     "watchman.commands",
     partitions=1,
     retention_days=30,
+    retention_bytes=64 * MiB,
     description="Commands (TriggerScan, RestartService, ...) for the executors on each host.",
 )
 EVENTS_COMMANDS = Topic(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
 
 DockerObject = Literal["container", "image", "volume", "network"]
 SnapshotChange = Literal["added", "removed", "changed"]
@@ -289,6 +289,7 @@ RAW_CONTAINERS = Topic(
     "watchman.raw.containers",
     partitions=4,
     retention_days=30,
+    retention_bytes=64 * MiB,
     description="DockerEventObserved (the engine's events stream) and DockerStateObserved (snapshot "
     "differences after a (re)connect) records; key host/object id.",
 )

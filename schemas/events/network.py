@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
 
 NetworkKind = Literal["interface", "address", "route", "dns", "firewall", "vpn", "external_ip"]
 # How the producer learnt of the state: the first dump, a live netlink message, a fresh dump after the
@@ -247,6 +247,7 @@ RAW_NETWORK = Topic(
     "watchman.raw.network",
     partitions=4,
     retention_days=30,
+    retention_bytes=64 * MiB,
     description="NetworkStateObserved records (netlink interfaces/addresses/routes, DNS, firewall, VPN, "
     "external IP snapshot differences); key host/interface (or dns, firewall, route/..., vpn/...).",
 )

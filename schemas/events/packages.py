@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register, upcaster
-from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
 
 PackageAction = Literal["install", "upgrade", "downgrade", "remove", "purge", "reinstall"]
 PackageSource = Literal["apt", "dpkg", "dnf-rpm", "dnf", "dnf5", "brew"]
@@ -244,6 +244,7 @@ RAW_PACKAGES = Topic(
     "watchman.raw.packages",
     partitions=4,
     retention_days=30,
+    retention_bytes=64 * MiB,
     description="PackageChangeObserved records parsed from apt/dpkg/dnf/dnf5 logs and brew snapshots, "
     "PackageInventoried records from the dpkg status file and the RPM database; "
     "key host/package.",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from schemas.events.base import EventPayload, register
 from schemas.model import NodeLabel, Prop, RelType, Topic
@@ -65,7 +68,48 @@ class SuUsed(SecurityEvent):
     success: bool = True
 
 
-SECURITY_EVENTS: tuple[type[SecurityEvent], ...] = (LoginFailed, LoginSucceeded, SudoCommandRun, SuUsed)
+@register
+class AuthFailuresAggregated(SecurityEvent):
+    """The failures of one source in one minute beyond the first few (which have their own events).
+
+    Re-emitted under the same id as `count` grows; the last one of the minute carries the exact count.
+    `kind` "login": failed logins from `source_ip` (sshd attempts, PAM and login failures);
+    "sudo": sudo refusals of `user`. `users` is a bounded sample of the user names tried.
+    """
+
+    TYPE: ClassVar[str] = "AuthFailuresAggregated"
+    ACTION: ClassVar[str] = "auth-failures"
+    kind: Literal["login", "sudo"]
+    source_ip: str | None = None
+    user: str | None = None
+    users: tuple[str, ...] = ()
+    minute: datetime
+    count: int = Field(ge=1)
+    # the number of failures of this source and minute that have their own event
+    limit: int
+
+
+@register
+class BruteForceDetected(SecurityEvent):
+    """An alert: at least `failures` failed logins from `source_ip` within `window_minutes`."""
+
+    TYPE: ClassVar[str] = "BruteForceDetected"
+    ACTION: ClassVar[str] = "brute-force"
+    source_ip: str
+    failures: int
+    window_minutes: int
+    users: tuple[str, ...] = ()
+    message: str
+
+
+SECURITY_EVENTS: tuple[type[SecurityEvent], ...] = (
+    LoginFailed,
+    LoginSucceeded,
+    SudoCommandRun,
+    SuUsed,
+    AuthFailuresAggregated,
+    BruteForceDetected,
+)
 
 
 # --- topics and graph: what this domain declares (schemas/topics.py and schemas/graph.py collect it) ---
@@ -74,7 +118,8 @@ EVENTS_SECURITY = Topic(
     "watchman.events.security",
     partitions=4,
     retention_days=None,
-    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed events; key host/unit. Kept forever.",
+    description="LoginFailed/LoginSucceeded/SudoCommandRun/SuUsed, AuthFailuresAggregated (storms) and "
+    "BruteForceDetected events; key host/unit. Kept forever.",
 )
 LOGIN = NodeLabel(
     "Login",
@@ -91,8 +136,11 @@ LOGIN = NodeLabel(
         Prop("method", "STRING"),  # password, publickey, ...
         Prop("invalid_user", "BOOLEAN"),
         Prop("reason", "STRING"),
+        # failures this node stands for: 1, or a storm minute's aggregate (AuthFailuresAggregated)
+        Prop("count", "INT64"),
+        Prop("users", "STRING"),  # an aggregate's sample of the user names tried, comma-separated
     ),
-    description="A login attempt (failed or accepted).",
+    description="A login attempt (failed or accepted), or one source's failures in one storm minute.",
 )
 SUDO_COMMAND = NodeLabel(
     "SudoCommand",
@@ -108,8 +156,9 @@ SUDO_COMMAND = NodeLabel(
         Prop("tty", "STRING"),
         Prop("allowed", "BOOLEAN"),
         Prop("reason", "STRING"),
+        Prop("count", "INT64"),  # 1, or the refusals of a storm minute's aggregate
     ),
-    description="A sudo invocation (allowed or refused).",
+    description="A sudo invocation (allowed or refused), or one user's refusals in one storm minute.",
 )
 USER = NodeLabel(
     "User",

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
 
 HealthKind = Literal["http", "tcp", "process"]
 LogLevel = Literal["error", "warning"]
@@ -277,12 +277,14 @@ RAW_JOURNAL = Topic(
     "watchman.raw.journal",
     partitions=4,
     retention_days=7,
+    retention_bytes=256 * MiB,
     description="JournalEntryObserved records read from journald; key host/unit (or syslog identifier).",
 )
 RAW_SERVICES = Topic(
     "watchman.raw.services",
     partitions=4,
     retention_days=7,
+    retention_bytes=128 * MiB,
     description="ServiceMetricsObserved samples and HealthCheckObserved results; key host/unit.",
 )
 EVENTS_SERVICES = Topic(

@@ -141,13 +141,13 @@ def read_all(src: JournaldSource, batch: int = 1000) -> list[Envelope]:
 
 def test_reads_a_real_journal_file_and_resumes_after_its_cursor(tmp_path: Path) -> None:
     path = build_journal(tmp_path / "j" / "system.journal", sample_entries(NOW - timedelta(hours=1)))
-    whole = read_all(JournaldSource("h", files=[path]))
+    whole = read_all(JournaldSource("h", files=[path], max_priority=7))
     assert len(whole) == 64
     # read in small polls, "crashing" after each: a new source from the saved cursor goes on exactly there
     got: list[Envelope] = []
     cursor: dict[str, Any] | None = None
     for _ in range(100):
-        src = JournaldSource("h", cursor, files=[path])
+        src = JournaldSource("h", cursor, files=[path], max_priority=7)
         poll = src.poll(7)
         src.close()
         got += poll.observations
@@ -160,7 +160,7 @@ def test_reads_a_real_journal_file_and_resumes_after_its_cursor(tmp_path: Path) 
 
 def test_follows_entries_appended_to_the_journal(tmp_path: Path) -> None:
     path = build_journal(tmp_path / "system.journal", sample_entries(NOW - timedelta(hours=1), n_logs=3))
-    src = JournaldSource("h", files=[path])
+    src = JournaldSource("h", files=[path], max_priority=7)
     first = read_all(src)
     later = Entries()
     later.service_log(NOW, "nginx.service", "appended later", priority=3)
@@ -173,7 +173,7 @@ def test_unit_and_priority_filters_and_backfill_window(tmp_path: Path) -> None:
     e = sample_entries(NOW - timedelta(hours=1), n_logs=10)
     e.service_log(NOW - timedelta(hours=30), "nginx.service", "too old for the backfill window", priority=3)
     path = build_journal(tmp_path / "system.journal", e)
-    only_nginx = read_all(JournaldSource("h", files=[path], units=["nginx.service"]))
+    only_nginx = read_all(JournaldSource("h", files=[path], units=["nginx.service"], max_priority=7))
     assert {x.subject for x in only_nginx} == {"nginx.service"}
     assert len(only_nginx) == 15  # its 10 lines and the 5 manager messages about it
     severe = read_all(JournaldSource("h", files=[path], max_priority=4))
@@ -181,7 +181,7 @@ def test_unit_and_priority_filters_and_backfill_window(tmp_path: Path) -> None:
     assert "LOG:  checkpoint complete" not in messages and "2026/05/01 [info] 1" not in messages
     assert "Started nginx.service." in messages  # manager messages about units always pass
     assert "too old for the backfill window" not in messages
-    everything = read_all(JournaldSource("h", files=[path], backfill=timedelta(hours=48)))
+    everything = read_all(JournaldSource("h", files=[path], backfill=timedelta(hours=48), max_priority=7))
     assert "too old for the backfill window" in [x.payload["message"] for x in everything]
 
 
@@ -200,7 +200,7 @@ def test_odd_bytes_huge_and_missing_fields_do_not_stop_the_source(tmp_path: Path
     )  # no MESSAGE at all
     e.service_log(NOW, "odd.service", "after the odd ones", priority=3)
     path = build_journal(tmp_path / "system.journal", e)
-    src = JournaldSource("h", files=[path])
+    src = JournaldSource("h", files=[path], max_priority=7)
     got = read_all(src)
     assert len(got) == 5
     assert got[0].payload["truncated"] and "\ufffd" in got[0].payload["message"]
@@ -220,7 +220,7 @@ def test_a_missing_journal_is_reported_once_and_read_when_it_appears(
 ) -> None:
     now = [NOW]
     d = tmp_path / "journal"
-    src = JournaldSource("h", directories=[d], clock=lambda: now[0])
+    src = JournaldSource("h", directories=[d], clock=lambda: now[0], max_priority=7)
     with caplog.at_level(logging.INFO, logger="producers.journald.source"):
         for _ in range(3):
             assert src.poll(100).observations == []
@@ -314,3 +314,66 @@ def test_the_catalog_answers_from_a_real_journal(tmp_path: Path) -> None:
             "RETURN u.name AS user, l.success AS ok ORDER BY user"
         ).dicts()
         assert {(r["user"], r["ok"]) for r in logins} == {("admin", False), ("root", False), ("alice", True)}
+
+
+def test_the_default_filter_keeps_every_line_a_processor_decides_from(tmp_path: Path) -> None:
+    """The default drops most of a chatty journal, and the decisions are the same as from every line."""
+    start = NOW - timedelta(hours=1)
+    e = sample_entries(start)
+    for i in range(300):  # a chatty service: info and debug lines that decide nothing
+        e.service_log(
+            start + timedelta(seconds=i / 10), "app.service", f"GET /item/{i} 200", priority=6 + i % 2
+        )
+    e.service_log(start + timedelta(seconds=31), "app.service", "ERROR: could not connect to db", priority=6)
+    e.service_log(start + timedelta(seconds=32), "app.service", "deprecated option, warning only", priority=5)
+    for i in range(8):
+        e.ssh_failed(start + timedelta(seconds=40 + i), "203.0.113.66", "admin", port=41000 + i, pid=900 + i)
+    e.auth(
+        start + timedelta(seconds=50),
+        "sshd",
+        "debug1: userauth-request",
+        unit="ssh.service",
+        pid=9,
+        priority=7,
+    )
+    e.add(
+        start + timedelta(seconds=60),
+        "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+        "task_memcg=/system.slice/postgresql.service,task=postgres,pid=4242,uid=109",
+        PRIORITY=6,
+        SYSLOG_IDENTIFIER="kernel",
+        _TRANSPORT="kernel",
+    )
+    # older systemd: the service manager's texts without a catalog id or UNIT field
+    e.add(
+        start + timedelta(seconds=61),
+        "nginx.service: Scheduled restart job, restart counter is at 2.",
+        PRIORITY=6,
+        SYSLOG_IDENTIFIER="systemd",
+        _PID=1,
+        _TRANSPORT="journal",
+        _SYSTEMD_UNIT="init.scope",
+    )
+    e.auth(
+        start + timedelta(seconds=62),
+        "cockpit-session",
+        "pam_unix(cockpit:auth): authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.9",
+        unit="cockpit.service",
+        pid=77,
+    )
+    e.items.sort(key=lambda x: int(str(x["__REALTIME_TIMESTAMP"])))
+    path = build_journal(tmp_path / "system.journal", e)
+    every = read_all(JournaldSource("h", files=[path], max_priority=7))
+    default = read_all(JournaldSource("h", files=[path]))
+    assert len(default) < len(every) / 3
+    kept = {x.payload["message"] for x in default}
+    assert "ERROR: could not connect to db" in kept and "deprecated option, warning only" in kept
+    assert "GET /item/3 200" not in kept and "debug1: userauth-request" not in kept
+
+    def decided(raws: list[Envelope]) -> dict[str, dict[str, Any]]:
+        return {o.id: o.payload for o in _decide(raws, MemoryTable())}
+
+    assert decided(default) == decided(every)
+    types = {o.type for o in _decide(default, MemoryTable())}
+    assert {"ServiceOOMKilled", "ServiceRestartScheduled", "ServiceLogged", "LoginFailed"} <= types
+    assert "AuthFailuresAggregated" in types

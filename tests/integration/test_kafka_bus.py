@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -21,7 +22,9 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
+from schemas.core import DLQ
 from schemas.model import Topic
+from schemas.topics import RAW_TOPICS
 from tests.integration.bus_suite import BusSuite
 from watchman.bus.base import Bus, Record, partition_for
 from watchman.bus.kafka import BusUnavailable, KafkaBus
@@ -99,10 +102,22 @@ def test_topic_config_comes_from_the_registry(kbus: KafkaBus) -> None:
     a = _topic_config(aged.name)
     assert a["retention.ms"] == str(30 * 86_400_000)
     assert a["retention.bytes"] == "10000000"
+    assert a["segment.bytes"] == "2500000"  # deletion is by closed segment: a quarter of the limit
     assert a["cleanup.policy"] == "delete"
     f = _topic_config(forever.name)
     assert f["retention.ms"] == "-1"
     assert f["cleanup.policy"] == "compact"
+
+
+def test_the_raw_topics_are_bounded_in_time_and_size(kbus: KafkaBus) -> None:
+    raw = [replace(t, name=f"test.{t.name}.{uuid.uuid4().hex[:8]}") for t in (*RAW_TOPICS, DLQ)]
+    kbus.ensure_topics(raw)
+    for declared in raw:
+        config = _topic_config(declared.name)
+        assert declared.retention_days is not None and declared.retention_bytes is not None
+        assert config["retention.ms"] == str(declared.retention_days * 86_400_000)
+        assert config["retention.bytes"] == str(declared.retention_bytes)
+        assert int(config["segment.bytes"]) == declared.retention_bytes // 4
 
 
 def test_existing_topic_is_left_alone(kbus: KafkaBus) -> None:
@@ -150,7 +165,7 @@ def test_partitioning_matches_the_embedded_log(kbus: KafkaBus) -> None:
     assert [p for p, _ in positions] == [partition_for(k, 4) for k in keys]
 
 
-def test_producer_is_idempotent(kbus: KafkaBus) -> None:
+def test_producer_is_idempotent_and_compresses(kbus: KafkaBus) -> None:
     """The broker stored the batch with a producer id and sequence numbers: idempotent delivery."""
     t = _fresh("idem")
     kbus.ensure_topics([t])
@@ -173,6 +188,7 @@ def test_producer_is_idempotent(kbus: KafkaBus) -> None:
     batch = asyncio.run(first_batch())
     assert batch.producer_id >= 0
     assert batch.base_sequence >= 0
+    assert batch.compression_type == 4  # zstd, Kafka's codec id (schemas.topics.COMPRESSION)
 
 
 def test_sequential_reads_in_chunks_across_partitions(kbus: KafkaBus) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
@@ -90,6 +90,33 @@ class Entries:
             _TRANSPORT="syslog",
             _SYSTEMD_UNIT=unit,
         )
+
+    def ssh_failed(
+        self, ts: datetime, ip: str, user: str, *, port: int, pid: int, valid: bool = False
+    ) -> int:
+        """One failed password attempt as OpenSSH 9 on Debian logs it (one connection, one pid); returns
+        the number of lines. An unknown user gets "Invalid user" and PAM's "user unknown" first."""
+        lines: list[str] = []
+        if valid:
+            lines += [
+                "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+                f"rhost={ip}  user={user}",
+                f"Failed password for {user} from {ip} port {port} ssh2",
+                f"Connection closed by authenticating user {user} {ip} port {port} [preauth]",
+            ]
+        else:
+            lines += [
+                f"Invalid user {user} from {ip} port {port}",
+                "pam_unix(sshd:auth): check pass; user unknown",
+                "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+                f"rhost={ip}",
+                f"Failed password for invalid user {user} from {ip} port {port} ssh2",
+                f"Received disconnect from {ip} port {port}:11: Bye Bye [preauth]",
+                f"Disconnected from invalid user {user} {ip} port {port} [preauth]",
+            ]
+        for i, message in enumerate(lines):
+            self.auth(ts + timedelta(milliseconds=i), "sshd", message, unit="ssh.service", pid=pid)
+        return len(lines)
 
 
 def export_format(entries: Iterable[Mapping[str, str | bytes]]) -> bytes:

@@ -21,6 +21,7 @@ from watchman.bus.base import Bus, Record, StoredRecord, UnknownTopic, partition
 from watchman.bus.kafka_clients import HUSH, STOP_CHECK_SECONDS, BusUnavailable, KafkaClients
 
 log = logging.getLogger(__name__)
+SEGMENT_MIN, SEGMENT_MAX = 2**20, 2**30  # Kafka's bounds of segment.bytes: 1 MiB (its minimum) .. 1 GiB
 
 __all__ = ["BusUnavailable", "KafkaBus"]
 
@@ -65,6 +66,9 @@ class KafkaBus(KafkaClients, Bus):
         }
         if t.retention_bytes is not None:
             configs["retention.bytes"] = str(t.retention_bytes)
+            # Kafka deletes whole closed segments (1 GiB by default): a segment of a quarter of the
+            # limit keeps a partition within ~1.25 x retention.bytes instead of limit + 1 GiB.
+            configs["segment.bytes"] = str(min(max(t.retention_bytes // 4, SEGMENT_MIN), SEGMENT_MAX))
         return NewTopic(t.name, t.partitions, self.replication_factor, topic_configs=configs)
 
     async def _wait_for_leaders(self, names: list[str]) -> None:

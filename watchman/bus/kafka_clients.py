@@ -18,6 +18,8 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
+from schemas.topics import COMPRESSION
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -186,6 +188,7 @@ class KafkaClients:
                         # Batches are built whole in _append: lingering would only delay the last one.
                         linger_ms=0,
                         max_batch_size=256 * 1024,
+                        compression_type=COMPRESSION,
                     )
                 )
             return self._producer

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas import journal
+
 if TYPE_CHECKING:
     from producers.source import Source
     from watchman.settings import Settings
@@ -20,8 +22,11 @@ log = logging.getLogger(__name__)
 class JournaldSettings(BaseModel):
     """The journal to follow: the local system journal, or the journal files/directories named here.
 
-    `units` keeps only entries written by or about those units; `max_priority` (0 emerg .. 7 debug)
-    drops less severe ordinary log lines (the service manager's messages about units always pass).
+    `units` keeps only entries written by or about those units. Of those, the lines the processors read
+    (schemas.journal): ordinary lines up to `max_priority` (0 emerg .. 7 debug; default 4, warning),
+    the `programs`' lines up to `programs_max_priority` (default 6, info), and always the service
+    manager's messages about units, OOM kills, PAM failures and lines with an error/warning word.
+    `max_priority = 7` keeps every line in the raw topic (about 4x the volume on a busy host).
     On first start, entries of the last `backfill_hours` are read.
     """
 
@@ -31,7 +36,9 @@ class JournaldSettings(BaseModel):
     files: tuple[Path, ...] = ()
     directories: tuple[Path, ...] = ()
     units: tuple[str, ...] = ()
-    max_priority: int = Field(7, ge=0, le=7)
+    max_priority: int = Field(journal.MAX_PRIORITY, ge=0, le=7)
+    programs: tuple[str, ...] = journal.PROGRAMS
+    programs_max_priority: int = Field(journal.PROGRAMS_MAX_PRIORITY, ge=0, le=7)
     backfill_hours: float = Field(24.0, ge=0)
 
 
@@ -156,6 +163,8 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
                 directories=j.directories,
                 units=j.units,
                 max_priority=j.max_priority,
+                programs=j.programs,
+                programs_max_priority=j.programs_max_priority,
                 backfill=timedelta(hours=j.backfill_hours),
                 # One source tells authentication: with the auth log files followed, not the journal.
                 skip_facilities=AUTH_FACILITIES if authlog else (),
