@@ -8,7 +8,7 @@ import os
 import pathlib
 import secrets
 import threading
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -88,7 +88,12 @@ def authorised(
 Caller = Annotated[str, Depends(authorised)]
 
 
-def _matches(given: str, token: TokenFile | None) -> bool:
+class Token(Protocol):
+    def current(self) -> str: ...
+
+
+def matches(given: str, token: Token | None) -> bool:
+    """Whether `given` is the token's current value (compared in constant time; no file: no match)."""
     if token is None or not given:
         return False
     try:
@@ -105,7 +110,7 @@ def metrics_reader(
     """/admin/metrics takes the admin token or the metrics token: a scraper holding the latter can
     read the metrics and nothing else (no queries, no commands)."""
     given = credentials.credentials if credentials is not None else ""
-    if _matches(given, request.app.state.token) or _matches(given, request.app.state.metrics_token):
+    if matches(given, request.app.state.token) or matches(given, request.app.state.metrics_token):
         return
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,

@@ -8,11 +8,10 @@ as soon as a chunked body passes the cap). The routes keep their own token check
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -21,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from watchman.api.auth import Token, matches
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,20 +37,6 @@ METRICS = "/admin/metrics"
 # How much of a rejected input a 422 shows.
 ECHO_LIMIT = 200
 INT64 = (-(1 << 63), (1 << 63) - 1)
-
-
-class Token(Protocol):
-    def current(self) -> str: ...
-
-
-def _matches(given: str, token: Token | None) -> bool:
-    if token is None or not given:
-        return False
-    try:
-        expected = token.current()
-    except FileNotFoundError:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def _answer(
@@ -87,8 +74,8 @@ class Limits:
             given = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, credential = given.partition(" ")
             credential = credential.strip() if scheme.lower() == "bearer" else ""
-            allowed = _matches(credential, self.token) or (
-                path == METRICS and _matches(credential, self.metrics_token)
+            allowed = matches(credential, self.token) or (
+                path == METRICS and matches(credential, self.metrics_token)
             )
             if not allowed:
                 await _answer(
