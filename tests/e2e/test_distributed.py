@@ -252,6 +252,8 @@ def test_admin_api_commands_travel_through_kafka_to_the_producer(tmp_path: Path)
 
     reset_servers()
     dist = _instance(tmp_path, generate(5, start=datetime(2024, 5, 1), seed=2))
+    # A Homebrew prefix that exists, so the scan has a scanner to run (missing paths are skipped).
+    (dist.brew_prefix / "Cellar").mkdir(parents=True)
     dist.cli("token", "show")  # one token for the three processes of this data directory
     procs = {name: dist.start(name) for name in ("project", "produce")}
     try:
