@@ -1,5 +1,6 @@
-"""An sshd brute-force run and a sudo storm in a real journal file, through the embedded pipeline (real SQLite
-log, real LadybugDB): a bounded number of nodes, exact counts, one brute-force alert."""
+"""An sshd brute-force run and a sudo storm in a real journal file, and the same lines as rsyslog writes them
+to /var/log/auth.log, through the embedded pipeline (real SQLite log, real LadybugDB): a bounded number of
+nodes, exact counts, one brute-force alert."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from processors import security
+from producers.authlog.source import AuthLogSource
 from producers.journald.source import JournaldSource
+from producers.source import Source
 from projections.catalog import resolve
 from projections.stores.ladybug import LadybugStore
 from tests.support.journal import Entries, build_journal
@@ -62,13 +65,37 @@ def rows(graph: LadybugStore, cypher: str, **params: Any) -> list[dict[str, Any]
     return graph.query(cypher, params).dicts()
 
 
+def auth_log(path: Path, entries: Entries) -> Path:
+    """The entries as rsyslog writes them to auth.log with its high-precision (RFC 3339) template, the
+    form of tests/data/auth/auth-rfc3339.log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for item in entries.items:
+            ts = datetime.fromtimestamp(int(str(item["__REALTIME_TIMESTAMP"])) / 1e6, UTC)
+            fh.write(
+                f"{ts.isoformat()} {HOST} {item['SYSLOG_IDENTIFIER']}[{item['_PID']}]: {item['MESSAGE']}\n"
+            )
+    return path
+
+
 def test_a_brute_force_run_in_a_real_journal_is_bounded_and_exact(tmp_path: Path) -> None:
     start = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=0, microsecond=0)
     entries, lines = history(start)
     path = build_journal(tmp_path / "journal" / "system.journal", entries)
+    check_bounded_and_exact(tmp_path, JournaldSource(HOST, files=[path]), lines)
+
+
+def test_the_same_run_in_an_auth_log_is_bounded_and_exact(tmp_path: Path) -> None:
+    start = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=0, microsecond=0)
+    entries, lines = history(start)
+    path = auth_log(tmp_path / "log" / "auth.log", entries)
+    check_bounded_and_exact(tmp_path, AuthLogSource(path, HOST), lines)
+
+
+def check_bounded_and_exact(tmp_path: Path, source: Source, lines: int) -> None:
     log = SqliteLog(tmp_path / "log.sqlite")
     graph = LadybugStore(tmp_path / "graph")
-    pipeline = EmbeddedPipeline(log, graph, [JournaldSource(HOST, files=[path])], host=HOST, batch_size=100)
+    pipeline = EmbeddedPipeline(log, graph, [source], host=HOST, batch_size=100)
     try:
         pipeline.drain()
         logins = rows(
