@@ -97,3 +97,30 @@ class Topic:
     retention_bytes: int | None = None
     cleanup: Literal["delete", "compact"] = "delete"
     description: str = ""
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    """An alert is a domain event of a known kind (DESIGN §9): each domain declares, in its schema
+    module's `ALERTS`, which of its events fire an alert and which resolve it; schemas/alerts.py collects
+    them and the one delivery stage (Alertmanager v2, webhooks) sends them, whatever the domain.
+
+    `fires_on` / `resolves_on` are event TYPE names of this domain; `when` / `resolves_when` narrow them
+    to payloads whose fields hold those values (ServiceHealthChanged fires with status "unhealthy",
+    resolves with "healthy"). The alert's identity, so that firing and resolving meet and repeats are
+    de-duplicated, is (name, host, the payload's `subject` field). `summary` is a str.format template
+    over the payload's fields. An alert without a resolving event ends after `ends_after_minutes`.
+    """
+
+    name: str
+    fires_on: str
+    severity: Severity
+    subject: str
+    summary: str
+    when: tuple[tuple[str, object], ...] = ()
+    resolves_on: tuple[str, ...] = ()
+    resolves_when: tuple[tuple[str, object], ...] = ()
+    ends_after_minutes: int | None = 60

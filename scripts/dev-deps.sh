@@ -23,6 +23,12 @@ DEV_DEPS=(
     "nft:nftables                                 the firewall scanner on a real ruleset"
     "iptables-save:iptables                       the firewall scanner's iptables path"
     "rpmbuild:rpm                                 an RPM database in a test root (the inventory)"
+    "sshd:openssh-server                          a real sshd on loopback (rsync/git over ssh)"
+    "ssh:openssh-client                           the client side of those tests"
+    "rsync:rsync                                  rsync targets (backups, vault media)"
+    "age:age                                      decrypts backups independently of the product"
+    "prometheus-alertmanager:prometheus-alertmanager  alert delivery to a real Alertmanager"
+    "nginx:nginx                                  a real service whose config is validated and reloaded"
 )
 # Also, through scripts/lib.sh on every set-up: python3-venv, and gcc, pkg-config, libsystemd-dev to
 # build systemd-python (the journald reader).

@@ -74,5 +74,14 @@ ensure_debian_packages() {
         command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    apt_install "needed by the tests" "${missing[@]}"
+    # The tests start these servers themselves, on loopback: keep the packages' own services (nginx on
+    # 0.0.0.0:80, sshd, alertmanager) from starting at install, through Debian's policy-rc.d hook.
+    local policy=/usr/sbin/policy-rc.d placed=""
+    if [ "$(id -u)" = 0 ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && placed=1
+    fi
+    local rc=0
+    apt_install "needed by the tests" "${missing[@]}" || rc=$?
+    [ -n "$placed" ] && rm -f "$policy"
+    return $rc
 }

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, AlertKind, MiB, NodeLabel, Prop, RelType, Topic
 
 NetworkKind = Literal["interface", "address", "route", "dns", "firewall", "vpn", "external_ip"]
 # How the producer learnt of the state: the first dump, a live netlink message, a fresh dump after the
@@ -414,4 +414,13 @@ RELS: tuple[RelType, ...] = (
     USED_BY,
     HAS_VPN,
     ACTED_ON,
+)
+ALERTS: tuple[AlertKind, ...] = (
+    AlertKind(
+        name="DnsServersChanged",
+        fires_on="DnsServersChanged",
+        severity="info",
+        subject="scope",
+        summary="DNS servers of {scope} changed to {servers}",
+    ),
 )

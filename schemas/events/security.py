@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from schemas.events.base import EventPayload, register
-from schemas.model import NodeLabel, Prop, RelType, Topic
+from schemas.model import AlertKind, NodeLabel, Prop, RelType, Topic
 
 
 class SecurityEvent(EventPayload):
@@ -196,4 +196,13 @@ RELS: tuple[RelType, ...] = (
     ACCOUNT_ON,
     ACTED_ON,
     HAPPENED_ON,
+)
+ALERTS: tuple[AlertKind, ...] = (
+    AlertKind(
+        name="BruteForceDetected",
+        fires_on="BruteForceDetected",
+        severity="critical",
+        subject="source_ip",
+        summary="{failures} failed logins from {source_ip} within {window_minutes} minutes",
+    ),
 )

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
-from schemas.model import UPDATED_AT, MiB, NodeLabel, Prop, RelType, Topic
+from schemas.model import UPDATED_AT, AlertKind, MiB, NodeLabel, Prop, RelType, Topic
 
 HealthKind = Literal["http", "tcp", "process"]
 LogLevel = Literal["error", "warning"]
@@ -365,4 +365,39 @@ RELS: tuple[RelType, ...] = (
     LOGGED_BY,
     METRICS_FOR,
     ACTED_ON,
+)
+# The alerts this domain's events fire (schemas/alerts.py collects; one delivery stage sends them).
+ALERTS: tuple[AlertKind, ...] = (
+    AlertKind(
+        name="ServiceFailing",
+        fires_on="ServiceFailureAlert",
+        severity="critical",
+        subject="unit",
+        summary="{unit} failed {failures} times within {window_minutes} minutes",
+    ),
+    AlertKind(
+        name="ServiceFlapping",
+        fires_on="ServiceFlapping",
+        severity="warning",
+        subject="unit",
+        summary="{unit} started {starts} times within {window_minutes} minutes",
+    ),
+    AlertKind(
+        name="ServiceUnhealthy",
+        fires_on="ServiceHealthChanged",
+        when=(("status", "unhealthy"),),
+        severity="critical",
+        subject="unit",
+        summary="{unit}: health check {check} failed",
+        resolves_on=("ServiceHealthChanged",),
+        resolves_when=(("status", "healthy"),),
+        ends_after_minutes=None,
+    ),
+    AlertKind(
+        name="ServiceOOMKilled",
+        fires_on="ServiceOOMKilled",
+        severity="warning",
+        subject="unit",
+        summary="{unit}: a process was killed for lack of memory",
+    ),
 )

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from watchman import settings as settings_mod
 from watchman.private_files import private_umask
+from watchman.secrets import RedactSecrets
 from watchman.settings import Settings
 
 # LadybugDB, Faust and FastAPI (with the daemon, which serves the admin API) are imported by the
@@ -64,6 +65,8 @@ def main_options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # no secret value reaches a log line (watchman/secrets.py)
+        handler.addFilter(RedactSecrets())
     _state.clear()
     _state["config"] = config
 
