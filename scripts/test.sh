@@ -27,4 +27,7 @@ fi
 infra/services up all
 eval "$(infra/services env)"
 echo "== pytest"
-pytest "$@"
+# Test modules run in parallel, whole modules per worker (--dist loadfile: a module's fixtures and servers
+# are set up once); modules marked `servers` still take turns on Kafka and Neo4j (tests/conftest.py).
+# WATCHMAN_TEST_WORKERS=0 runs in one process; arguments after it (e.g. -n 0) win.
+pytest -n "${WATCHMAN_TEST_WORKERS:-3}" --dist loadfile --durations=30 "$@"
