@@ -55,7 +55,9 @@ from schemas.events.services import (
     ServiceReloaded,
     ServiceRestartScheduled,
     ServiceStarted,
+    ServiceStateObserved,
     ServiceStopped,
+    UnitStateObserved,
     unit_type,
 )
 from schemas.journal import ERROR_WORDS, WARN_WORDS
@@ -477,6 +479,32 @@ def decide_health(raw: Envelope, obs: HealthCheckObserved, table: Table) -> list
     return remember(table, key, raw.id, out)
 
 
+def decide_unit_state(raw: Envelope, obs: UnitStateObserved, table: Table) -> list[Envelope]:
+    """The unit inventory: a ServiceStateObserved when the manager reports a state (ActiveState and
+    SubState) other than the last one it reported for the unit; a unit no longer loaded is "inactive"."""
+    key = f"unitstate/{unit_key(raw.host, obs.unit)}"
+    again = recall(table, key, raw.id)
+    if again is not None:
+        return again
+    prev: dict[str, Any] | None = table.get(key)
+    state = "inactive" if obs.gone else obs.active_state
+    sub = "dead" if obs.gone else obs.sub_state
+    out: list[Envelope] = []
+    if prev is None or (prev["state"], prev["sub"]) != (state, sub):
+        detail = f"{state} ({sub})" + (f", {obs.load_state}" if obs.load_state not in ("", "loaded") else "")
+        observed = ServiceStateObserved(
+            unit=obs.unit,
+            message=("no longer loaded; " if obs.gone else "") + detail,
+            state=state,
+            sub_state=sub,
+            load_state="not-found" if obs.gone else obs.load_state,
+            previous=prev["state"] if prev else None,
+        )
+        out.append(envelope(raw, observed, event_id("services", raw.id, "state")))
+        table.set(key, {"state": state, "sub": sub})
+    return remember(table, key, raw.id, out)
+
+
 # Which raw event types this domain decides, and where the decisions go (processors/registry.py collects it).
 # The journal feeds two processors (two consumer groups): this one and processors/security.py.
 ROUTES: tuple[Route, ...] = (
@@ -495,6 +523,7 @@ ROUTES: tuple[Route, ...] = (
         decide={
             ServiceMetricsObserved.TYPE: typed(ServiceMetricsObserved, decide_metrics),
             HealthCheckObserved.TYPE: typed(HealthCheckObserved, decide_health),
+            UnitStateObserved.TYPE: typed(UnitStateObserved, decide_unit_state),
         },
     ),
 )

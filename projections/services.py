@@ -20,6 +20,7 @@ from schemas.events.services import (
     ServiceReloaded,
     ServiceRestartScheduled,
     ServiceStarted,
+    ServiceStateObserved,
     ServiceStopped,
 )
 
@@ -49,6 +50,8 @@ def _state(payload: ServiceEvent, ts: datetime) -> dict[str, Any]:
         return {"state": "active"}
     if isinstance(payload, ServiceRestartScheduled):
         return {"restarts": payload.counter}
+    if isinstance(payload, ServiceStateObserved):
+        return {"state": payload.state}
     if isinstance(payload, ServiceHealthChanged):
         return {"health_status": payload.status}
     if isinstance(payload, ServiceMetricsSampled):

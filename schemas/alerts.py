@@ -35,8 +35,15 @@ def firing(event_type: str, payload: Mapping[str, object]) -> list[AlertKind]:
 
 
 def resolving(event_type: str, payload: Mapping[str, object]) -> list[AlertKind]:
-    """The alerts an event of this type and payload resolves."""
-    return [a for a in ALERT_KINDS if event_type in a.resolves_on and _matches(a.resolves_when, payload)]
+    """The alerts an event of this type and payload resolves (never one that the same event fires:
+    a unit observed failed again does not resolve its own alert)."""
+    return [
+        a
+        for a in ALERT_KINDS
+        if event_type in a.resolves_on
+        and _matches(a.resolves_when, payload)
+        and not (a.fires_on == event_type and _matches(a.when, payload))
+    ]
 
 
 def summary(alert: AlertKind, payload: Mapping[str, object]) -> str:

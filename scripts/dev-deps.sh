@@ -29,6 +29,7 @@ DEV_DEPS=(
     "age:age                                      decrypts backups independently of the product"
     "prometheus-alertmanager:prometheus-alertmanager  alert delivery to a real Alertmanager"
     "nginx:nginx                                  a real service whose config is validated and reloaded"
+    "dbus-daemon:dbus                             a private D-Bus for the systemd unit inventory tests"
 )
 # Also, through scripts/lib.sh on every set-up: python3-venv, and gcc, pkg-config, libsystemd-dev to
 # build systemd-python (the journald reader).

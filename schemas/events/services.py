@@ -112,6 +112,24 @@ class HealthCheckObserved(_Timed):
     cooldown_seconds: int = 60
 
 
+@register
+class UnitStateObserved(_Timed):
+    """One unit's state as systemd's service manager reports it (org.freedesktop.systemd1.Manager
+    ListUnits, what `systemctl list-units` shows): the inventory taken at start and on each rescan, so a
+    unit that failed before the daemon started, or is quietly down, is known without a journal line.
+    `gone`: the unit is no longer loaded (it was in the previous snapshot)."""
+
+    TYPE: ClassVar[str] = "UnitStateObserved"
+    VERSION: ClassVar[int] = 1
+
+    unit: str
+    load_state: str = ""
+    active_state: str = ""
+    sub_state: str = ""
+    description: str = ""
+    gone: bool = False
+
+
 class ServiceEvent(EventPayload):
     """Base of the service domain events: something that happened to one unit."""
 
@@ -233,6 +251,19 @@ class ServiceHealthChanged(ServiceEvent):
 
 
 @register
+class ServiceStateObserved(ServiceEvent):
+    """The service manager reported a unit's state, and it differs from the last one it reported: the
+    unit inventory (a unit found failed at start, one that went down without a journal line)."""
+
+    TYPE: ClassVar[str] = "ServiceStateObserved"
+    ACTION: ClassVar[str] = "state"
+    state: str  # systemd's ActiveState: active, reloading, inactive, failed, activating, deactivating
+    sub_state: str = ""
+    load_state: str = ""
+    previous: str | None = None
+
+
+@register
 class AutoRestartIssued(ServiceEvent):
     """Audit: the auto-restart policy issued a RestartService command (its id in `command_id`)."""
 
@@ -266,6 +297,7 @@ SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
     ServiceFailureAlert,
     ServiceMetricsSampled,
     ServiceHealthChanged,
+    ServiceStateObserved,
     AutoRestartIssued,
     AutoRestartSuppressed,
 )
@@ -285,7 +317,8 @@ RAW_SERVICES = Topic(
     partitions=4,
     retention_days=7,
     retention_bytes=128 * MiB,
-    description="ServiceMetricsObserved samples and HealthCheckObserved results; key host/unit.",
+    description="ServiceMetricsObserved samples, HealthCheckObserved results and UnitStateObserved "
+    "inventory entries; key host/unit.",
 )
 EVENTS_SERVICES = Topic(
     "watchman.events.services",
@@ -391,6 +424,16 @@ ALERTS: tuple[AlertKind, ...] = (
         summary="{unit}: health check {check} failed",
         resolves_on=("ServiceHealthChanged",),
         resolves_when=(("status", "healthy"),),
+        ends_after_minutes=None,
+    ),
+    AlertKind(
+        name="ServiceFoundFailed",
+        fires_on="ServiceStateObserved",
+        when=(("state", "failed"),),
+        severity="critical",
+        subject="unit",
+        summary="{unit} is in the failed state ({sub_state})",
+        resolves_on=("ServiceStateObserved", "ServiceStarted"),
         ends_after_minutes=None,
     ),
     AlertKind(

@@ -41,3 +41,11 @@ def test_firing_and_resolving_follow_the_payload() -> None:
 def test_summary_with_a_missing_field_falls_back_to_the_name() -> None:
     alert = next(a for a in alerts.ALERT_KINDS if a.name == "BruteForceDetected")
     assert alerts.summary(alert, {"source_ip": "203.0.113.9"}) == "BruteForceDetected: 203.0.113.9"
+
+
+def test_an_event_that_fires_an_alert_does_not_resolve_it() -> None:
+    failed = {"unit": "db.service", "state": "failed", "sub_state": "failed"}
+    active = {**failed, "state": "active", "sub_state": "running"}
+    assert [a.name for a in alerts.firing("ServiceStateObserved", failed)] == ["ServiceFoundFailed"]
+    assert alerts.resolving("ServiceStateObserved", failed) == []
+    assert [a.name for a in alerts.resolving("ServiceStateObserved", active)] == ["ServiceFoundFailed"]

@@ -107,9 +107,16 @@ class ServicesSettings(BaseModel):
     health_interval: float = Field(30.0, gt=0, description="seconds between health-check rounds")
     health_checks: tuple[HealthCheckSettings, ...] = ()
     auto_restart: AutoRestartSettings = AutoRestartSettings()
+    # The unit inventory: every loaded unit's state from systemd over D-Bus, at start and every
+    # units_interval seconds. "auto": where the system bus is there to ask (units_bus: "SYSTEM" or an
+    # address such as unix:path=/run/dbus/system_bus_socket).
+    units_enabled: Literal["auto"] | bool = "auto"
+    units_interval: float = Field(3600.0, gt=0, description="seconds between unit inventories")
+    units_bus: str = "SYSTEM"
 
 
 AUTH_FACILITIES = (4, 10)  # syslog auth and authpriv
+SYSTEM_BUS_SOCKETS = (Path("/run/dbus/system_bus_socket"), Path("/var/run/dbus/system_bus_socket"))
 JOURNAL_DIRS = (Path("/var/log/journal"), Path("/run/log/journal"))
 
 
@@ -131,6 +138,20 @@ def authlog_followed(settings: Settings) -> bool:
     if enabled == "auto":
         return not journal_readable(settings)
     return bool(enabled)
+
+
+def units_listed(settings: Settings) -> bool:
+    """`services.units_enabled`: true/false as set; "auto" where a system bus is there to ask."""
+    s = settings.services
+    if s.units_enabled == "auto":
+        if s.units_bus != "SYSTEM":
+            return True
+        import os
+
+        if os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"):
+            return True
+        return any(p.exists() for p in SYSTEM_BUS_SOCKETS)
+    return bool(s.units_enabled)
 
 
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
@@ -194,6 +215,14 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
             for c in s.health_checks
         ]
         out.append(HealthChecker(settings.host, specs, interval=s.health_interval))
+    if units_listed(settings):
+        from producers.services.units import UnitInventory
+
+        out.append(
+            UnitInventory(
+                settings.host, cursors.get("services:units"), bus=s.units_bus, interval=s.units_interval
+            )
+        )
     return out
 
 
@@ -233,4 +262,8 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
     out.append(
         ("services", f"metrics {metrics}; {len(s.health_checks)} health check(s); auto-restart {restart}")
     )
+    if units_listed(settings):
+        out.append(("units", f"systemd's unit list over D-Bus ({s.units_bus}) every {s.units_interval:g} s"))
+    else:
+        out.append(("units", "off (no system D-Bus here)" if s.units_enabled == "auto" else "off"))
     return out
