@@ -332,6 +332,8 @@ class Daemon:
                     if self._graph_dir is not None:
                         require_room(self._graph_dir, self.settings.graph_min_free_mb * 2**20)
                     if rewind:
+                        # After a full disk: give back the WAL's room first (fails again while full).
+                        self.log.checkpoint()
                         self._rewind()
                         rewind = False
                     step = self.pipeline.step()

@@ -127,8 +127,7 @@ class Ingestor:
             for src in self.sources:
                 if self.pacer.should_wait(src):
                     continue
-                poll = src.poll(self.batch_size)
-                self.pacer.polled(src, poll, self.batch_size)
+                poll = self.pacer.poll(src, self.batch_size)
                 if poll.observations:
                     self.log.append(src.topic.name, [envelope_record(e) for e in poll.observations])
                     metrics.EVENTS_IN.labels("ingest", src.topic.name, src.name).inc(len(poll.observations))

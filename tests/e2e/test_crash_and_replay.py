@@ -51,8 +51,7 @@ def test_kill_9_at_random_moments_then_restart_equals_a_clean_run(tmp_path: Path
     crashed.cli("run", "--once")
     got = crashed.graph_dump()
     # Ids included: an event's id is a function of the logs' content (docs/architecture.md, "Event
-    # ids"), not of which twin a restart happened to read first; assert_same_graph names the one
-    # case left.
+    # ids"), not of which twin a restart happened to read first.
     assert_same_graph(got, expected)
     assert len({e["id"] for e in got["events"]}) == len(got["events"]) == history.changes  # type: ignore[attr-defined]
 

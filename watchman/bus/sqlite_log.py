@@ -221,6 +221,13 @@ class SqliteLog(Bus):
 
     # -- retention ------------------------------------------------------------------------------
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to nothing. The WAL grows to 32 MiB between
+        checkpoints (wal_autocheckpoint) and keeps its size after one; after a full disk that is room the
+        rest of the data directory needs, so the daemon calls this before it retries."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def enforce_retention(self, now_ms: int | None = None) -> int:
         """Delete records older than their topic's retention_ms, then the oldest beyond retention_bytes."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
