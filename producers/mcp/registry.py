@@ -70,6 +70,15 @@ def _str(d: Mapping[str, Any], key: str, where: str) -> str:
     return v
 
 
+def _list(d: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise RegistryError(f"{where}: {key} must be a list, got {type(v).__name__}")
+    return v
+
+
 def _transport(value: str, where: str) -> Transport:
     if value in ("stdio", "streamable-http"):
         return value  # type: ignore[return-value]
@@ -104,7 +113,7 @@ def _runtime(pkg: Mapping[str, Any], where: str) -> tuple[str, list[str], Deploy
 
 def _package_args(pkg: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    for arg in pkg.get("packageArguments") or ():
+    for arg in _list(pkg, "packageArguments", "a package"):
         if not isinstance(arg, Mapping) or "value" not in arg:
             continue  # a valueHint without a value is for a person to fill in
         if arg.get("type") == "named":
@@ -130,8 +139,8 @@ def from_server_json(
     if not name:
         raise RegistryError(f"{where}: no name")
     where = f"{origin} ({name})"
-    packages = [p for p in (doc.get("packages") or ()) if isinstance(p, Mapping)]
-    remotes = [r for r in (doc.get("remotes") or ()) if isinstance(r, Mapping)]
+    packages = [p for p in _list(doc, "packages", where) if isinstance(p, Mapping)]
+    remotes = [r for r in _list(doc, "remotes", where) if isinstance(r, Mapping)]
     if registry_type:
         packages = [p for p in packages if p.get("registryType") == registry_type]
         if not packages:
@@ -150,7 +159,7 @@ def from_server_json(
         t = pkg.get("transport") or {}
         transport = str(t.get("type", "stdio")) if isinstance(t, Mapping) else "stdio"
         url = str(t.get("url", "")) if isinstance(t, Mapping) else ""
-        for var in pkg.get("environmentVariables") or ():
+        for var in _list(pkg, "environmentVariables", where):
             if not isinstance(var, Mapping) or not var.get("name"):
                 continue
             vname = str(var["name"])
@@ -167,6 +176,8 @@ def from_server_json(
     else:
         raise RegistryError(f"{where}: neither packages nor remotes")
     given_env = o.get("env") or {}
+    if not isinstance(given_env, Mapping):
+        raise RegistryError(f"{where}: env must be a table of NAME = value")
     env.update({str(k): str(v) for k, v in dict(given_env).items()})
     secret_env += [k for k, v in env.items() if v.startswith(SECRET_PREFIX) and k not in secret_env]
     return _finish(
