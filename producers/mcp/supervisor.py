@@ -300,6 +300,7 @@ class MCPSupervisor:
             if not r.want:
                 if r.pending is not None:
                     r.pending = None
+                    r.state = "stopped"
                     r.settle(True, f"{spec.name} stopped")
                 await self._wait(r, None)
                 continue
@@ -396,9 +397,7 @@ class MCPSupervisor:
                 detail=f"{action} requested",
             )
         )
-        if action == "stop":
-            r.pending = None
-            r.settle(True, f"{r.spec.name} stopped")
+        # A stop is settled by the loop once the process or container is gone (see _serve).
         return _Stop(f"{action} requested")
 
     def _probe(

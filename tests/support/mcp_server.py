@@ -64,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--transport", default="stdio", choices=["stdio", "streamable-http"])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1", help="listen address of streamable-http")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--tools", default="add,echo")
     ap.add_argument("--env-file", default="")
@@ -81,7 +82,7 @@ def main() -> None:
     if args.transport == "stdio":
         server.run()
     else:
-        server.run("streamable-http", host="127.0.0.1", port=args.port)
+        server.run("streamable-http", host=args.host, port=args.port)
 
 
 if __name__ == "__main__":
