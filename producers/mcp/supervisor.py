@@ -509,6 +509,13 @@ class MCPSupervisor:
         r.digest = None
         if spec.deployment == "container":
             return await self._run_container(r, env, attempt)
+        squatter, _ = await self._try_handshake(r)
+        if squatter is not None:  # e.g. one left running by a Watchman that was killed
+            return (
+                "failed",
+                f"something else already answers at {spec.url}: not starting a second server",
+                None,
+            )
         logf = (self.log_dir / f"{_safe(spec.name)}.log").open("ab")
         try:
             proc = subprocess.Popen(

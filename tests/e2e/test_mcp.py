@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,16 +122,56 @@ def _wait(inst: Instance, what: str, check: Callable[[], Any]) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last})\n{inst.daemon_log('run')}")
 
 
+def _api(inst: Instance, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The daemon's admin API: a query through it costs no new interpreter (the CLI's do)."""
+    url = (inst.data_dir / "api.url").read_text().strip()
+    token = (inst.data_dir / "api.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def ask(inst: Instance, name_or_cypher: str, **params: Any) -> list[dict[str, Any]]:
+    named = not name_or_cypher.startswith("MATCH")
+    body = {"name": name_or_cypher} if named else {"cypher": name_or_cypher, "read_only": True}
+    rows: list[dict[str, Any]] = _api(inst, "POST", "/query", {**body, "params": params})["rows"]
+    return rows
+
+
+def _command(inst: Instance, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """POST a lifecycle command through the API and wait for its outcome."""
+    accepted = _api(inst, "POST", path, body or {})
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = _api(inst, "GET", accepted["status_url"])
+        if state["status"] != "pending":
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"no outcome of {accepted}")
+
+
 def _server(inst: Instance, name: str) -> dict[str, Any]:
-    rows = inst.query("mcp-servers", "-p", f"server={name}")
+    rows = ask(inst, "mcp-servers", server=name)
     return rows[0] if rows else {}
+
+
+def _events(inst: Instance, server: str, *types: str) -> list[dict[str, Any]]:
+    return ask(
+        inst,
+        "MATCH (e:Event)-[:ACTED_ON]->(s:MCPServer) WHERE s.name = $n AND e.type IN $t "
+        "RETURN e.type AS type, e.summary AS summary, e.exit_code AS code ORDER BY e.ts",
+        n=server,
+        t=list(types),
+    )
 
 
 def test_declared_servers_run_healthy_with_their_tools(mcp_instance: Any) -> None:
     inst, _, _ = mcp_instance
 
     def both() -> list[dict[str, Any]]:
-        rows = inst.query("mcp-servers-running")
+        rows: list[dict[str, Any]] = _api(inst, "GET", "/admin/mcp/running")["rows"]
         ok = [r for r in rows if r["health"] == "healthy" and r["tools"] == 2]
         return rows if len(ok) == 2 else []
 
@@ -138,10 +180,11 @@ def test_declared_servers_run_healthy_with_their_tools(mcp_instance: Any) -> Non
     assert (stdio["transport"], stdio["deployment"], stdio["version"]) == ("stdio", "local", "1.0.0")
     assert (http["transport"], http["deployment"]) == ("streamable-http", "local")
     assert stdio["latency_ms"] is not None and stdio["pid"] > 0
-    providers = {r["server"] for r in inst.query("mcp-tool-provider", "-p", "tool=echo")}
+    providers = {r["server"] for r in inst.query("mcp-tool-provider", "-p", "tool=echo")}  # the CLI too
     assert providers == {"io.github.watchman/stdio-demo", "http-demo"}
-    full = _server(inst, "io.github.watchman/stdio-demo")
+    full = _api(inst, "GET", "/admin/mcp/servers/io.github.watchman/stdio-demo")["rows"][0]
     assert json.loads(full["resources"]) == ["config://version"] and json.loads(full["prompts"]) == ["greet"]
+    assert full["program"] == Path(sys.executable).name  # the executable's name; never its arguments
 
 
 def test_a_killed_server_is_restarted_and_the_outage_recorded(mcp_instance: Any) -> None:
@@ -158,25 +201,11 @@ def test_a_killed_server_is_restarted_and_the_outage_recorded(mcp_instance: Any)
 
         after = _wait(inst, f"{name} restarted", restarted)
         assert after["restarts"] >= 1
-        rows = inst.query(
-            "MATCH (e:Event)-[:ACTED_ON]->(s:MCPServer) WHERE s.name = $n AND e.type IN $t "
-            "RETURN e.type AS type, e.summary AS summary ORDER BY e.ts",
-            "-p",
-            f"n={name}",
-            "-p",
-            't=["MCPServerExited", "MCPServerStarted"]',
-        )
+        rows = _events(inst, name, "MCPServerExited", "MCPServerStarted")
         kinds = [r["type"] for r in rows]
         assert "MCPServerExited" in kinds and kinds[-1] == "MCPServerStarted"
         assert "down" in rows[-1]["summary"]  # "start NAME after N s down": the outage's length
-    http_exit = inst.query(
-        "MATCH (e:Event)-[:ACTED_ON]->(s:MCPServer) WHERE s.name = $n AND e.type = $t "
-        "RETURN e.exit_code AS code",
-        "-p",
-        "n=http-demo",
-        "-p",
-        "t=MCPServerExited",
-    )
+    http_exit = _events(inst, "http-demo", "MCPServerExited")
     assert {r["code"] for r in http_exit} == {-signal.SIGKILL}
 
 
@@ -187,7 +216,7 @@ def test_a_new_version_with_other_tools_is_a_tools_change(mcp_instance: Any) -> 
     assert answer["status"] == "succeeded", answer
 
     def changed() -> list[dict[str, Any]]:
-        rows = inst.query("mcp-tool-changes", "-p", "server=http-demo")
+        rows = ask(inst, "mcp-tool-changes", server="http-demo")
         return rows if rows and rows[0]["to_version"] == "2.0.0" else []
 
     rows = _wait(inst, "the tools change of 2.0.0", changed)
@@ -196,28 +225,30 @@ def test_a_new_version_with_other_tools_is_a_tools_change(mcp_instance: Any) -> 
     lines = inst.cli("mcp", "tools", "http-demo").stdout.splitlines()
     tools = {json.loads(line)["tool"] for line in lines if line.strip()}
     assert tools == {"add", "shout"}
-    assert {r["server"] for r in inst.query("mcp-tool-provider", "-p", "tool=echo")} == {
-        "io.github.watchman/stdio-demo"
-    }
+    providers = _api(inst, "GET", "/admin/mcp/tools/echo")["rows"]
+    assert {r["server"] for r in providers} == {"io.github.watchman/stdio-demo"}
 
 
 def test_stop_needs_confirmation_then_stops_and_starts(mcp_instance: Any) -> None:
     inst, _, _ = mcp_instance
     refused = inst.cli("mcp", "stop", "http-demo", check=False)
     assert refused.returncode == 2 and "--yes" in refused.stderr
+    with pytest.raises(urllib.error.HTTPError) as no_confirm:
+        _api(inst, "POST", "/admin/mcp/servers/http-demo/stop", {})
+    assert no_confirm.value.code == 422
     answer = json.loads(inst.cli("mcp", "stop", "http-demo", "--yes", "--wait").stdout)
     assert answer["status"] == "succeeded", answer
     stopped = _wait(
         inst, "http-demo stopped", lambda: (s := _server(inst, "http-demo")).get("status") == "stopped" and s
     )
     assert stopped["health"] == "stopped"
-    assert "http-demo" not in {r["server"] for r in inst.query("mcp-servers-unhealthy")}
-    again = json.loads(inst.cli("mcp", "stop", "http-demo", "--yes", "--wait").stdout)
+    assert "http-demo" not in {r["server"] for r in _api(inst, "GET", "/admin/mcp/unhealthy")["rows"]}
+    again = _command(inst, "/admin/mcp/servers/http-demo/stop", {"confirm": True})
     assert again["status"] == "succeeded" and "already stopped" in again["detail"]
-    answer = json.loads(inst.cli("mcp", "start", "http-demo", "--wait").stdout)
+    answer = _command(inst, "/admin/mcp/servers/http-demo/start")
     assert answer["status"] == "succeeded", answer
     _wait(inst, "http-demo running again", lambda: _server(inst, "http-demo").get("status") == "running")
-    unknown = json.loads(inst.cli("mcp", "start", "no-such-server", "--wait", check=False).stdout)
+    unknown = _command(inst, "/admin/mcp/servers/no-such-server/start")
     assert unknown["status"] == "rejected"
 
 
@@ -226,28 +257,21 @@ def test_an_unreachable_server_is_unhealthy(mcp_instance: Any) -> None:
     rows = _wait(
         inst,
         "nobody-home unhealthy",
-        lambda: [r for r in inst.query("mcp-servers-unhealthy") if r["server"] == "nobody-home"],
+        lambda: [r for r in inst.query("mcp-servers-unhealthy") if r["server"] == "nobody-home"],  # the CLI
     )
     assert rows[0]["health"] == "unhealthy" and "Connect" in rows[0]["detail"]
-    events = inst.query(
-        "MATCH (e:Event)-[:ACTED_ON]->(s:MCPServer) WHERE s.name = $n AND e.type = $t RETURN count(e) AS n",
-        "-p",
-        "n=nobody-home",
-        "-p",
-        "t=MCPServerUnhealthy",
-    )
-    assert events[0]["n"] == 1  # told once, not at every failed probe
+    # told once, not at every failed probe
+    assert len(_events(inst, "nobody-home", "MCPServerUnhealthy")) == 1
 
 
 def test_the_secret_reached_the_server_and_nothing_else(mcp_instance: Any) -> None:
     inst, proc, paths = mcp_instance
     assert paths["env_file"].read_text() == SECRET
-    registered = inst.query(
+    registered = ask(
+        inst,
         "MATCH (e:Event)-[:ACTED_ON]->(s:MCPServer) WHERE s.name = $n AND e.type = $t RETURN e.summary AS s",
-        "-p",
-        "n=io.github.watchman/stdio-demo",
-        "-p",
-        "t=MCPServerRegistered",
+        n="io.github.watchman/stdio-demo",
+        t="MCPServerRegistered",
     )
     assert registered
     inst.stop(proc)
