@@ -185,6 +185,11 @@ def test_declared_servers_run_healthy_with_their_tools(mcp_instance: Any) -> Non
     full = _api(inst, "GET", "/admin/mcp/servers/io.github.watchman/stdio-demo")["rows"][0]
     assert json.loads(full["resources"]) == ["config://version"] and json.loads(full["prompts"]) == ["greet"]
     assert full["program"] == Path(sys.executable).name  # the executable's name; never its arguments
+    url = (inst.data_dir / "api.url").read_text().strip()
+    for method, path in (("GET", "/admin/mcp/servers"), ("POST", "/admin/mcp/servers/http-demo/restart")):
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(urllib.request.Request(url + path, data=b"{}", method=method), timeout=30)
+        assert anonymous.value.code == 401  # the admin token, as every admin endpoint
 
 
 def test_a_killed_server_is_restarted_and_the_outage_recorded(mcp_instance: Any) -> None:

@@ -7,10 +7,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from projections.catalog import resolve
+from projections.catalog import CatalogError, resolve
 from schemas.events import CommandPayload, command_envelope
 from schemas.events.mcp import RestartMCPServer, StartMCPServer, StopMCPServer
 from watchman.api.auth import Caller
@@ -47,6 +47,12 @@ class StopRequest(LifecycleRequest):
     )
 
 
+class ChangesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(30, ge=1, le=36_500, description="look back this many days")
+
+
 class MCPCommandAccepted(BaseModel):
     command_id: str
     type: str
@@ -56,7 +62,10 @@ class MCPCommandAccepted(BaseModel):
 
 
 def _rows(backend: CurrentBackend, name: str, params: dict[str, str | int]) -> Rows:
-    cypher, bound = resolve(name, params, datetime.now(UTC))
+    try:
+        cypher, bound = resolve(name, params, datetime.now(UTC))
+    except CatalogError as exc:
+        raise HTTPException(400, str(exc)) from None
     return run_cypher(backend, cypher, bound)
 
 
@@ -78,7 +87,11 @@ def unhealthy(caller: Caller, backend: CurrentBackend) -> Rows:
     return _rows(backend, "mcp-servers-unhealthy", {})
 
 
-@router.get("/admin/mcp/tools/{tool}", response_model=Rows)
+@router.get(
+    "/admin/mcp/tools/{tool}",
+    response_model=Rows,
+    responses={404: {"model": Problem}},
+)
 def tool_provider(
     tool: Annotated[str, Path(min_length=1, max_length=200)], caller: Caller, backend: CurrentBackend
 ) -> Rows:
@@ -86,16 +99,26 @@ def tool_provider(
     return _rows(backend, "mcp-tool-provider", {"tool": tool})
 
 
-@router.get("/admin/mcp/servers/{server:path}/tools", response_model=Rows)
+@router.get(
+    "/admin/mcp/servers/{server:path}/tools",
+    response_model=Rows,
+    responses={404: {"model": Problem}},
+)
 def tools(server: ServerName, caller: Caller, backend: CurrentBackend) -> Rows:
     """The tools the server offers now."""
     return _rows(backend, "mcp-server-tools", {"server": server})
 
 
-@router.get("/admin/mcp/servers/{server:path}/changes", response_model=Rows)
-def changes(server: ServerName, caller: Caller, backend: CurrentBackend, days: int = 30) -> Rows:
-    """What changed in the server's tools (the last `days` days)."""
-    return _rows(backend, "mcp-tool-changes", {"server": server, "days": days})
+@router.get(
+    "/admin/mcp/servers/{server:path}/changes",
+    response_model=Rows,
+    responses={404: {"model": Problem}},
+)
+def changes(
+    server: ServerName, caller: Caller, backend: CurrentBackend, q: Annotated[ChangesQuery, Query()]
+) -> Rows:
+    """What changed in the server's tools (the last `days` days; unknown parameters are refused)."""
+    return _rows(backend, "mcp-tool-changes", {"server": server, "days": q.days})
 
 
 def _publish(
@@ -115,7 +138,12 @@ def _publish(
     )
 
 
-@router.post("/admin/mcp/servers/{server:path}/start", response_model=MCPCommandAccepted, status_code=202)
+@router.post(
+    "/admin/mcp/servers/{server:path}/start",
+    response_model=MCPCommandAccepted,
+    status_code=202,
+    responses={404: {"model": Problem}},
+)
 def start(
     server: ServerName, caller: Caller, backend: CurrentBackend, body: LifecycleRequest | None = None
 ) -> MCPCommandAccepted:
@@ -126,7 +154,12 @@ def start(
     )
 
 
-@router.post("/admin/mcp/servers/{server:path}/restart", response_model=MCPCommandAccepted, status_code=202)
+@router.post(
+    "/admin/mcp/servers/{server:path}/restart",
+    response_model=MCPCommandAccepted,
+    status_code=202,
+    responses={404: {"model": Problem}},
+)
 def restart(
     server: ServerName, caller: Caller, backend: CurrentBackend, body: LifecycleRequest | None = None
 ) -> MCPCommandAccepted:
@@ -141,7 +174,7 @@ def restart(
     "/admin/mcp/servers/{server:path}/stop",
     response_model=MCPCommandAccepted,
     status_code=202,
-    responses={422: {"model": Problem}},
+    responses={404: {"model": Problem}},
 )
 def stop(
     server: ServerName, caller: Caller, body: StopRequest, backend: CurrentBackend
