@@ -316,7 +316,11 @@ class MCPSupervisor:
             ran = time.monotonic() - began
             if kind == "exited" and ran >= self.stable_seconds:
                 attempt = 1
-            if spec.restart == "never":
+            # on-failure: a server that exited 0 by itself is done (known for processes and containers;
+            # a stdio server's exit code stays with the SDK, unknown here: restarted).
+            if spec.restart == "never" or (
+                spec.restart == "on-failure" and kind == "exited" and exit_code == 0
+            ):
                 r.want = False
                 r.state = "exited" if kind == "exited" else "failed"
                 self._process(r, kind, detail, exit_code, attempt, None)

@@ -79,32 +79,41 @@ class MCPSettings(BaseModel):
     docker_url: str = ""
 
 
-def specs(settings: Settings) -> list[ServerSpec]:
-    """The declared servers as the supervisor runs them; a bad declaration raises RegistryError."""
+def _spec(s: MCPServerSettings) -> ServerSpec:
     from producers.mcp.registry import RegistryError, from_server_json, from_settings
 
+    given = {
+        k: v
+        for k, v in s.model_dump().items()
+        if k not in ("server_json", "registry_type") and v not in (None, "", {}, ())
+    }
+    if s.server_json is None:
+        return from_settings(given)
+    try:
+        doc = json.loads(s.server_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{s.server_json}: cannot read a server.json: {exc}") from None
+    return from_server_json(doc, origin=str(s.server_json), registry_type=s.registry_type, overrides=given)
+
+
+def specs(settings: Settings) -> tuple[list[ServerSpec], list[str]]:
+    """The declared servers as the supervisor runs them, and the errors of those that cannot run
+    (each names its server and what is wrong): one bad declaration does not stop the others."""
+    from producers.mcp.registry import RegistryError
+
     out: list[ServerSpec] = []
+    errors: list[str] = []
     for s in settings.mcp.servers:
-        given = {
-            k: v
-            for k, v in s.model_dump().items()
-            if k not in ("server_json", "registry_type") and v not in (None, "", {}, ())
-        }
-        if s.server_json is None:
-            out.append(from_settings(given))
-            continue
         try:
-            doc = json.loads(s.server_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RegistryError(f"{s.server_json}: cannot read a server.json: {exc}") from None
-        out.append(
-            from_server_json(doc, origin=str(s.server_json), registry_type=s.registry_type, overrides=given)
-        )
-    names = [spec.name for spec in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RegistryError(f"MCP servers declared twice: {', '.join(dupes)}")
-    return out
+            spec = _spec(s)
+        except RegistryError as exc:
+            errors.append(str(exc))
+            continue
+        if any(o.name == spec.name for o in out):
+            errors.append(f"MCP server {spec.name} declared twice: the first declaration is used")
+            continue
+        out.append(spec)
+    return out, errors
 
 
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
@@ -115,10 +124,13 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
     m = settings.mcp
     secrets = Secrets(settings.data_dir / "secrets")
+    found, errors = specs(settings)
+    for error in errors:
+        log.error("MCP server not run: %s", error)
     return [
         MCPSupervisor(
             settings.host,
-            specs(settings),
+            found,
             resolve=secrets.resolve,
             log_dir=settings.data_dir / "mcp",
             interval=m.interval,
@@ -140,16 +152,12 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
     """(label, text) lines for `watchman config check`."""
     if not settings.mcp.servers:
         return [("mcp", "no MCP servers declared")]
-    from producers.mcp.registry import RegistryError
-
-    try:
-        found = specs(settings)
-    except RegistryError as exc:
-        return [("mcp", f"error: {exc}")]
-    return [
+    found, errors = specs(settings)
+    lines = [
         (
             "mcp",
             f"{s.name} {s.version or '?'}: {s.transport}, {s.deployment}" + (f" {s.url}" if s.url else ""),
         )
         for s in found
     ]
+    return lines + [("mcp", f"error: {e}") for e in errors]
