@@ -82,8 +82,8 @@ benchmarks:
   mcp       MCP servers (tests/support/mcp_server.py, the mcp SDK): ping over stdio and a handshake over
             streamable HTTP (ms, p50/p99), and how long a SIGKILLed stdio server is down under the
             supervisor (s). Not part of all: `python -m bench mcp --merge`.
-  all       all of the above but storm and mcp (it drives the machine flat out for minutes: run it on its
-            own) (default); scale reuses the pipeline run of the same size.
+  all       all of the above but storm (it drives the machine flat out for minutes: run it on its
+            own) and mcp (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
 
