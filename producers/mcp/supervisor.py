@@ -273,9 +273,19 @@ class MCPSupervisor:
             self._runners[s.name] = _Runner(s, want=s.autostart or not s.supervised)
         self._ready.set()
         tasks = [
-            asyncio.create_task(self._serve(r), name=f"mcp:{r.spec.name}") for r in self._runners.values()
+            asyncio.create_task(self._guarded(r), name=f"mcp:{r.spec.name}") for r in self._runners.values()
         ]
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _guarded(self, r: _Runner) -> None:
+        """A bug in one server's task is logged and the task starts over: the others never notice."""
+        while not self._closing:
+            try:
+                await self._serve(r)
+            except Exception:
+                log.exception("the supervision of MCP server %s failed; starting it over", r.spec.name)
+                r.settle(False, "the supervisor failed: see its log")
+                await asyncio.sleep(self.backoff_max)
 
     def _emit(self, obs: EventPayload) -> None:
         self._out.put(obs)
