@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from watchman.domains.containers import DockerSettings
+from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     journald: JournaldSettings = JournaldSettings()
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
+    mcp: MCPSettings = MCPSettings()
 
     @field_validator("api_listen")
     @classmethod
