@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
+from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     journald: JournaldSettings = JournaldSettings()
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
+    obsidian: ObsidianSettings = ObsidianSettings()
 
     @field_validator("api_listen")
     @classmethod

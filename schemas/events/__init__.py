@@ -52,6 +52,9 @@ import schemas.events.containers  # isort: skip
 
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip
+
+# The Obsidian vault sync domain's types (imported from schemas.events.obsidian) register on import.
+import schemas.events.obsidian  # isort: skip
 import schemas.events.services  # noqa: F401  # isort: skip
 
 __all__ = [
