@@ -20,7 +20,6 @@ step is one event.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -132,7 +131,8 @@ class VaultSyncer:
         self.lock = threading.Lock()
         self.history_head: str | None = None
         self.last_sync: datetime | None = None
-        self._media_fp: str | None = None
+        # path -> (size, mtime_ns) of the media the last transfer sent (None: none yet in this process).
+        self._media_sent: dict[str, tuple[int, int]] | None = None
         self._marker_paths: tuple[str, ...] = ()
         self._repo: Repo | None = None
         self._extensions = frozenset(e.lstrip(".").lower() for e in cfg.media_extensions)
@@ -295,6 +295,9 @@ class VaultSyncer:
         if status != "error":
             self.last_sync = now
         notes, history_head = self._notes_added(repo) if repo is not None else ([], self.history_head)
+        # Advanced here: the caller puts `notes` on the bus with the position (a crash before that
+        # restarts from the saved cursor and lists them again, under the same ids).
+        self.history_head = history_head
         open_conflicts = self._count_open(repo) if repo is not None else 0
         head = self._head(repo) if repo is not None else None
         state = ObsidianVaultObserved(
@@ -351,8 +354,9 @@ class VaultSyncer:
                     True,
                     f"conflict markers left in {', '.join(waiting[:5])}: auto-sync paused until resolved",
                 )
-            # The markers are gone: what the files hold now is the resolution.
-            repo.git.add("-A")
+            # The markers are gone: what the files hold now is the resolution (other edits made
+            # meanwhile get a commit of their own next).
+            repo.git.add("-A", "--", *unmerged)
             repo.git.commit("--no-edit", "--no-verify")
             steps.append(
                 self._step(
@@ -582,14 +586,20 @@ class VaultSyncer:
     # --- media ------------------------------------------------------------------------------------
 
     def _media(self, scan: _Scan, trigger: Trigger, steps: list[ObsidianSyncObserved]) -> str:
-        fp = hashlib.sha256(repr(scan.media).encode()).hexdigest()
-        if fp == self._media_fp or not scan.media:
+        now = {p: (size, mtime) for p, size, mtime in scan.media}
+        sent = self._media_sent
+        changed = [p for p in now if sent is None or sent.get(p) != now[p]]
+        if not changed:
             return ""
         target = str(self.cfg.media_rsync_target)
         with tempfile.NamedTemporaryFile("wb", prefix="wm-media-", suffix=".list") as lst:
-            lst.write(b"\0".join(p.encode() for p, _, _ in scan.media) + b"\0")
+            lst.write(b"\0".join(p.encode() for p in changed) + b"\0")
             lst.flush()
             cmd = ["rsync", "-a", "--mkpath", "--from0", f"--files-from={lst.name}", "--out-format=%n"]
+            if sent is not None:
+                # Only files seen to change are listed; rsync's own quick check (size and mtime to the
+                # second) would skip a same-size rewrite within one second, so it is told to not skip.
+                cmd.append("--ignore-times")
             if self.cfg.ssh_command:
                 cmd += ["-e", self.cfg.ssh_command]
             cmd += [f"{self.cfg.path}/", target if target.endswith("/") else target + "/"]
@@ -599,10 +609,10 @@ class VaultSyncer:
                 return f"media rsync failed: {exc}"
         if proc.returncode != 0:
             return f"media rsync exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
-        self._media_fp = fp
-        sent = [ln for ln in proc.stdout.splitlines() if ln and not ln.endswith("/")]
-        if sent:
-            steps.append(self._step("media", trigger, files=sent, detail=f"rsync to {_redact_url(target)}"))
+        self._media_sent = now
+        moved = [ln for ln in proc.stdout.splitlines() if ln and not ln.endswith("/")]
+        if moved:
+            steps.append(self._step("media", trigger, files=moved, detail=f"rsync to {_redact_url(target)}"))
         return ""
 
     # --- history ----------------------------------------------------------------------------------

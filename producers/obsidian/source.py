@@ -121,7 +121,6 @@ class VaultSource:
         items += [(self._envelope(n), None) for n in result.notes]
         # The status comes last and carries the history position: saved once all of it is on the bus.
         items.append((self._envelope(result.status), result.history_head))
-        self.syncer.history_head = result.history_head
         with self._out_lock:
             self._out.extend(items)
 
