@@ -629,6 +629,9 @@ class VaultSyncer:
             "--diff-filter=A",
             "--name-only",
             "--no-renames",
+            # A merge's own additions (conflict copies, the conflict note) count at the merge; what it
+            # brought from the other side counts at the commit that added it there.
+            "--cc",
             "--format=@@%H %ct",
             rng,
             "--",
