@@ -316,9 +316,19 @@ class VaultSyncer:
             total_size_mb=round(scan.size / 2**20, 3),
             open_conflicts=open_conflicts,
             auto_sync_paused=paused,
-            detail=detail[:500],
+            detail=self._redact(detail)[:500],
         )
         return SyncResult(steps, state, notes, history_head)
+
+    def _redact(self, text: str) -> str:
+        """A password in the remote's URL never reaches an event (git's own messages may quote it)."""
+        remote = self.cfg.git_remote
+        if remote and _redact_url(remote) != remote:
+            text = text.replace(remote, str(_redact_url(remote)))
+            password = remote.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+            if password:
+                text = text.replace(password, "***")
+        return text
 
     def _step(
         self,

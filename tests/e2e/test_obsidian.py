@@ -94,7 +94,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Instance, Path, Path]]:
     proc = inst.start("run")
     try:
         inst.wait_ready(proc)
-        _wait(inst, "the API", lambda: (inst.data_dir / "api.url").exists())
+        _wait(inst, "the API", (inst.data_dir / "api.url").exists)
         yield inst, vault, bare
     finally:
         inst.stop(proc)

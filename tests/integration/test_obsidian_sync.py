@@ -280,3 +280,16 @@ def test_an_unreachable_remote_is_reported_and_the_commit_kept(tmp_path: Path) -
     assert _steps(r) == ["auto_commit"]
     assert r.status.sync_status in ("ahead", "error") and "fetch failed" in r.status.detail
     assert "N.md" in _tracked(tmp_path / "a")
+
+
+def test_a_password_in_the_remote_never_reaches_an_event(tmp_path: Path) -> None:
+    secret = "s3cr3t-Vault-Token-42"
+    remote = f"https://me:{secret}@127.0.0.1:1/vault.git"  # nothing listens on port 1
+    s = VaultSyncer(VaultConfig(name="notes", path=tmp_path / "v", git_remote=remote), "h", clock=Clock(T0))
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "N.md").write_text("n\n")
+    r = s.sync("edit")
+    assert r.status.sync_status in ("ahead", "error")
+    text = r.status.model_dump_json() + "".join(st.model_dump_json() for st in r.steps) + r.summary()
+    assert secret not in text
+    assert r.status.git_remote == "https://me@127.0.0.1:1/vault.git"
