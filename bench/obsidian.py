@@ -121,11 +121,12 @@ def run(work: Path, *, notes: int = 10_000, media_mb: int = 256, repeat: int = 5
             f"{label} {', '.join(f'{x:.3f}' for x in xs)}"
             for label, xs in (("change", change), ("pull", pull), ("by hand", by_hand))
         )
+        files = max(media_mb // MEDIA_FILE_MB, 1)
         details = [
             "Remote: a bare repository over ssh (OpenSSH on 127.0.0.1, one shared connection); media by "
-            f"rsync over the same ssh, {max(media_mb // MEDIA_FILE_MB, 1)} files of up to {MEDIA_FILE_MB} MB. "
-            "A one-note sync scans the vault (counts, media list), stages with `git add -A`, commits, fetches, "
-            "pushes, sees that no media changed, reads the notes added and the status.",
+            f"rsync over the same ssh, {files} files of up to {MEDIA_FILE_MB} MB. A one-note sync scans the "
+            "vault (counts, media list), stages with `git add -A`, commits, fetches, pushes, sees that no "
+            "media changed, reads the notes added and the status.",
             f"Runs (s): {runs}.",
         ]
         return Section("obsidian", figures, details)
