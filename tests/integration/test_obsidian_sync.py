@@ -293,3 +293,35 @@ def test_a_password_in_the_remote_never_reaches_an_event(tmp_path: Path) -> None
     text = r.status.model_dump_json() + "".join(st.model_dump_json() for st in r.steps) + r.summary()
     assert secret not in text
     assert r.status.git_remote == "https://me@127.0.0.1:1/vault.git"
+
+
+def test_the_source_hands_steps_to_the_bus_and_resumes_the_history_from_its_cursor(tmp_path: Path) -> None:
+    from producers.obsidian.source import VaultSource
+
+    bare = _bare(tmp_path / "remote.git")
+    cfg = VaultConfig(name="notes", path=tmp_path / "v", git_remote=f"file://{bare}")
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "One.md").write_text("1\n")
+    src = VaultSource(cfg, "h", None, auto_sync=False)  # no thread: syncs only when told
+    assert src.poll(100).observations == []
+    src.sync_now("command")
+    poll = src.poll(100)
+    types = [e.type for e in poll.observations]
+    assert types == ["ObsidianSyncObserved"] * 2 + ["ObsidianNoteAddedObserved", "ObsidianVaultObserved"]
+    assert {e.subject for e in poll.observations} == {"notes"} and poll.cursor
+    first_note = poll.observations[2]
+    # A restart from the saved cursor lists only what was added since; a restart without it lists
+    # the same notes again under the same ids (one node each in the graph).
+    (tmp_path / "v" / "Two.md").write_text("2\n")
+    again = VaultSource(cfg, "h", poll.cursor, auto_sync=False)
+    again.sync_now("command")
+    added = [e.payload["path"] for e in again.poll(100).observations if e.type == "ObsidianNoteAddedObserved"]
+    assert added == ["Two.md"]
+    fresh = VaultSource(cfg, "h", None, auto_sync=False)
+    fresh.sync_now("command")
+    notes = [e for e in fresh.poll(100).observations if e.type == "ObsidianNoteAddedObserved"]
+    assert [n.payload["path"] for n in notes] == ["One.md", "Two.md"] and notes[0].id == first_note.id
+    # max_lines bounds a poll; the rest waits for the next one.
+    (tmp_path / "v" / "Three.md").write_text("3\n")
+    fresh.sync_now("command")
+    assert len(fresh.poll(2).observations) == 2 and fresh.poll(100).observations
