@@ -108,10 +108,20 @@ def managed_gitignore(current: str, entries: Iterable[str]) -> str:
     return current + sep + block + "\n"
 
 
+def extension(path: str) -> str:
+    """The lower-case extension of a path's last part ("" for none and for dot files)."""
+    name = path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot + 1 :].lower() if dot > 0 else ""
+
+
 def is_media(path: str, size: int, extensions: frozenset[str], max_file_bytes: int | None) -> bool:
-    """Media goes by rsync, not git: by extension, or any file larger than the size limit."""
-    suffix = PurePosixPath(path).suffix.lstrip(".").lower()
-    return suffix in extensions or (max_file_bytes is not None and size > max_file_bytes)
+    """Media goes by rsync, not git: by extension, or any file but a note larger than the size limit
+    (a note always belongs in git, however long)."""
+    ext = extension(path)
+    if ext == "md":
+        return False
+    return ext in extensions or (max_file_bytes is not None and size > max_file_bytes)
 
 
 def is_note(path: str) -> bool:

@@ -78,8 +78,10 @@ def test_media_by_extension_any_case_or_by_size() -> None:
     exts = frozenset({"png", "pdf"})
     assert is_media("a/b.PNG", 1, exts, None)
     assert not is_media("note.md", 10**9, exts, None)
-    assert is_media("note.md", 11, exts, 10)
-    assert not is_media("note.md", 10, exts, 10)
+    assert is_media("dump.bin", 11, exts, 10)
+    assert not is_media("dump.bin", 10, exts, 10)
+    assert not is_media("long note.md", 11, exts, 10)  # a note always goes by git
+    assert not is_media(".png", 1, exts, None)  # a dot file has no extension
     assert media_patterns(["png", ".PDF"]) == ["*.png", "*.PNG", "*.pdf", "*.PDF"]
 
 
