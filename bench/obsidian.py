@@ -125,8 +125,8 @@ def run(work: Path, *, notes: int = 10_000, media_mb: int = 256, repeat: int = 5
         details = [
             "Remote: a bare repository over ssh (OpenSSH on 127.0.0.1, one shared connection); media by "
             f"rsync over the same ssh, {files} files of up to {MEDIA_FILE_MB} MB. A one-note sync scans the "
-            "vault (counts, media list), stages with `git add -A`, commits, pushes (a push the remote accepts "
-            "needs no fetch), sees that no media changed, reads the notes added and the status.",
+            "vault (counts, media list), stages with `git add -A`, commits, pushes (a push the remote "
+            "accepts needs no fetch), sees that no media changed, reads the notes added and the status.",
             f"Runs (s): {runs}.",
         ]
         return Section("obsidian", figures, details)
