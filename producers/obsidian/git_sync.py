@@ -315,8 +315,9 @@ class VaultSyncer:
             if any(st.step in ("pull", "conflict", "conflict_resolved") for st in steps):
                 scan = self._scan()  # the pull or the conflict copies changed the files
         except (GitCommandError, OSError) as exc:
-            log.warning("obsidian vault %s: sync failed: %s", self.cfg.name, _short(exc))
-            status, detail, scan = "error", _short(exc), _Scan()
+            detail = self._redact(_short(exc))  # a clone's command line holds the remote's URL
+            log.warning("obsidian vault %s: sync failed: %s", self.cfg.name, detail)
+            status, scan = "error", _Scan()
             repo = None
         now = self.clock()
         if status != "error":

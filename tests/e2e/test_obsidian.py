@@ -69,7 +69,7 @@ def _wait(inst: Instance, what: str, check: Callable[[], bool]) -> None:
             if check():
                 return
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}\n{inst.daemon_log()}")
+    raise AssertionError(f"timed out waiting for {what}\n{inst.daemon_log('run')}")
 
 
 @pytest.fixture
@@ -172,3 +172,36 @@ def test_vault_sync_end_to_end(daemon: tuple[Instance, Path, Path], tmp_path: Pa
         "RETURN count(e) AS n, h.name AS host"
     )
     assert rel[0]["n"] >= 6 and rel[0]["host"] == "testhost"
+
+
+def test_a_remote_password_reaches_no_event_graph_or_log(tmp_path: Path) -> None:
+    """A known secret in the remote's URL: after a failed clone and a sync command, it is in no file of the
+    data directory (the log, the graph) and in no line the daemon logged."""
+    secret = "Vault-Secret-7f3a9c2e"
+    inst = Instance(tmp_path / "inst")
+    inst.write_config()
+    with inst.config.open("a") as f:
+        f.write(
+            "[[obsidian.vaults]]\n"
+            'name = "notes"\n'
+            f'path = "{tmp_path / "empty"}"\n'
+            f'git_remote = "https://me:{secret}@127.0.0.1:1/vault.git"\n'  # nothing listens on port 1
+            "sync_interval = 3600\n"
+        )
+    proc = inst.start("run")
+    try:
+        inst.wait_ready(proc)
+        _wait(inst, "the API", (inst.data_dir / "api.url").exists)
+        api = Api(inst)
+        _wait(inst, "the failed first sync", lambda: bool(api.query("obsidian-last-sync")))
+        assert api.query("obsidian-last-sync")[0]["sync_status"] == "error"
+        r = api.client.post("/admin/obsidian/sync/notes", json={})
+        state = api.outcome(r.json()["command_id"])
+        assert state["status"] == "failed" and secret not in json.dumps(state)
+        assert secret not in api.client.get("/admin/obsidian/status").text
+    finally:
+        inst.stop(proc)
+    assert "sync failed" in inst.daemon_log("run")  # the failure was logged, without the secret
+    for path in [*inst.data_dir.rglob("*"), *inst.root.glob("*.log")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

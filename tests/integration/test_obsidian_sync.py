@@ -325,3 +325,12 @@ def test_the_source_hands_steps_to_the_bus_and_resumes_the_history_from_its_curs
     (tmp_path / "v" / "Three.md").write_text("3\n")
     fresh.sync_now("command")
     assert len(fresh.poll(2).observations) == 2 and fresh.poll(100).observations
+
+
+def test_the_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """`python -m bench obsidian` works end to end (its figures are never judged in a test)."""
+    from bench import obsidian as bench
+
+    section = bench.run(tmp_path, notes=30, media_mb=1, repeat=1)
+    assert [f.value is not None and f.value > 0 for f in section.figures] == [True, True, True]
+    assert section.figures[0].baseline and list(tmp_path.iterdir()) == []
