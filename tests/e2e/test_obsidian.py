@@ -167,6 +167,8 @@ def test_vault_sync_end_to_end(daemon: tuple[Instance, Path, Path], tmp_path: Pa
     out = inst.cli("obsidian", "sync", "notes")
     assert out.stdout.startswith("succeeded: vault notes:"), out.stdout
     assert inst.cli("obsidian", "sync", "missing", check=False).returncode == 2
+    [row] = [json.loads(line) for line in inst.cli("obsidian", "status").stdout.splitlines()]
+    assert row["vault"] == "notes" and row["sync_status"] == "in_sync"
     rel = api.cypher(
         "MATCH (e:ObsidianSyncEvent)-[:SYNCED]->(v:ObsidianVault)-[:KEPT_ON]->(h:Host) "
         "RETURN count(e) AS n, h.name AS host"
