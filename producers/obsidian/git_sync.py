@@ -425,14 +425,13 @@ class VaultSyncer:
     def _commit(self, repo: Repo, trigger: Trigger, steps: list[ObsidianSyncObserved]) -> tuple[bool, str]:
         repo.git.add("-A")
         changed = self._staged(repo)
-        if not changed:
-            self._marker_paths = ()
-            return False, ""
         marked = [p for p in changed if is_note(p) and _holds_markers(self.cfg.path / p)]
+        before, self._marker_paths = self._marker_paths, tuple(marked)
         if marked:
             # A note holding a whole set of markers is an unresolved conflict: never commit it as text.
             repo.git.reset("-q", "--", *marked)
-            if tuple(marked) != self._marker_paths:
+            changed = [p for p in changed if p not in marked]
+            if tuple(marked) != before:
                 steps.append(
                     self._step(
                         "conflict",
@@ -443,10 +442,16 @@ class VaultSyncer:
                         detail="notes hold conflict markers: not committed until they are gone",
                     )
                 )
-            self._marker_paths = tuple(marked)
-            changed = [p for p in changed if p not in marked]
-        else:
-            self._marker_paths = ()
+        elif before:  # the markers were removed (or the notes deleted): the alert can end
+            steps.append(
+                self._step(
+                    "conflict_resolved",
+                    trigger,
+                    files=list(before),
+                    strategy="manual",
+                    detail="the conflict markers are gone",
+                )
+            )
         if changed:
             msg = commit_message(self.cfg.commit_message_template, self.clock(), self.cfg.hostname, changed)
             repo.git.commit("-q", "--no-verify", "-m", msg, env=self._dated())

@@ -233,8 +233,12 @@ def test_markers_in_an_edited_note_are_never_committed(tmp_path: Path) -> None:
     assert "conflict" in _steps(r) and r.status.sync_status == "conflict"
     assert "Git.md" not in _remote_tree(bare) if (bare / "refs" / "heads" / "main").exists() else True
     assert "Git.md" not in _tracked(tmp_path / "a")
-    # Reported once, not at every sync.
+    # Reported once, not at every sync; resolved when the markers go, and then committed.
     assert "conflict" not in _steps(a.sync("interval"))
+    (tmp_path / "a" / "Git.md").write_text("x and y\n")
+    r = a.sync("edit")
+    assert _steps(r) == ["conflict_resolved", "auto_commit", "push"], r.summary()
+    assert r.steps[0].paths == ("Git.md",) and r.status.sync_status == "in_sync"
 
 
 def test_media_go_by_rsync_over_ssh_never_through_git(tmp_path: Path, sshd: Sshd) -> None:
