@@ -261,7 +261,11 @@ ALERTS: tuple[AlertKind, ...] = (
         severity="warning",
         subject="vault",
         summary="vault {vault}: sync conflict in {files_changed} note(s), strategy {strategy}: {detail}",
-        resolves_on=("ObsidianConflictResolved",),
+        # Resolved by the vault's state, not by ObsidianConflictResolved: the clone that raised the alert
+        # may learn of the resolution only by pulling it (another device deleted the copies), and the
+        # state is what every clone reports after every change.
+        resolves_on=("ObsidianVaultStatusChanged",),
+        resolves_when=(("open_conflicts", 0),),
         ends_after_minutes=None,
     ),
 )

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from producers.obsidian.git_sync import VaultConfig, VaultSyncer
-from schemas.alerts import firing
+from schemas.alerts import firing, resolving
 from tests.support.instance import Instance
 
 TIMEOUT = 90.0
@@ -144,6 +144,7 @@ def test_vault_sync_end_to_end(daemon: tuple[Instance, Path, Path], tmp_path: Pa
     assert [a.name for a in firing("ObsidianConflictDetected", {"needs_attention": True})] == [
         "ObsidianSyncConflict"
     ]
+    assert resolving("ObsidianVaultStatusChanged", {"vault": "notes", "open_conflicts": 1}) == []
 
     # The four questions.
     _wait(inst, "the status", lambda: api.query("obsidian-last-sync")[0]["open_conflicts"] == 1)
@@ -169,6 +170,18 @@ def test_vault_sync_end_to_end(daemon: tuple[Instance, Path, Path], tmp_path: Pa
     assert inst.cli("obsidian", "sync", "missing", check=False).returncode == 2
     [row] = [json.loads(line) for line in inst.cli("obsidian", "status").stdout.splitlines()]
     assert row["vault"] == "notes" and row["sync_status"] == "in_sync"
+    # Another device merges the two versions and deletes the copy: once this clone pulls that, its state
+    # says no conflict is open, which resolves the alert it raised.
+    other.sync("interval")
+    (tmp_path / "other" / copy).unlink()
+    assert "conflict_resolved" in [s.step for s in other.sync("edit").steps]
+    r = api.client.post("/admin/obsidian/sync/notes", json={})
+    assert api.outcome(r.json()["command_id"])["status"] == "succeeded"
+    assert not (vault / copy).exists()
+    _wait(inst, "no open conflict", lambda: api.query("obsidian-last-sync")[0]["open_conflicts"] == 0)
+    assert [a.name for a in resolving("ObsidianVaultStatusChanged", {"open_conflicts": 0})] == [
+        "ObsidianSyncConflict"
+    ]
     rel = api.cypher(
         "MATCH (e:ObsidianSyncEvent)-[:SYNCED]->(v:ObsidianVault)-[:KEPT_ON]->(h:Host) "
         "RETURN count(e) AS n, h.name AS host"
