@@ -73,8 +73,9 @@ benchmarks:
   obsidian  a vault of --obsidian-notes notes (10,000) and --obsidian-media-mb MB of media (256; the
             issue's figure is 1024) syncing a one-note change over ssh (git remote + rsync media);
             baseline: the same change by hand with git add/commit/push. Target <= 2 s.
-  all       all of the above but storm and obsidian (it drives the machine flat out for minutes: run it on its
-            own) (default); scale reuses the pipeline run of the same size.
+  all       all of the above but storm (it drives the machine flat out for minutes: run it on its
+            own) and obsidian (it writes its media to disk) (default); scale reuses the pipeline run of
+            the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
 
