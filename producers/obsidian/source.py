@@ -43,6 +43,8 @@ _F = inotify_simple.flags
 # What an edit looks like: a file written and closed, created, moved in or out, deleted.
 MASK = _F.CLOSE_WRITE | _F.CREATE | _F.DELETE | _F.MOVED_FROM | _F.MOVED_TO | _F.MODIFY | _F.ATTRIB
 SKIP_DIRS = frozenset({".git", ".trash"})
+# Steps that write files into the vault.
+WRITES = frozenset({"pull", "conflict", "conflict_resolved"})
 
 
 def _now() -> datetime:
@@ -176,11 +178,14 @@ class VaultSource:
                 if trigger is None or self._stop.is_set():
                     continue
                 self._sync(trigger)
-                # What the sync itself wrote (a pull, conflict copies, .gitignore) is no edit to commit.
-                for ev in ino.read(timeout=0):
-                    self._event(ino, watches, ev)
-                self._watch_tree(ino, watches, self.cfg.path)
+                # What a sync wrote itself (a pull, conflict copies) is no edit to commit; when it wrote
+                # nothing, what inotify saw meanwhile was someone editing during the sync: commit it too.
+                wrote = self.last_result is None or any(st.step in WRITES for st in self.last_result.steps)
                 last_edit = None
+                for ev in ino.read(timeout=0):
+                    if self._event(ino, watches, ev) and not wrote:
+                        last_edit = time.monotonic()
+                self._watch_tree(ino, watches, self.cfg.path)
                 next_at = time.monotonic() + self.sync_interval
         finally:
             ino.close()
