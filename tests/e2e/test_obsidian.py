@@ -128,6 +128,13 @@ def test_vault_sync_end_to_end(daemon: tuple[Instance, Path, Path], tmp_path: Pa
     assert api.outcome(r.json()["command_id"])["status"] == "rejected"
     assert api.client.post("/admin/obsidian/sync/..%2Fetc", json={}).status_code in (404, 422)
     assert httpx.post(f"{api.client.base_url}/admin/obsidian/sync/notes").status_code == 401
+    assert api.client.post("/admin/obsidian/sync/notes", json={"host": "elsewhere"}).status_code == 400
+    # The same idempotency key is the same command.
+    once = api.client.post("/admin/obsidian/sync/notes", json={"idempotency_key": "k1"}).json()["command_id"]
+    assert (
+        api.client.post("/admin/obsidian/sync/notes", json={"idempotency_key": "k1"}).json()["command_id"]
+        == once
+    )
 
     # A real conflict: the other device changes the roadmap and pushes first, then it changes here.
     other.sync("interval")

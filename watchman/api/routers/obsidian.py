@@ -22,6 +22,9 @@ VAULT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    host: str | None = Field(
+        None, description="the host that keeps the vault (default: this process's host)", max_length=255
+    )
     idempotency_key: str | None = Field(
         None,
         description="the same key gives the same command id: a retried request is one command",
@@ -67,14 +70,17 @@ def sync(
     poll its status_url. An unknown vault is the command's `rejected` outcome."""
     body = body or SyncRequest()
     now = datetime.now(UTC)
+    host = body.host or backend.host
+    if backend.deployment == "embedded" and host != backend.host:
+        raise HTTPException(400, f"this embedded daemon keeps {backend.host!r}'s vaults only, not {host!r}'s")
     payload = SyncObsidianVault(issued_by=caller, reason=body.reason, vault=vault_id)
     key = body.idempotency_key or f"{now.isoformat()}/{secrets.token_hex(4)}"
-    env = command_envelope(payload, host=backend.host, source="watchman.api", issued_at=now, dedup_key=key)
+    env = command_envelope(payload, host=host, source="watchman.api", issued_at=now, dedup_key=key)
     backend.publish(env)
     return SyncAccepted(
         command_id=env.id,
         type=env.type,
-        host=backend.host,
+        host=host,
         vault_id=vault_id,
         status_url=f"/admin/commands/{env.id}",
     )
