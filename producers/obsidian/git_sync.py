@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from git import Repo
-from git.exc import GitCommandError
+from git.exc import GitCommandError, GitError
 
 from producers.obsidian.vaultfiles import (
     CONFLICT_NOTE,
@@ -295,6 +295,7 @@ class VaultSyncer:
         detail = ""
         paused = False
         repo: Repo | None = None
+        scan = _Scan()
         try:
             repo = self.repo()
             scan = self._scan()
@@ -314,11 +315,10 @@ class VaultSyncer:
                 detail = d or detail
             if any(st.step in ("pull", "conflict", "conflict_resolved") for st in steps):
                 scan = self._scan()  # the pull or the conflict copies changed the files
-        except (GitCommandError, OSError) as exc:
+        except (GitError, OSError) as exc:  # GitError: a failed command, a broken or missing repository
             detail = self._redact(_short(exc))  # a clone's command line holds the remote's URL
             log.warning("obsidian vault %s: sync failed: %s", self.cfg.name, detail)
-            status, scan = "error", _Scan()
-            repo = None
+            status, repo = "error", None
         now = self.clock()
         if status != "error":
             self.last_sync = now

@@ -338,3 +338,11 @@ def test_the_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     section = bench.run(tmp_path, notes=30, media_mb=1, repeat=1)
     assert [f.value is not None and f.value > 0 for f in section.figures] == [True, True, True]
     assert section.figures[0].baseline and list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_repository_is_an_error_state_not_a_crash(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    (vault / ".git").mkdir(parents=True)  # a .git that is no repository
+    (vault / "N.md").write_text("n\n")
+    r = VaultSyncer(VaultConfig(name="notes", path=vault), "h", clock=Clock(T0)).sync("interval")
+    assert r.status.sync_status == "error" and r.status.detail and r.steps == []
