@@ -11,7 +11,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, mcp, parsers, pipeline, profiling, replay, scale, storm
+from bench import (
+    distributed,
+    idle,
+    latency,
+    mcp,
+    obsidian,
+    parsers,
+    pipeline,
+    profiling,
+    replay,
+    scale,
+    storm,
+)
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -37,6 +49,7 @@ BENCHMARKS = (
     "distributed",
     "storm",
     "mcp",
+    "obsidian",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -82,8 +95,12 @@ benchmarks:
   mcp       MCP servers (tests/support/mcp_server.py, the mcp SDK): ping over stdio and a handshake over
             streamable HTTP (ms, p50/p99), and how long a SIGKILLed stdio server is down under the
             supervisor (s). Not part of all: `python -m bench mcp --merge`.
+  obsidian  a vault of --obsidian-notes notes (10,000) and --obsidian-media-mb MB of media (256; the
+            issue's figure is 1024) syncing a one-note change over ssh (git remote + rsync media);
+            baseline: the same change by hand with git add/commit/push. Target <= 2 s.
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
-            own) and mcp (default); scale reuses the pipeline run of the same size.
+            own), mcp and obsidian (it writes its media to disk) (default); scale reuses the pipeline
+            run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
 
@@ -176,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--storm-seconds", type=seconds, help="how long the storm blows (60; --quick 10)")
     ap.add_argument("--storm-logins", type=positive, default=1000, help="failed logins/s in the storm (1000)")
     ap.add_argument("--storm-lines", type=positive, default=5000, help="chatty journal lines/s (5000)")
+    ap.add_argument("--obsidian-notes", type=positive, default=10_000, help="notes in the vault (10,000)")
+    ap.add_argument(
+        "--obsidian-media-mb",
+        type=positive,
+        help="MB of media in the vault (256; --quick 32; the issue: 1024)",
+    )
     ap.add_argument("--repeat", type=positive, default=3, help="repetitions of the cheap timings (median)")
     ap.add_argument("--batch-size", type=positive, default=2000, help="pipeline batch size (the default's)")
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profile")
@@ -214,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
     use_servers = not args.no_servers
-    chosen = set(BENCHMARKS[1:]) - {"storm", "mcp"} if args.benchmark == "all" else {args.benchmark}
+    on_their_own = {"storm", "mcp", "obsidian"}
+    chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -276,6 +300,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     logins=args.storm_logins,
                     lines=args.storm_lines,
                     use_servers=use_servers,
+                )
+            )
+            stamp()
+        if "obsidian" in chosen:
+            report.sections.append(
+                obsidian.run(
+                    work,
+                    notes=args.obsidian_notes if not quick else min(args.obsidian_notes, 2000),
+                    media_mb=args.obsidian_media_mb or (32 if quick else 256),
+                    repeat=max(args.repeat, 5),
                 )
             )
             stamp()

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from processors import containers, mcp, network, packages, security, services
+from processors import (
+    containers,
+    mcp,
+    network,
+    obsidian,
+    packages,
+    security,
+    services,
+)
 from processors.routing import Route
 
 # One line per domain: a new domain appends its module's ROUTES here.
@@ -13,4 +21,5 @@ ROUTES: tuple[Route, ...] = (
     *services.ROUTES,
     *security.ROUTES,
     *mcp.ROUTES,
+    *obsidian.ROUTES,
 )

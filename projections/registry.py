@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from projections import commands, containers, mcp, network, packages, security, services
+from projections import (
+    commands,
+    containers,
+    mcp,
+    network,
+    obsidian,
+    packages,
+    security,
+    services,
+)
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -14,4 +23,5 @@ PROJECTORS: dict[str, Project] = {
     **security.PROJECTORS,
     **network.PROJECTORS,
     **mcp.PROJECTORS,
+    **obsidian.PROJECTORS,
 }

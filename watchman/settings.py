@@ -20,6 +20,7 @@ from pydantic_settings import (
 from watchman.domains.containers import DockerSettings
 from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
+from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
     mcp: MCPSettings = MCPSettings()
+    obsidian: ObsidianSettings = ObsidianSettings()
 
     @field_validator("api_listen")
     @classmethod

@@ -55,7 +55,10 @@ import schemas.events.security  # isort: skip
 import schemas.events.services  # isort: skip
 
 # The MCP domain's types (MCP servers; imported from schemas.events.mcp) register on import.
-import schemas.events.mcp  # noqa: F401  # isort: skip
+import schemas.events.mcp  # isort: skip
+
+# The Obsidian vault sync domain's types (imported from schemas.events.obsidian) register on import.
+import schemas.events.obsidian  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

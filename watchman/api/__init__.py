@@ -16,13 +16,27 @@ from fastapi.responses import JSONResponse
 from watchman.api import limits
 from watchman.api.auth import TokenFile
 from watchman.api.base import VERSION, Backend, Problem, Unsupported
-from watchman.api.routers import commands, mcp, operate, packages, query
+from watchman.api.routers import (
+    commands,
+    mcp,
+    obsidian,
+    operate,
+    packages,
+    query,
+)
 from watchman.api.server import ApiServer
 
 __all__ = ["VERSION", "ApiServer", "Backend", "TokenFile", "Unsupported", "create_app"]
 
 # One line per router: a domain with endpoints adds its APIRouter here.
-ROUTERS = (operate.router, query.router, packages.router, commands.router, mcp.router)
+ROUTERS = (
+    operate.router,
+    query.router,
+    packages.router,
+    commands.router,
+    mcp.router,
+    obsidian.router,
+)
 
 
 def create_app(

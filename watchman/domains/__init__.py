@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from watchman.domains import containers, mcp, network, packages, services
+from watchman.domains import (
+    containers,
+    mcp,
+    network,
+    obsidian,
+    packages,
+    services,
+)
 
 # One entry per domain that observes something on the host (in the order sources are polled).
-DOMAINS: tuple[ModuleType, ...] = (packages, containers, network, services, mcp)
+DOMAINS: tuple[ModuleType, ...] = (
+    packages,
+    containers,
+    network,
+    services,
+    mcp,
+    obsidian,
+)
