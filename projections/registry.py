@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import alerts, commands, containers, network, packages, security, services
+from projections import alerts, commands, containers, network, packages, resources, security, services
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -14,4 +14,5 @@ PROJECTORS: dict[str, Project] = {
     **security.PROJECTORS,
     **network.PROJECTORS,
     **alerts.PROJECTORS,
+    **resources.PROJECTORS,
 }

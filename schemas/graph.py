@@ -10,11 +10,21 @@ from __future__ import annotations
 from types import ModuleType
 
 from schemas import core
-from schemas.events import alerts, commands, containers, network, packages, security, services
+from schemas.events import alerts, commands, containers, network, packages, resources, security, services
 from schemas.model import NodeLabel, RelType
 
 # One entry per domain: a new domain adds its schema module here.
-DOMAINS: tuple[ModuleType, ...] = (core, packages, commands, containers, services, security, network, alerts)
+DOMAINS: tuple[ModuleType, ...] = (
+    core,
+    packages,
+    commands,
+    containers,
+    services,
+    security,
+    network,
+    alerts,
+    resources,
+)
 
 
 def _collect_nodes() -> dict[str, NodeLabel]:

@@ -21,6 +21,7 @@ from watchman.domains.alerts import AlertSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
+from watchman.domains.resources import ResourceSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
     alerts: AlertSettings = AlertSettings()
+    resources: ResourceSettings = ResourceSettings()
 
     @field_validator("api_listen")
     @classmethod

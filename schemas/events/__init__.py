@@ -55,7 +55,10 @@ import schemas.events.security  # isort: skip
 import schemas.events.services  # isort: skip
 
 # Alert delivery's own record (AlertDelivered) registers on import.
-import schemas.events.alerts  # noqa: F401  # isort: skip
+import schemas.events.alerts  # isort: skip
+
+# Host resources (psutil samples, rollups, thresholds) register on import.
+import schemas.events.resources  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from watchman.domains import alerts, containers, network, packages, services
+from watchman.domains import alerts, containers, network, packages, resources, services
 
 # One entry per domain that observes something on the host (in the order sources are polled).
-DOMAINS: tuple[ModuleType, ...] = (packages, containers, network, services, alerts)
+DOMAINS: tuple[ModuleType, ...] = (packages, containers, network, services, resources, alerts)

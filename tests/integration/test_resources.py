@@ -1,0 +1,138 @@
+"""The resources domain on this machine's real psutil data: a real process burning CPU and memory is among
+the top processes; a real size-limited tmpfs filled past 90 % raises DiskSpaceLow and a fill prediction,
+which the alert stage hands to a webhook (firing, then resolved once the tmpfs is gone)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from producers.resources.sampler import HostSampler
+from projections.catalog import resolve
+from projections.stores.ladybug import LadybugStore
+from schemas.events.resources import ResourceLimits
+from tests.support.alertmanager import webhook_receiver
+from watchman.alerting.stage import AlertDelivery
+from watchman.alerting.targets import WebhookTarget
+from watchman.bus.sqlite_log import SqliteLog
+from watchman.pipeline import EmbeddedPipeline
+
+HOST = "testhost"
+MiB = 2**20
+# The disk thresholds as by default; the host-wide ones out of reach (a shared, busy test machine).
+DISK_ONLY = ResourceLimits(cpu_minutes=10**9, memory_available_percent=0, swap_bytes_per_second=2**60)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Path]:
+    """A real 8 MiB tmpfs, unmounted at the end (also if the test fails)."""
+    where = Path(tempfile.mkdtemp(prefix="watchman-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "watchman-test", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+        where.rmdir()
+
+
+def query(graph: LadybugStore, name: str, **params: object) -> list[dict[str, object]]:
+    cypher, p = resolve(name, {k: str(v) for k, v in params.items()}, datetime.now(UTC))
+    result = graph.query(cypher, p, read_only=True)
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+def test_a_busy_process_is_among_the_top_processes(tmp_path: Path) -> None:
+    # Burns one core and holds 150 MiB until killed.
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "b = bytearray(150 * 2**20)\nwhile True: b[0] = (b[0] + 1) % 256"]
+    )
+    log, graph = SqliteLog(tmp_path / "log.sqlite"), LadybugStore(tmp_path / "graph")
+    clock = Clock()
+    sampler = HostSampler(HOST, interval=10, clock=clock, top=3)
+    pipeline = EmbeddedPipeline(log, graph, [sampler], host=HOST)
+    try:
+        pipeline.drain()  # the first sample: CPU since the sampler started
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5)"], check=True)
+        clock.now += timedelta(seconds=10)
+        pipeline.drain()
+        top = query(graph, "top-processes")
+        mine = [r for r in top if r["pid"] == burner.pid]
+        assert mine, top
+        assert mine[0]["cpu_percent"] > 20 and mine[0]["rss_bytes"] >= 150 * MiB
+        host = query(graph, "host-metrics")
+        assert host[0]["host"] == HOST and 0 < host[0]["memory_used_percent"] < 100
+        root = [r for r in query(graph, "disk-usage") if r["mount"] == "/"]
+        assert root and root[0]["total_bytes"] > 0
+        cpu = query(graph, "metric-series", series="cpu")
+        assert len(cpu) >= 1 and all(0 <= r["value"] <= 100 for r in cpu)
+        cores = query(graph, "cpu-per-core")
+        assert {r["series"] for r in cores} == {
+            f"cpu.core{i}" for i in range(len(sampler.sample().cpu_per_core))
+        }
+    finally:
+        burner.kill()
+        burner.wait()
+        pipeline.close()
+        graph.close()
+        log.close()
+
+
+def test_a_filling_tmpfs_raises_disk_space_low_and_a_prediction_delivered_as_alerts(
+    tmp_path: Path, tmpfs: Path
+) -> None:
+    log, graph = SqliteLog(tmp_path / "log.sqlite"), LadybugStore(tmp_path / "graph")
+    clock = Clock()
+    sampler = HostSampler(HOST, interval=60, clock=clock, mounts=(str(tmpfs),), top=0, limits=DISK_ONLY)
+    pipeline = EmbeddedPipeline(log, graph, [sampler], host=HOST)
+    with webhook_receiver() as hook:
+        alerts = AlertDelivery(log, [WebhookTarget(hook.url)], clock=clock)
+        try:
+            (tmpfs / "a").write_bytes(b"\0" * (3 * MiB))
+            pipeline.drain()
+            clock.now += timedelta(minutes=10)
+            (tmpfs / "b").write_bytes(b"\0" * (int(4.5 * MiB)))
+            pipeline.drain()
+            assert alerts.step() == 2
+            pipeline.drain()
+
+            [fs] = [r for r in query(graph, "disk-usage") if r["mount"] == str(tmpfs)]
+            assert fs["used_percent"] >= 90 and fs["fstype"] == "tmpfs"
+            events = graph.query(
+                "MATCH (e:Event)-[:ACTED_ON]->(f:Filesystem) WHERE f.mount = $m "
+                "RETURN e.type ORDER BY e.type",
+                {"m": str(tmpfs)},
+                read_only=True,
+            ).rows
+            assert [r[0] for r in events] == ["DiskFillPredicted", "DiskSpaceLow"]
+            [first] = query(graph, "fills-first", host=HOST)
+            assert first["mount"] == str(tmpfs) and 0 <= first["days_left"] < 1
+            assert [r["mount"] for r in query(graph, "filesystems-over", percent=90)] == [str(tmpfs)]
+            got = {(a["labels"]["alertname"], a["status"]) for a in hook.alerts()}
+            assert got == {("DiskSpaceLow", "firing"), ("DiskFillPredicted", "firing")}
+            assert all(a["labels"]["subject"] == str(tmpfs) for a in hook.alerts())
+
+            # Unmounted: both alerts resolve.
+            subprocess.run(["umount", str(tmpfs)], check=True)
+            clock.now += timedelta(minutes=1)
+            pipeline.drain()
+            assert alerts.step() == 2
+            got = {(a["labels"]["alertname"], a["status"]) for a in hook.alerts()}
+            assert ("DiskSpaceLow", "resolved") in got and ("DiskFillPredicted", "resolved") in got
+        finally:
+            pipeline.close()
+            graph.close()
+            log.close()
