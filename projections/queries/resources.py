@@ -2,18 +2,36 @@
 time series `watchman plot` draws.
 
 A time-series question returns the columns `ts` and `value` (and `series` when it returns several) and
-takes `minutes`, the look-back: `watchman plot --since` and the API's series endpoint set it. The
-resolution follows the look-back: minute points up to 24 hours, hourly up to 90 days, daily beyond.
+takes `since`, the look-back as text (90m, 24h, 30d, 2w, 1y): `watchman plot --since` and the API's
+series endpoint set it. The resolution follows the look-back: minute points up to 24 hours, hourly up
+to 90 days, daily beyond.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.named import NamedQuery, Param
+from projections.named import CatalogError, NamedQuery, Param
 
-MINUTES = Param("minutes", int, 24 * 60, "look back this many minutes (watchman plot --since)")
+SINCE = Param("since", str, "24h", "look back: 90m, 24h, 30d, 2w, 1y (watchman plot --since)")
+_SINCE = re.compile(r"^(\d+)\s*([mhdwy])$")
+_UNIT_SINCE = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60, "y": 365 * 24 * 60}
+MAX_SINCE_SINCE = 100 * 365 * 24 * 60
+
+
+def since_minutes(text: str) -> int:
+    """'90m', '24h', '30d', '2w', '1y' -> minutes."""
+    m = _SINCE.match(text.strip().lower())
+    if m is None:
+        raise CatalogError(f"since wants a number and a unit (m, h, d, w, y), e.g. 24h or 30d, not {text!r}")
+    minutes = int(m.group(1)) * _UNIT_SINCE[m.group(2)]
+    if not 1 <= minutes <= MAX_SINCE_SINCE:
+        raise CatalogError(f"since must be between 1m and 100y, not {text!r}")
+    return minutes
+
+
 HOST = Param("host", str, "", "only this host ('' = every host)")
 SERIES_COLUMNS = ("ts", "value")
 
@@ -27,9 +45,9 @@ def resolution(minutes: int) -> str:
 
 
 def window(p: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """minutes -> since and the resolution of points to read; mount -> its series name."""
-    out = {k: v for k, v in p.items() if k not in ("minutes", "mount")}
-    minutes = int(p["minutes"])
+    """since (text) -> since (a time) and the resolution of points to read; mount -> its series name."""
+    out = {k: v for k, v in p.items() if k not in ("since", "mount")}
+    minutes = since_minutes(str(p["since"]))
     out["since"] = now - timedelta(minutes=minutes)
     out["resolution"] = resolution(minutes)
     if "mount" in p:
@@ -52,14 +70,14 @@ QUERIES: tuple[NamedQuery, ...] = (
         "A host metric over time (series: cpu, cpu.core0, load1, memory.used_percent, swap.bps, "
         "fs./.used_percent, disk.sda.read_bps, net.eth0.rx_bps, temp.coretemp, ...)",
         _POINTS + "RETURN p.ts AS ts, p.value AS value, p.max AS max, p.host AS host ORDER BY ts, host",
-        (Param("series", str, "cpu", "the series name"), MINUTES, HOST),
+        (Param("series", str, "cpu", "the series name"), SINCE, HOST),
         window,
     ),
     NamedQuery(
         "disk-use",
         "How full was this filesystem over time? (percent used)",
         _POINTS + "RETURN p.ts AS ts, p.value AS value, p.host AS host ORDER BY ts, host",
-        (Param("mount", str, "/", "the mount point"), MINUTES, HOST),
+        (Param("mount", str, "/", "the mount point"), SINCE, HOST),
         window,
     ),
     NamedQuery(
@@ -68,7 +86,7 @@ QUERIES: tuple[NamedQuery, ...] = (
         "MATCH (p:MetricPoint) WHERE p.series STARTS WITH $prefix AND p.resolution = $resolution "
         "AND p.ts >= $since AND ($host = '' OR p.host = $host) "
         "RETURN p.ts AS ts, p.value AS value, p.series AS series ORDER BY series, ts",
-        (MINUTES, HOST),
+        (SINCE, HOST),
         lambda p, now: {**window(p, now), "prefix": "cpu.core"},
     ),
     NamedQuery(
@@ -76,9 +94,9 @@ QUERIES: tuple[NamedQuery, ...] = (
         "Memory (RSS bytes) of a service over time, from its per-minute metrics",
         "MATCH (m:ServiceMetrics) WHERE (m.service = $unit OR m.service = $unit_service) AND m.ts >= $since "
         "RETURN m.ts AS ts, m.rss_bytes AS value, m.host AS host ORDER BY ts",
-        (Param("service", str, None, "the unit (nginx or nginx.service)"), MINUTES),
+        (Param("service", str, None, "the unit (nginx or nginx.service)"), SINCE),
         lambda p, now: {
-            "since": now - timedelta(minutes=int(p["minutes"])),
+            "since": now - timedelta(minutes=since_minutes(str(p["since"]))),
             "unit": p["service"],
             "unit_service": p["service"] if "." in p["service"] else f"{p['service']}.service",
         },

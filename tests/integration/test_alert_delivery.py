@@ -205,6 +205,7 @@ def test_the_daemon_delivers_with_its_webhook_token_and_never_writes_it(
             authlog={"enabled": False},
             docker={"enabled": False},
             services={"metrics_enabled": False},
+            resources={"enabled": False},
             alerts={"webhook_url": hook.url, "webhook_token": "secret:alerts.hook"},
         )
         daemon = Daemon(settings)

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from watchman.cli import check, common, config, distributed, parse, query, replay, run, status, token
+from watchman.cli import (
+    check,
+    common,
+    config,
+    distributed,
+    parse,
+    plot,
+    query,
+    replay,
+    resources,
+    run,
+    status,
+    token,
+)
 
 HELP = """The Watchman: one source of truth for what happens on this host.
 
@@ -56,6 +69,8 @@ app.command()(distributed.worker)
 app.command()(distributed.project)
 app.add_typer(token.app, name="token")
 app.add_typer(config.app, name="config")
+app.command()(plot.plot)
+app.add_typer(resources.app, name="resources")
 
 
 def main() -> None:
