@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
+from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, resources, scale, storm
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -26,7 +26,18 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm")
+BENCHMARKS = (
+    "all",
+    "parsers",
+    "pipeline",
+    "replay",
+    "scale",
+    "idle",
+    "latency",
+    "distributed",
+    "storm",
+    "resources",
+)
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
 
@@ -68,6 +79,9 @@ benchmarks:
             systemd-journal-remote into the journal the daemon follows, into `watchman run` and the
             distributed deployment: graph nodes added (target <= 1 % of lines), CPU and RSS of every
             process (daemon <= 1 core during, <= 5 % 30 s after), lag until the counts are exact.
+  resources the host sampler at a 10 s interval: a daemon with it beside one without, --idle-seconds
+            (60): extra CPU % of a core (target <= 0.5) and extra RSS (<= 10 MB); one sample's time;
+            the graph nodes a year of samples makes on this host, computed (target < 100,000).
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
             own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
@@ -261,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     use_servers=use_servers,
                 )
             )
+            stamp()
+        if "resources" in chosen:
+            report.sections.append(resources.run(work, seconds=idle_seconds))
             stamp()
         if "distributed" in chosen:
             report.sections.append(

@@ -68,7 +68,11 @@ def check_png(path: Path) -> None:
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (1000, 450)
         rgb = img.convert("RGB")
-        drawn = sum(1 for px in rgb.get_flattened_data() if all(abs(a - b) < 30 for a, b in zip(px, LINE, strict=True)))
+        drawn = sum(
+            1
+            for px in rgb.get_flattened_data()
+            if all(abs(a - b) < 30 for a, b in zip(px, LINE, strict=True))
+        )
     assert drawn > 200, f"only {drawn} pixels of the line colour"
 
 
