@@ -90,7 +90,7 @@ QUERIES: tuple[NamedQuery, ...] = (
         lambda p, now: {**window(p, now), "prefix": "cpu.core"},
     ),
     NamedQuery(
-        "service-memory",
+        "service-memory-series",
         "Memory (RSS bytes) of a service over time, from its per-minute metrics",
         "MATCH (m:ServiceMetrics) WHERE (m.service = $unit OR m.service = $unit_service) AND m.ts >= $since "
         "RETURN m.ts AS ts, m.rss_bytes AS value, m.host AS host ORDER BY ts",

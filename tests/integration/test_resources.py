@@ -7,13 +7,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from producers.resources.sampler import HostSampler
+from producers.services.metrics import MetricsSampler
 from projections.catalog import resolve
 from projections.stores.ladybug import LadybugStore
 from schemas.events.resources import ResourceLimits
@@ -24,6 +28,7 @@ from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline
 
 HOST = "testhost"
+CGROUP_ROOT = Path("/sys/fs/cgroup/systemd")
 MiB = 2**20
 # The disk thresholds as by default; the host-wide ones out of reach (a shared, busy test machine).
 DISK_ONLY = ResourceLimits(cpu_minutes=10**9, memory_available_percent=0, swap_bytes_per_second=2**60)
@@ -55,37 +60,61 @@ def query(graph: LadybugStore, name: str, **params: object) -> list[dict[str, ob
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-def test_a_busy_process_is_among_the_top_processes(tmp_path: Path) -> None:
-    # Burns one core and holds 150 MiB until killed.
+@pytest.fixture
+def burner_unit() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A process burning a core and holding 150 MiB, in a real cgroup named like a systemd service (systemd
+    is not PID 1 here: the test makes the cgroup in the named `systemd` hierarchy, as systemd would)."""
+    unit = f"wmburn-{uuid.uuid4().hex[:8]}.service"
+    base = CGROUP_ROOT if CGROUP_ROOT.is_dir() else Path("/sys/fs/cgroup")
+    group = base / "watchman-test.slice" / unit
+    group.mkdir(parents=True)
     burner = subprocess.Popen(
         [sys.executable, "-c", "b = bytearray(150 * 2**20)\nwhile True: b[0] = (b[0] + 1) % 256"]
     )
+    try:
+        (group / "cgroup.procs").write_text(str(burner.pid))
+        yield unit, burner
+    finally:
+        burner.kill()
+        burner.wait()
+        for _ in range(50):
+            try:
+                group.rmdir()
+                group.parent.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def test_a_busy_process_is_among_the_top_processes_and_in_its_services_series(
+    tmp_path: Path, burner_unit: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    unit, burner = burner_unit
     log, graph = SqliteLog(tmp_path / "log.sqlite"), LadybugStore(tmp_path / "graph")
     clock = Clock()
     sampler = HostSampler(HOST, interval=10, clock=clock, top=3)
-    pipeline = EmbeddedPipeline(log, graph, [sampler], host=HOST)
+    services = MetricsSampler(HOST, interval=10, units=(unit,), clock=clock)
+    pipeline = EmbeddedPipeline(log, graph, [sampler, services], host=HOST)
     try:
         pipeline.drain()  # the first sample: CPU since the sampler started
-        subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5)"], check=True)
-        clock.now += timedelta(seconds=10)
+        time.sleep(1.5)  # psutil's CPU % is measured between two samples
+        clock.now += timedelta(minutes=1)
         pipeline.drain()
         top = query(graph, "top-processes")
         mine = [r for r in top if r["pid"] == burner.pid]
         assert mine, top
         assert mine[0]["cpu_percent"] > 20 and mine[0]["rss_bytes"] >= 150 * MiB
+        memory = query(graph, "service-memory-series", service=unit, since="2h")
+        assert len(memory) == 2 and all(r["value"] >= 150 * MiB for r in memory)
         host = query(graph, "host-metrics")
         assert host[0]["host"] == HOST and 0 < host[0]["memory_used_percent"] < 100
         root = [r for r in query(graph, "disk-usage") if r["mount"] == "/"]
         assert root and root[0]["total_bytes"] > 0
         cpu = query(graph, "metric-series", series="cpu")
-        assert len(cpu) >= 1 and all(0 <= r["value"] <= 100 for r in cpu)
+        assert len(cpu) == 2 and all(0 <= r["value"] <= 100 for r in cpu)
         cores = query(graph, "cpu-per-core")
-        assert {r["series"] for r in cores} == {
-            f"cpu.core{i}" for i in range(len(sampler.sample().cpu_per_core))
-        }
+        assert {r["series"] for r in cores} == {f"cpu.core{i}" for i in range(psutil.cpu_count())}
     finally:
-        burner.kill()
-        burner.wait()
         pipeline.close()
         graph.close()
         log.close()

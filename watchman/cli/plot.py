@@ -26,7 +26,7 @@ def plot(
     Examples:
       watchman plot metric-series -p series=memory.used_percent --since 24h
       watchman plot disk-use -p mount=/ --since 30d --out disk.png
-      watchman plot service-memory -p service=postgresql --since 24h --out pg.svg
+      watchman plot service-memory-series -p service=postgresql --since 24h --out pg.svg
       watchman plot cpu-per-core --since 6h
     """
     from watchman.cli.query import _api_query, _param_value, _run_query

@@ -59,3 +59,13 @@ def test_current_values_and_alert_event_nodes() -> None:
     assert [e.props["type"] for e in events] == ["DiskSpaceLow"]
     sm = next(n for n in nodes if n.label == "SystemMetrics" and n.props)
     assert sm.props["memory_used_percent"] == 50.0
+
+
+def test_no_two_domains_declare_a_query_of_one_name() -> None:
+    """The catalog is a dict: a second query of a name would silently replace the first."""
+    from projections import catalog
+    from projections.catalog import QUERIES
+
+    declared = [q.name for m in vars(catalog).values() if hasattr(m, "QUERIES") and m is not catalog
+                for q in m.QUERIES]  # fmt: skip
+    assert len(declared) == len(set(declared)) == len(QUERIES)
