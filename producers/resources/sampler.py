@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,6 +92,7 @@ class HostSampler:
         self._nics: dict[str, tuple[int, int]] = {}
         self._swap: tuple[int, int] | None = None
         self._procs: dict[int, psutil.Process] = {}
+        self._users: dict[int, str] = {}
         self._nvml = nvml if nvml is not None else (load_nvml() if gpu else None)
         psutil.cpu_percent(percpu=True)  # start psutil's CPU interval now
 
@@ -136,33 +138,50 @@ class HostSampler:
         return tuple(sorted(out, key=lambda f: f.mount))
 
     def _top(self) -> tuple[ProcessSample, ...]:
-        """The `top` processes by CPU and the `top` by memory (one list, CPU first)."""
+        """The `top` processes by CPU and the `top` by memory (one list, CPU first).
+
+        Every process costs one read of /proc/PID/stat and one of statm; name and user are read only
+        for the few picked (a user name lookup per process was most of a sample's time)."""
         alive: dict[int, psutil.Process] = {}
-        rows: list[ProcessSample] = []
+        rows: list[tuple[float, int, int]] = []
         for pid in psutil.pids():
             p = self._procs.get(pid)
             try:
                 if p is None:
                     p = psutil.Process(pid)
-                with p.oneshot():
-                    cpu = p.cpu_percent(None)
-                    rss = p.memory_info().rss
-                    name = p.name()
-                    try:
-                        user = p.username()
-                    except (KeyError, psutil.AccessDenied):
-                        user = None
+                cpu = p.cpu_percent(None)
+                rss = p.memory_info().rss
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
             alive[pid] = p
-            rows.append(
-                ProcessSample(pid=pid, name=name, user=user, cpu_percent=round(cpu, 1), rss_bytes=rss)
-            )
+            rows.append((round(cpu, 1), rss, pid))
         self._procs = alive
-        by_cpu = sorted(rows, key=lambda r: (-r.cpu_percent, -r.rss_bytes, r.pid))[: self.top]
-        by_rss = sorted(rows, key=lambda r: (-r.rss_bytes, r.pid))[: self.top]
-        picked = {r.pid: r for r in (*by_cpu, *by_rss)}
-        return tuple(sorted(picked.values(), key=lambda r: (-r.cpu_percent, -r.rss_bytes, r.pid)))
+        if self.top <= 0:
+            return ()
+        by_cpu = sorted(rows, key=lambda r: (-r[0], -r[1], r[2]))[: self.top]
+        by_rss = sorted(rows, key=lambda r: (-r[1], r[2]))[: self.top]
+        out = []
+        for cpu, rss, pid in sorted(set(by_cpu) | set(by_rss), key=lambda r: (-r[0], -r[1], r[2])):
+            p = alive[pid]
+            try:
+                name = p.name()
+                uid = p.uids().real
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+            out.append(
+                ProcessSample(pid=pid, name=name, user=self._user(uid), cpu_percent=cpu, rss_bytes=rss)
+            )
+        return tuple(out)
+
+    def _user(self, uid: int) -> str:
+        name = self._users.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid)
+            self._users[uid] = name
+        return name
 
     def _temperatures(self) -> tuple[TemperatureSample, ...]:
         read = getattr(psutil, "sensors_temperatures", None)
