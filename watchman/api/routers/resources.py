@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from projections.catalog import CatalogError, resolve
 from watchman.api.auth import Caller
@@ -25,6 +26,12 @@ class Series(BaseModel):
     params: dict[str, str]
     # One list of points per line: "value" for a single series, else the series name (cpu.core0, ...).
     series: dict[str, list[Point]]
+
+
+class HostQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("", max_length=256, description="only this host ('' = every host)")
 
 
 class HostResources(BaseModel):
@@ -53,12 +60,12 @@ def series(name: str, request: Request, caller: Caller, backend: CurrentBackend)
 
 
 @router.get("/admin/resources", response_model=HostResources)
-def resources(caller: Caller, backend: CurrentBackend, host: str = "") -> HostResources:
+def resources(caller: Caller, q: Annotated[HostQuery, Query()], backend: CurrentBackend) -> HostResources:
     """The host's CPU, load, memory and swap, every filesystem (fullest first) and the top processes now."""
     now = datetime.now(UTC)
 
     def ask(name: str) -> Rows:
-        cypher, p = resolve(name, {"host": host}, now)
+        cypher, p = resolve(name, {"host": q.host}, now)
         return run_cypher(backend, cypher, p)
 
     return HostResources(
