@@ -142,6 +142,8 @@ class HostSampler:
 
         Every process costs one read of /proc/PID/stat and one of statm; name and user are read only
         for the few picked (a user name lookup per process was most of a sample's time)."""
+        if self.top <= 0:
+            return ()
         alive: dict[int, psutil.Process] = {}
         rows: list[tuple[float, int, int]] = []
         for pid in psutil.pids():
@@ -156,8 +158,6 @@ class HostSampler:
             alive[pid] = p
             rows.append((round(cpu, 1), rss, pid))
         self._procs = alive
-        if self.top <= 0:
-            return ()
         by_cpu = sorted(rows, key=lambda r: (-r[0], -r[1], r[2]))[: self.top]
         by_rss = sorted(rows, key=lambda r: (-r[1], r[2]))[: self.top]
         out = []
