@@ -1,6 +1,7 @@
 """The resources domain on this machine's real psutil data: a real process burning CPU and memory is among
 the top processes; a real size-limited tmpfs filled past 90 % raises DiskSpaceLow and a fill prediction,
-which the alert stage hands to a webhook (firing, then resolved once the tmpfs is gone)."""
+which the alert stage hands to a webhook and a real Alertmanager (firing, then resolved once the tmpfs
+is gone); a replay of the log rebuilds the same rollups."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from producers.services.metrics import MetricsSampler
 from projections.catalog import resolve
 from projections.stores.ladybug import LadybugStore
 from schemas.events.resources import ResourceLimits
-from tests.support.alertmanager import webhook_receiver
+from tests.support.alertmanager import running_alertmanager, webhook_receiver
 from watchman.alerting.stage import AlertDelivery
-from watchman.alerting.targets import WebhookTarget
+from watchman.alerting.targets import AlertmanagerTarget, WebhookTarget
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.pipeline import EmbeddedPipeline
 
@@ -121,15 +122,18 @@ def test_a_busy_process_is_among_the_top_processes_and_in_its_services_series(
         log.close()
 
 
-def test_a_filling_tmpfs_raises_disk_space_low_and_a_prediction_delivered_as_alerts(
+def test_a_filling_tmpfs_raises_disk_space_low_and_a_prediction_that_alertmanager_gets(
     tmp_path: Path, tmpfs: Path
 ) -> None:
     log, graph = SqliteLog(tmp_path / "log.sqlite"), LadybugStore(tmp_path / "graph")
     clock = Clock()
     sampler = HostSampler(HOST, interval=60, clock=clock, mounts=(str(tmpfs),), top=0, limits=DISK_ONLY)
     pipeline = EmbeddedPipeline(log, graph, [sampler], host=HOST)
-    with webhook_receiver() as hook:
-        alerts = AlertDelivery(log, [WebhookTarget(hook.url)], clock=clock)
+    # Samples in the past (Alertmanager's own clock decides whether an alert has ended).
+    clock.now -= timedelta(minutes=15)
+    with webhook_receiver() as hook, webhook_receiver() as am_hook, running_alertmanager(am_hook.url) as am:
+        targets = [WebhookTarget(hook.url), AlertmanagerTarget(am.url)]
+        alerts = AlertDelivery(log, targets, clock=clock)
         try:
             (tmpfs / "a").write_bytes(b"\0" * (3 * MiB))
             pipeline.drain()
@@ -162,6 +166,13 @@ def test_a_filling_tmpfs_raises_disk_space_low_and_a_prediction_delivered_as_ale
             assert alerts.step() == 2
             got = {(a["labels"]["alertname"], a["status"]) for a in hook.alerts()}
             assert ("DiskSpaceLow", "resolved") in got and ("DiskFillPredicted", "resolved") in got
+            # ... and Alertmanager told its receiver both, firing then resolved.
+            am_hook.wait_for(
+                lambda got: (
+                    {(a["labels"]["alertname"], a["status"]) for a in got}
+                    >= {(n, s) for n in ("DiskSpaceLow", "DiskFillPredicted") for s in ("firing", "resolved")}
+                )
+            )
         finally:
             pipeline.close()
             graph.close()
