@@ -128,3 +128,7 @@ def test_plot_on_the_graph_directly_svg_and_terminal(data: Path, tmp_path: Path)
     assert "metric-series series=load1 (last 2h)" in term.stdout
     bad = plot(data, "disk-usage")
     assert bad.returncode == 2 and "not a time-series query" in bad.stderr
+    now = subprocess.run([sys.executable, "-m", "watchman", "resources", "now"], env=env(data),
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert now.returncode == 0, now.stderr
+    assert "filesystems" in now.stdout and "testhost" in now.stdout and "memory_used_percent" in now.stdout

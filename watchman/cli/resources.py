@@ -26,8 +26,10 @@ def now(host: Annotated[str, typer.Option(help="only this host ('' = every host)
       watchman resources now
       watchman resources now --host web-1
     """
+    from rich.console import Console
+
     from projections.catalog import resolve
-    from watchman.cli.query import _run_query
+    from watchman.cli.query import _run_query, table_width
 
     for name, title in (
         ("host-metrics", "host"),
@@ -39,4 +41,6 @@ def now(host: Annotated[str, typer.Option(help="only this host ('' = every host)
         t = Table(*columns, title=title)
         for row in rows:
             t.add_row(*("" if v is None else str(v) for v in row))
-        out.print(t)
+        # Piped: as wide as the cells, never cut to 80 columns (as `watchman query --table`).
+        wide = out if out.is_terminal else Console(width=table_width(columns, rows), soft_wrap=True)
+        wide.print(t)
