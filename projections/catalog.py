@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
-from projections.queries import commands, containers, network, packages, resources, security, services
+from projections.queries import alerts, commands, containers, network, packages, resources, security, services
 
 # One line per domain: a new domain adds its questions here. The order is the order of `query --list`.
 QUERIES: dict[str, NamedQuery] = {
@@ -23,6 +23,7 @@ QUERIES: dict[str, NamedQuery] = {
         *services.QUERIES,
         *security.QUERIES,
         *resources.QUERIES,
+        *alerts.QUERIES,
     )
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from projections.catalog import resolve
 from schemas.envelope import Envelope, event_id
 from schemas.events.alerts import EVENTS_ALERTS
 from schemas.events.services import EVENTS_SERVICES, ServiceFailureAlert, ServiceHealthChanged
@@ -218,8 +219,14 @@ def test_the_daemon_delivers_with_its_webhook_token_and_never_writes_it(
 
         daemon = Daemon(settings)
         rows = daemon.query("MATCH (a:Alert) RETURN a.state, a.receivers", {}, read_only=True).rows
+        cypher, params = resolve("alerts-firing", {}, datetime.now(UTC))
+        firing = daemon.query(cypher, params, read_only=True).rows
+        cypher, params = resolve("alerts-delivered", {"days": 1}, datetime.now(UTC))
+        delivered_rows = daemon.query(cypher, params, read_only=True).rows
         daemon.close()
     assert rows == [["firing", "webhook"]]
+    assert [(r[0], r[1], r[2]) for r in firing] == [(HOST, "ServiceUnhealthy", "api.service")]
+    assert len(delivered_rows) == 1
     for path in data.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
