@@ -125,8 +125,9 @@ def run(work: Path, *, seconds: float = 60.0, settle: float = 3.0) -> Section:
             baseline_label="daemon without, MB",
             target=RSS_TARGET,
             note=f"RSS at the end: {b.last_rss_mb:.0f} MB with, {a.last_rss_mb:.0f} MB without. The daemon "
-            "without writes nothing to its graph; most of the difference is LadybugDB's pages for the first "
-            "writes into the graph's tables, which any domain's first events bring (see the next figure)",
+            "without writes nothing to its graph; the difference is LadybugDB's memory for the first writes "
+            "into this domain's tables (+33 MB in-process) and for row versions until its checkpoint; "
+            "the sampler's own is the next figure",
         ),
         Figure(
             "the sampler's own RSS in a process (import, process cache, 20 samples)",
