@@ -74,7 +74,6 @@ def project_sampled(event: Envelope, p: ResourcesSampled) -> list[GraphOp]:
             },
             ts=ts,
         ),
-        UpsertRel("MEASURED_ON", "SystemMetrics", host, "Host", host),
     ]
     for f in p.filesystems:
         key = filesystem_key(host, f.mount)
@@ -101,7 +100,6 @@ def project_sampled(event: Envelope, p: ResourcesSampled) -> list[GraphOp]:
                 },
                 ts=ts,
             ),
-            UpsertRel("MEASURED_ON", "Filesystem", key, "Host", host),
         ]
     for rank, proc in enumerate(p.top_processes):
         key = f"{host}|{rank}"
@@ -121,7 +119,6 @@ def project_sampled(event: Envelope, p: ResourcesSampled) -> list[GraphOp]:
                 },
                 ts=ts,
             ),
-            UpsertRel("MEASURED_ON", "TopProcess", key, "Host", host),
         ]
     minute = ts.replace(second=0, microsecond=0)
     hour = p.hour

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def load_nvml() -> ModuleType | None:
     """pynvml, initialised; None where there is no library or no NVIDIA driver/device (most hosts)."""
     try:
-        import pynvml  # type: ignore[import-not-found,unused-ignore]
+        import pynvml  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return None
     return init(pynvml)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pynvml  # type: ignore[import-not-found,unused-ignore]
+import pynvml  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from processors.resources import series_values
 from producers.resources.filters import is_real_filesystem, real_interfaces, whole_disks
