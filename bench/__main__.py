@@ -21,6 +21,7 @@ from bench import (
     pipeline,
     profiling,
     replay,
+    resources,
     scale,
     storm,
 )
@@ -50,6 +51,7 @@ BENCHMARKS = (
     "storm",
     "mcp",
     "obsidian",
+    "resources",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -98,6 +100,9 @@ benchmarks:
   obsidian  a vault of --obsidian-notes notes (10,000) and --obsidian-media-mb MB of media (256; the
             issue's figure is 1024) syncing a one-note change over ssh (git remote + rsync media);
             baseline: the same change by hand with git add/commit/push. Target <= 2 s.
+  resources the host sampler at a 10 s interval: a daemon with it beside one without, --idle-seconds
+            (60): extra CPU % of a core (target <= 0.5) and extra RSS (<= 10 MB); one sample's time;
+            the graph nodes a year of samples makes on this host, computed (target < 100,000).
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
             own), mcp and obsidian (it writes its media to disk) (default); scale reuses the pipeline
             run of the same size.
@@ -312,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     repeat=max(args.repeat, 5),
                 )
             )
+        if "resources" in chosen:
+            report.sections.append(resources.run(work, seconds=idle_seconds))
             stamp()
         if "distributed" in chosen:
             report.sections.append(

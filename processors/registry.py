@@ -8,6 +8,7 @@ from processors import (
     network,
     obsidian,
     packages,
+    resources,
     security,
     services,
 )
@@ -22,4 +23,5 @@ ROUTES: tuple[Route, ...] = (
     *security.ROUTES,
     *mcp.ROUTES,
     *obsidian.ROUTES,
+    *resources.ROUTES,
 )

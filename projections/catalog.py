@@ -11,12 +11,14 @@ from typing import Any
 
 from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
 from projections.queries import (
+    alerts,
     commands,
     containers,
     mcp,
     network,
     obsidian,
     packages,
+    resources,
     security,
     services,
 )
@@ -33,6 +35,8 @@ QUERIES: dict[str, NamedQuery] = {
         *security.QUERIES,
         *mcp.QUERIES,
         *obsidian.QUERIES,
+        *resources.QUERIES,
+        *alerts.QUERIES,
     )
 }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from projections import (
+    alerts,
     commands,
     containers,
     mcp,
     network,
     obsidian,
     packages,
+    resources,
     security,
     services,
 )
@@ -24,4 +26,6 @@ PROJECTORS: dict[str, Project] = {
     **network.PROJECTORS,
     **mcp.PROJECTORS,
     **obsidian.PROJECTORS,
+    **alerts.PROJECTORS,
+    **resources.PROJECTORS,
 }

@@ -11,12 +11,14 @@ from types import ModuleType
 
 from schemas import core
 from schemas.events import (
+    alerts,
     commands,
     containers,
     mcp,
     network,
     obsidian,
     packages,
+    resources,
     security,
     services,
 )
@@ -33,6 +35,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     network,
     mcp,
     obsidian,
+    alerts,
+    resources,
 )
 
 

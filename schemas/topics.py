@@ -7,12 +7,14 @@ from types import ModuleType
 
 from schemas import core
 from schemas.events import (
+    alerts,
     commands,
     containers,
     mcp,
     network,
     obsidian,
     packages,
+    resources,
     security,
     services,
 )
@@ -30,6 +32,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     network,
     mcp,
     obsidian,
+    alerts,
+    resources,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

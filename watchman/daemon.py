@@ -37,6 +37,7 @@ from watchman.check import (
     require_sound_log,
 )
 from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
+from watchman.domains.alerts import delivery as alert_delivery
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
@@ -149,6 +150,8 @@ class Daemon:
         self.sources: list[Source] = []
         try:
             self.pipeline = self._new_pipeline(graph, threading.RLock())
+            # Every domain's alerts to Alertmanager/webhooks (watchman/alerting/), with its own position.
+            self.alerting = alert_delivery(settings, self.log)
         except BaseException:
             graph.close()
             self.log.close()
@@ -337,6 +340,8 @@ class Daemon:
                         self._rewind()
                         rewind = False
                     step = self.pipeline.step()
+                    if self.alerting is not None:
+                        self.alerting.step()
                     if time.monotonic() >= next_retention:
                         self.log.enforce_retention()
                         next_retention = time.monotonic() + RETENTION_EVERY

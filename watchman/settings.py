@@ -17,11 +17,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from watchman.domains.alerts import AlertSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
+from watchman.domains.resources import ResourceSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -95,6 +97,8 @@ class Settings(BaseSettings):
     services: ServicesSettings = ServicesSettings()
     mcp: MCPSettings = MCPSettings()
     obsidian: ObsidianSettings = ObsidianSettings()
+    alerts: AlertSettings = AlertSettings()
+    resources: ResourceSettings = ResourceSettings()
 
     @field_validator("api_listen")
     @classmethod

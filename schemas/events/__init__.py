@@ -58,7 +58,13 @@ import schemas.events.services  # isort: skip
 import schemas.events.mcp  # isort: skip
 
 # The Obsidian vault sync domain's types (imported from schemas.events.obsidian) register on import.
-import schemas.events.obsidian  # noqa: F401  # isort: skip
+import schemas.events.obsidian  # isort: skip
+
+# Alert delivery's own record (AlertDelivered) registers on import.
+import schemas.events.alerts  # isort: skip
+
+# Host resources (psutil samples, rollups, thresholds) register on import.
+import schemas.events.resources  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

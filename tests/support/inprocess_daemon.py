@@ -58,6 +58,7 @@ def serve(config: str, pipe: Connection) -> None:
         journald={"enabled": False},
         docker={"enabled": False},
         services={"metrics_enabled": False},
+        resources={"enabled": False},
     )
     daemon = Daemon(s)
     pipe.send(daemon.start_api())

@@ -78,6 +78,7 @@ class Instance:
             ("docker", "ENABLED"),
             ("services", "METRICS_ENABLED"),
             ("services", "UNITS_ENABLED"),
+            ("resources", "ENABLED"),
         ):
             if f"[{section}]" not in config:
                 env[f"WATCHMAN_{section.upper()}__{key}"] = "false"

@@ -102,7 +102,7 @@ def test_main_runs_everything_and_writes_the_results_file(tmp_path: Path) -> Non
     text = out.read_text()
     for heading in ("## Machine", "## Figures", "## Where the time goes", "not measured in this run"):
         assert heading in text
-    for name in ("parsers", "pipeline", "scale", "replay", "idle", "latency", "distributed"):
+    for name in ("parsers", "pipeline", "scale", "replay", "idle", "latency", "resources", "distributed"):
         assert f"| {name} |" in text
     assert list(scratch.iterdir()) == [], "scratch directories are removed"
 

@@ -23,6 +23,7 @@ from watchman.api.routers import (
     operate,
     packages,
     query,
+    resources,
 )
 from watchman.api.server import ApiServer
 
@@ -36,6 +37,7 @@ ROUTERS = (
     commands.router,
     mcp.router,
     obsidian.router,
+    resources.router,
 )
 
 

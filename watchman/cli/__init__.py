@@ -12,8 +12,10 @@ from watchman.cli import (
     mcp,
     obsidian,
     parse,
+    plot,
     query,
     replay,
+    resources,
     run,
     status,
     token,
@@ -71,6 +73,8 @@ app.add_typer(token.app, name="token")
 app.add_typer(config.app, name="config")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(obsidian.app, name="obsidian")
+app.command()(plot.plot)
+app.add_typer(resources.app, name="resources")
 
 
 def main() -> None:

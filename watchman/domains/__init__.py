@@ -6,11 +6,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from watchman.domains import (
+    alerts,
     containers,
     mcp,
     network,
     obsidian,
     packages,
+    resources,
     services,
 )
 
@@ -22,4 +24,6 @@ DOMAINS: tuple[ModuleType, ...] = (
     services,
     mcp,
     obsidian,
+    resources,
+    alerts,
 )

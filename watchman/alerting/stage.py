@@ -1,0 +1,174 @@
+"""AlertDelivery (I/O): read every domain topic with its own position, send the alerts, then record them.
+
+At least once: a batch's alerts go to every receiver first; only when all acknowledged are its
+AlertDelivered events appended, the open-alert memory updated and the position committed, in one
+transaction of the log. A receiver that fails leaves everything as it was, and the same batch is sent
+again after a back-off (1 s doubling to `retry_max`); a receiver that got it the first time sees a
+repeat, which Alertmanager de-duplicates by its labels (alertname, host, subject, severity).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from prometheus_client import Counter
+
+from schemas.envelope import Envelope
+from schemas.events import decode_payload
+from schemas.topics import DOMAIN_TOPICS
+from watchman import metrics
+from watchman.alerting.decide import ALERT_EVENT_TYPES, OWN_TOPIC, Outgoing, decide, delivered_envelope
+from watchman.alerting.targets import DeliveryFailed, Target
+from watchman.bus.base import Record
+from watchman.bus.sqlite_log import SqliteLog
+
+log = logging.getLogger(__name__)
+
+GROUP = "alerts"
+OPEN = "alerts:open"  # the log's key/value namespace of the alerts firing now (key -> Outgoing.to_open)
+
+DELIVERED = Counter(
+    "watchman_alerts_delivered_total",
+    "Alerts every receiver acknowledged, by state (firing, resolved).",
+    ["state"],
+    registry=metrics.REGISTRY,
+)
+FAILED = Counter(
+    "watchman_alert_delivery_failures_total",
+    "Delivery attempts a receiver refused or missed.",
+    registry=metrics.REGISTRY,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertDelivery:
+    def __init__(
+        self,
+        log_: SqliteLog,
+        targets: Sequence[Target],
+        *,
+        max_age: timedelta = timedelta(hours=24),
+        resend_interval: float = 60.0,
+        retry_initial: float = 1.0,
+        retry_max: float = 300.0,
+        batch_size: int = 2000,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.log = log_
+        self.targets = list(targets)
+        self.max_age = max_age
+        self.resend_interval = timedelta(seconds=resend_interval)
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.batch_size = batch_size
+        self.clock = clock
+        self.delay = 0.0
+        self.retry_at: datetime | None = None
+        self.resend_at: datetime | None = None
+        self.last_error = ""
+        self.topics = [t.name for t in DOMAIN_TOPICS if t.name != OWN_TOPIC]
+
+    @property
+    def receivers(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets)
+
+    def open_alerts(self) -> dict[str, dict[str, Any]]:
+        return {k: orjson.loads(v) for k, v in self.log.kv_items(OPEN)}
+
+    def step(self) -> int:
+        """Deliver what the domain topics hold past this stage's position; the number of alerts sent.
+        Never raises for a receiver's failure: it is logged and retried after the back-off."""
+        now = self.clock()
+        if self.retry_at is not None and now < self.retry_at:
+            return 0
+        try:
+            sent = self._deliver(now)
+            self._resend(now)
+        except DeliveryFailed as exc:
+            self.delay = min(self.retry_max, max(self.retry_initial, self.delay * 2))
+            self.retry_at = now + timedelta(seconds=self.delay)
+            self.last_error = str(exc)
+            FAILED.inc()
+            log.warning("alert delivery failed, trying again in %gs: %s", self.delay, exc)
+            return 0
+        self.delay, self.retry_at, self.last_error = 0.0, None, ""
+        return sent
+
+    def _deliver(self, now: datetime) -> int:
+        sent = 0
+        for topic in self.topics:
+            committed = self.log.committed(GROUP, topic)
+            starts = self.log.start_offsets(topic)
+            for p in range(self.log.partitions(topic)):
+                offset = max(committed.get(p, 0), starts.get(p, 0))
+                records = self.log.read(topic, p, offset, self.batch_size)
+                if not records:
+                    continue
+                opened = self.open_alerts()
+                outgoing: list[Outgoing] = []
+                for r in records:
+                    if r.headers.get("type") not in ALERT_EVENT_TYPES:
+                        continue
+                    try:
+                        env = Envelope.from_json(r.value)
+                        payload = decode_payload(env.type, env.schema_version, env.payload).model_dump()
+                    except Exception as exc:  # the projection dead-letters it; delivery skips it
+                        log.info("alert delivery skips %s/%s/%s: %s", topic, p, r.offset, exc)
+                        continue
+                    for a in decide(env, payload, opened, now=now, max_age=self.max_age):
+                        outgoing.append(a)
+                        if a.state == "firing":
+                            opened[a.key] = a.to_open()
+                        else:
+                            opened.pop(a.key, None)
+                for target in self.targets:
+                    target.send(outgoing, now=now)
+                with self.log.transaction():
+                    self.log.append(
+                        OWN_TOPIC,
+                        [
+                            self._record(delivered_envelope(a, delivered_at=now, receivers=self.receivers))
+                            for a in outgoing
+                        ],
+                    )
+                    self._save_open(outgoing)
+                    self.log.commit(GROUP, topic, {p: records[-1].offset + 1})
+                for a in outgoing:
+                    DELIVERED.labels(a.state).inc()
+                sent += len(outgoing)
+        return sent
+
+    def _save_open(self, outgoing: list[Outgoing]) -> None:
+        for a in outgoing:
+            if a.state == "firing":
+                self.log.kv_put(OPEN, a.key, orjson.dumps(a.to_open()))
+            else:
+                self.log.kv_delete(OPEN, a.key)
+
+    def _resend(self, now: datetime) -> None:
+        """Every `resend_interval`: the alerts still firing to the receivers that forget (Alertmanager);
+        alerts whose end has passed are forgotten here too."""
+        if self.resend_at is not None and now < self.resend_at:
+            return
+        self.resend_at = now + self.resend_interval
+        still: list[Outgoing] = []
+        for key, d in self.open_alerts().items():
+            a = Outgoing.from_open(d)
+            if a.ends_at is not None and a.ends_at <= now:
+                self.log.kv_delete(OPEN, key)
+            else:
+                still.append(a)
+        for target in self.targets:
+            if target.resend:
+                target.send(still, now=now)
+
+    @staticmethod
+    def _record(env: Envelope) -> Record:
+        return Record(env.key, env.to_json(), {"type": env.type, "schema_version": str(env.schema_version)})
