@@ -52,7 +52,10 @@ import schemas.events.containers  # isort: skip
 
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip
-import schemas.events.services  # noqa: F401  # isort: skip
+import schemas.events.services  # isort: skip
+
+# The configfiles domain's types (config files: versions, validation, drift, rollback) register on import.
+import schemas.events.configfiles  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

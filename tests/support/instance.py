@@ -77,6 +77,7 @@ class Instance:
             ("authlog", "ENABLED"),
             ("docker", "ENABLED"),
             ("services", "METRICS_ENABLED"),
+            ("configfiles", "ENABLED"),
         ):
             if f"[{section}]" not in config:
                 env[f"WATCHMAN_{section.upper()}__{key}"] = "false"

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from watchman.cli import check, common, config, distributed, parse, query, replay, run, status, token
+from watchman.cli import (
+    check,
+    common,
+    config,
+    configfiles,
+    distributed,
+    parse,
+    query,
+    replay,
+    run,
+    status,
+    token,
+)
 
 HELP = """The Watchman: one source of truth for what happens on this host.
 
@@ -56,6 +68,7 @@ app.command()(distributed.worker)
 app.command()(distributed.project)
 app.add_typer(token.app, name="token")
 app.add_typer(config.app, name="config")
+configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
 
 
 def main() -> None:
