@@ -31,7 +31,7 @@ import jinja2
 
 from producers.configfiles import checkers, classify, dpkg
 from producers.configfiles.checkers import AppSpec
-from producers.configfiles.desired import DesiredState
+from producers.configfiles.desired import DesiredState, host_facts
 from producers.configfiles.versions import Stored, VersionsRepo, is_placeholder, placeholder
 from producers.source import Poll
 from schemas.envelope import Envelope, event_id
@@ -165,8 +165,12 @@ class ConfigSource:
         self._next_scan: datetime | None = None
         self.repo = VersionsRepo(tracking.versions_dir)
         self.desired = DesiredState(
-            self.repo, directory=tracking.desired_dir, templates=tracking.templates_dir, facts=tracking.facts
+            self.repo,
+            directory=tracking.desired_dir,
+            templates=tracking.templates_dir,
+            facts=host_facts(tracking.root, tracking.facts),
         )
+        self._said: set[str] = set()  # warnings given once per process
         self._watcher: _Watcher | None = None
         self._watch_tried = False
         # Observations made outside poll (an executor's on-demand validation), sent with the next poll.
@@ -518,7 +522,10 @@ class ConfigSource:
             try:
                 want = self.desired.get(path)
             except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
-                log.warning("configfiles: desired state of %s not renderable: %s", path, exc)
+                said = f"{path}: {exc}"
+                if said not in self._said:
+                    self._said.add(said)
+                    log.warning("configfiles: desired state of %s not renderable: %s", path, exc)
                 continue
             if want is None:
                 if path in self._drift:

@@ -178,7 +178,7 @@ def replace(src: Any, path: str, candidate: bytes, cause: str, ctx: ExecContext,
         if not ok:
             return revert(f"{app.name} unhealthy after the change ({detail})")
         steps.append(f"healthy ({detail})")
-    src.validate_paths([path])
+    # The next poll rescans: it records the new version (caused_by this command) and validates it.
     src.scan_now()
     return CommandSucceeded, f"{path}: " + ", ".join(steps)
 
