@@ -13,6 +13,7 @@ conffile is found; no secret content is in git, the event log, the graph or the 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import socket
 import subprocess
@@ -86,8 +87,23 @@ class Env:
     def conf(self) -> Path:
         return self.root / "etc/nginx/nginx.conf"
 
-    def query(self, *args: str) -> list[dict[str, Any]]:
-        return self.inst.query(*args)
+    def api(self) -> httpx.Client:
+        token = (self.inst.data_dir / "api.token").read_text().strip()
+        url = (self.inst.data_dir / "api.url").read_text().strip()
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def query(self, name_or_cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Through the daemon's admin API (a CLI process per question would cost ~0.5 s each)."""
+        body: dict[str, Any] = {"params": params}
+        if " " in name_or_cypher:
+            body.update(cypher=name_or_cypher, read_only=True)
+        else:
+            body["name"] = name_or_cypher
+        with self.api() as c:
+            r = c.post("/query", json=body)
+        r.raise_for_status()
+        rows: list[dict[str, Any]] = r.json()["rows"]
+        return rows
 
     def serving(self) -> str:
         try:
@@ -97,8 +113,8 @@ class Env:
         return f"{r.status_code} {r.text.strip()}"
 
     def versions(self, path: str) -> list[str]:
-        proc = self.inst.cli("config", "history", path, check=False)
-        return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+        """The versions-repo commits of `path` the graph knows, newest first."""
+        return [r["rev"] for r in self.query("config-history", path=path)]
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +181,7 @@ def _file(e: Env, path: str) -> dict[str, Any] | None:
         "MATCH (c:ConfigFile) WHERE c.path = $p RETURN c.valid AS valid, c.validation_message AS message, "
         "c.sha256 AS sha256, c.secret AS secret, c.drifted AS drifted, c.package AS package, "
         "c.package_modified AS package_modified, c.owner AS owner, c.mode AS mode, c.app AS app",
-        "-p",
-        f"p={path}",
+        p=path,
     )
     return rows[0] if rows else None
 
@@ -199,12 +214,12 @@ def test_invalid_then_rollback_then_unhealthy_rollback_is_reverted(env: Env) -> 
     assert e.serving() == "200 v1"
     wait_for(lambda: (f := _file(e, path)) and f["valid"] is True, what="valid after the rollback")
     history = wait_for(
-        lambda: [r for r in e.query("config-history", "-p", f"path={path}") if r["caused_by"]],
+        lambda: [r for r in e.query("config-history", path=path) if r["caused_by"]],
         what="the rollback in the history",
     )
     assert history[0]["caused_by"].startswith("rollback:")
     command_id = history[0]["caused_by"].split(":", 1)[1]
-    audit = e.query("command-status", "-p", f"id={command_id}")
+    audit = e.query("command-status", id=command_id)
     assert audit and audit[0]["status"] == "succeeded" and audit[0]["type"] == "RollbackConfig"
 
     # 3. a version that is valid but unhealthy (503) is recorded, then a good v4 is put in place by hand
@@ -227,21 +242,18 @@ def test_invalid_then_rollback_then_unhealthy_rollback_is_reverted(env: Env) -> 
 
     # 5. a rollback without confirmation is refused by the CLI and by the API
     assert e.inst.cli("config", "rollback", path, rev1, check=False).returncode == 2
-    token = (e.inst.data_dir / "api.token").read_text().strip()
-    url = (e.inst.data_dir / "api.url").read_text().strip()
-    r = httpx.post(
-        f"{url}/admin/config/rollback",
-        json={"path": path, "rev": rev1},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert r.status_code == 422
+    with e.api() as c:
+        assert c.post("/admin/config/rollback", json={"path": path, "rev": rev1}).status_code == 422
+        # the history and the last change's diff, over the API
+        rows = c.get("/admin/config/history", params={"path": path}).json()["rows"]
+        assert [r["rev"] for r in rows][:1] == e.versions(path)[:1]
+        api_diff = c.get("/admin/config/diff", params={"path": path}).json()["diff"]
 
-    # diff: the last change, as text
+    # diff: the last change, as text (CLI and API agree)
     diff = e.inst.cli("config", "diff", path).stdout
-    assert (
-        "-        location / { return 503; }" in diff
-        and '+        location / { return 200 "v4\\n"; }' in diff
-    )
+    assert diff.strip() == api_diff.strip()
+    assert "-        location / { return 503; }" in diff
+    assert '+        location / { return 200 "v4\\n"; }' in diff
 
 
 def test_drift_against_a_template_is_found_and_applied(env: Env) -> None:
@@ -250,18 +262,16 @@ def test_drift_against_a_template_is_found_and_applied(env: Env) -> None:
     drifted = wait_for(lambda: (f := _file(e, path)) and f["drifted"] is True and f, what="ConfigDrifted")
     assert drifted
     events = e.query(
-        "MATCH (ev:Event)-[:ACTED_ON]->(c:ConfigFile) WHERE c.path = $p AND ev.type = $t RETURN ev.summary AS s",
-        "-p",
-        f"p={path}",
-        "-p",
-        "t=ConfigDrifted",
+        "MATCH (ev:Event)-[:ACTED_ON]->(c:ConfigFile) WHERE c.path = $p AND ev.type = $t "
+        "RETURN ev.summary AS s",
+        p=path,
+        t="ConfigDrifted",
     )
     assert events and "template" in events[0]["s"]
     proc = e.inst.cli("config", "apply", path, "--yes", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (e.root / "etc/app/motd.conf").read_text() == f"welcome to {socket.gethostname()}\ncores=" + str(
-        __import__("os").cpu_count()
-    ) + "\n"
+    expected = f"welcome to {socket.gethostname()}\ncores={os.cpu_count()}\n"
+    assert (e.root / "etc/app/motd.conf").read_text() == expected
     wait_for(lambda: (f := _file(e, path)) and f["drifted"] is False, what="ConfigDriftResolved")
 
 
@@ -277,8 +287,7 @@ def test_changed_conffile_is_found_and_linked_to_its_package(env: Env) -> None:
         assert "/etc/adduser.conf" not in paths
     linked = e.query(
         "MATCH (c:ConfigFile)-[:PROVIDED_BY]->(s:Software) WHERE c.path = $p RETURN s.name AS name",
-        "-p",
-        "p=/etc/adduser.conf",
+        p="/etc/adduser.conf",
     )
     assert [r["name"] for r in linked] == ["adduser"]
 
