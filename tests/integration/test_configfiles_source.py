@@ -1,0 +1,183 @@
+"""The config scanner on real files under a temporary root: live inotify changes, the rescan that catches
+what inotify missed (a change while the producer was down), versions with owner and mode in git, secrets
+by hash only, and the real checkers of Debian's openssh-server (sshd -t) and sudo (visudo -c)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers.configfiles.source import ConfigSource, ConfigTracking
+from producers.configfiles.versions import is_placeholder
+from schemas.envelope import Envelope
+
+SECRET = "hunter2-this-is-a-known-secret-9f8e7d"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "etc/app").mkdir(parents=True)
+    (r / "etc/app/app.yaml").write_text("name: demo\nport: 80\n")
+    (r / "etc/app/keys").mkdir()
+    (r / "etc/app/keys/server.key").write_text("-----BEGIN PRIVATE KEY-----\nMIIEv" + SECRET + "\n")
+    (r / "etc/app/db.conf").write_text(f"host=db\npassword = {SECRET}\n")
+    return r
+
+
+def source(root: Path, tmp_path: Path, cursor: dict[str, Any] | None = None, **kw: Any) -> ConfigSource:
+    kw.setdefault("rescan_interval", 3600.0)
+    clock = kw.pop("clock", None) or Clock()
+    t = ConfigTracking(paths=("/etc",), root=root, versions_dir=tmp_path / "versions", **kw)
+    return ConfigSource("h", cursor, t, clock=clock)
+
+
+def by_type(envs: list[Envelope], type_: str) -> list[dict[str, Any]]:
+    return [e.payload for e in envs if e.type == type_]
+
+
+def wait_changes(src: ConfigSource, want: int = 1, timeout: float = 10) -> list[Envelope]:
+    """Poll until inotify has delivered `want` file observations (no sleeping on a fixed time)."""
+    out: list[Envelope] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        src.wait(0.5)
+        out += src.poll(1000).observations
+        if len(by_type(out, "ConfigFileObserved")) >= want:
+            return out
+    raise AssertionError(f"inotify told {len(out)} observations, wanted {want}")
+
+
+@pytest.fixture
+def src(root: Path, tmp_path: Path) -> Iterator[ConfigSource]:
+    s = source(root, tmp_path)
+    yield s
+    s.close()
+
+
+def test_first_scan_then_live_changes_with_diff_stats(src: ConfigSource, root: Path) -> None:
+    first = src.poll(1000).observations
+    files = {p["path"]: p for p in by_type(first, "ConfigFileObserved")}
+    assert set(files) == {"/etc/app/app.yaml", "/etc/app/keys/server.key", "/etc/app/db.conf"}
+    assert all(p["change"] == "added" and p["via"] == "initial" for p in files.values())
+    assert files["/etc/app/app.yaml"]["mode"] == "0644" and files["/etc/app/app.yaml"]["app"] == "app"
+    assert files["/etc/app/keys/server.key"]["secret"] and files["/etc/app/db.conf"]["secret"]
+    assert not files["/etc/app/app.yaml"]["secret"]
+    # a YAML file is syntax-checked on sight
+    assert by_type(first, "ConfigValidationObserved")[0]["ok"] is True
+
+    (root / "etc/app/app.yaml").write_text("name: demo\nport: 8080\nworkers: 4\n")
+    live = wait_changes(src)
+    (changed,) = by_type(live, "ConfigFileObserved")
+    assert changed["change"] == "changed" and changed["via"] == "inotify"
+    assert (changed["lines_added"], changed["lines_removed"]) == (2, 1)
+    assert changed["old_sha256"] == files["/etc/app/app.yaml"]["sha256"]
+    assert changed["sha256"] == hashlib.sha256((root / "etc/app/app.yaml").read_bytes()).hexdigest()
+
+    # broken YAML: the parser's complaint
+    (root / "etc/app/app.yaml").write_text("name: [demo\n")
+    live = wait_changes(src)
+    (check,) = by_type(live, "ConfigValidationObserved")
+    assert check["ok"] is False and check["checker"] == "yaml" and "ParserError" in check["message"]
+
+    # chmod is a change too; a new directory's files are found; a removal is told
+    os.chmod(root / "etc/app/app.yaml", 0o600)
+    (root / "etc/app/conf.d").mkdir()
+    (root / "etc/app/conf.d/extra.toml").write_text("x = 1\n")
+    live = wait_changes(src, 2)
+    got = {p["path"]: p for p in by_type(live, "ConfigFileObserved")}
+    assert got["/etc/app/app.yaml"]["mode"] == "0600"
+    assert got["/etc/app/conf.d/extra.toml"]["change"] == "added"
+    (root / "etc/app/conf.d/extra.toml").unlink()
+    live = wait_changes(src)
+    assert by_type(live, "ConfigFileObserved")[0]["change"] == "removed"
+
+
+def test_versions_keep_owner_and_mode_and_never_a_secret(
+    src: ConfigSource, root: Path, tmp_path: Path
+) -> None:
+    src.poll(1000)
+    (root / "etc/app/db.conf").write_text(f"host=db2\npassword = {SECRET}\n")
+    wait_changes(src)
+    repo = src.repo
+    assert [v.rev for v in repo.history("/etc/app/app.yaml")] == [repo.history("/etc/app/app.yaml")[0].rev]
+    assert repo.content("/etc/app/app.yaml") == (root / "etc/app/app.yaml").read_bytes()
+    assert repo.metadata("/etc/app/app.yaml") == ("0644", "root", "root")
+    assert len(repo.history("/etc/app/db.conf")) == 2
+    assert is_placeholder(repo.content("/etc/app/db.conf"))
+    objects = subprocess.run(
+        ["git", "-C", str(tmp_path / "versions"), "cat-file", "--batch-all-objects", "--batch"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert b"name: demo" in objects and SECRET.encode() not in objects
+    assert SECRET.encode() not in b"".join(
+        p.read_bytes() for p in (tmp_path / "versions").rglob("*") if p.is_file()
+    )
+
+
+def test_a_rescan_finds_what_happened_while_down(root: Path, tmp_path: Path) -> None:
+    clock = Clock()
+    first = source(root, tmp_path, inotify=False, rescan_interval=60.0, clock=clock)
+    first.poll(1000)
+    cursor = first.cursor()
+    first.close()
+    # changed while no producer ran: a new source from the cursor reports exactly that change
+    (root / "etc/app/app.yaml").write_text("name: demo\nport: 81\n")
+    again = source(root, tmp_path, cursor, inotify=False, rescan_interval=60.0, clock=clock)
+    obs = by_type(again.poll(1000).observations, "ConfigFileObserved")
+    assert [(p["path"], p["change"], p["via"]) for p in obs] == [("/etc/app/app.yaml", "changed", "scan")]
+    # without inotify nothing is seen before the next rescan, then it is
+    (root / "etc/app/db.conf").write_text("host=db3\n")
+    assert not again.poll(1000).observations
+    clock.now += timedelta(seconds=61)
+    obs = by_type(again.poll(1000).observations, "ConfigFileObserved")
+    assert [p["path"] for p in obs] == ["/etc/app/db.conf"]
+    assert obs[0]["secret"] is False  # no secret any more: from now on its content is versioned
+    again.close()
+
+
+@pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server (scripts/dev-deps.sh)")
+def test_sshd_and_visudo_check_their_files(root: Path, tmp_path: Path) -> None:
+    ssh = root / "etc/ssh"
+    ssh.mkdir(parents=True)
+    key = tmp_path / "hostkey"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    good = f"HostKey {key}\nPort 2222\nPermitRootLogin no\n"
+    (ssh / "sshd_config").write_text(good)
+    (root / "etc/sudoers").write_text("root ALL=(ALL:ALL) ALL\n")
+    os.chmod(root / "etc/sudoers", 0o440)
+    s = source(root, tmp_path)
+    try:
+        checks = {p["path"]: p for p in by_type(s.poll(1000).observations, "ConfigValidationObserved")}
+        assert (
+            checks["/etc/ssh/sshd_config"]["ok"] is True
+            and checks["/etc/ssh/sshd_config"]["checker"] == "sshd -t"
+        )
+        if shutil.which("visudo"):
+            assert checks["/etc/sudoers"]["ok"] is True
+        (ssh / "sshd_config").write_text(good + "PermitRootLogin perhaps\n")
+        live = wait_changes(s)
+        (bad,) = [p for p in by_type(live, "ConfigValidationObserved") if p["path"] == "/etc/ssh/sshd_config"]
+        assert bad["ok"] is False and 'line 4: unsupported option "perhaps"' in bad["message"]
+        # the checker's message names the file as on the host, never the temporary root
+        assert str(root) not in bad["message"]
+    finally:
+        s.close()
