@@ -275,6 +275,37 @@ def test_drift_against_a_template_is_found_and_applied(env: Env) -> None:
     wait_for(lambda: (f := _file(e, path)) and f["drifted"] is False, what="ConfigDriftResolved")
 
 
+def test_baseline_and_validate_commands_over_the_api(env: Env) -> None:
+    e = env
+    hosts = e.root / "etc/app/hosts.json"
+    hosts.write_text('{"web": "10.0.0.1"}\n')
+    wait_for(lambda: _file(e, "/etc/app/hosts.json"), what="hosts.json tracked")
+    with e.api() as c:
+        accepted = c.post("/admin/config/baseline", json={}).json()
+        state = wait_for(
+            lambda: (s := c.get(accepted["status_url"]).json())["status"] != "pending" and s, what="pinned"
+        )
+        assert state["status"] == "succeeded" and "baseline pinned" in state["detail"]
+        # a change after the pin is drift from the baseline, with the diff
+        hosts.write_text('{"web": "10.0.0.2"}\n')
+        wait_for(lambda: (f := _file(e, "/etc/app/hosts.json")) and f["drifted"] is True, what="drift")
+        drift = c.get("/admin/config/drift").json()["rows"]
+        assert {"path": "/etc/app/hosts.json", "desired_from": "baseline"}.items() <= next(
+            r for r in drift if r["path"] == "/etc/app/hosts.json"
+        ).items()
+        # on-demand validation: the command's outcome names the broken file and the parser's complaint
+        hosts.write_text('{"web": \n')
+        wait_for(lambda: (f := _file(e, "/etc/app/hosts.json")) and f["valid"] is False, what="invalid JSON")
+        accepted = c.post("/admin/config/validate", json={"paths": ["/etc/app/hosts.json"]}).json()
+        state = wait_for(
+            lambda: (s := c.get(accepted["status_url"]).json())["status"] != "pending" and s, what="validated"
+        )
+        assert state["status"] == "failed" and "JSONDecodeError" in state["detail"]
+        assert [r["path"] for r in c.get("/admin/config/invalid").json()["rows"]] == ["/etc/app/hosts.json"]
+        files = c.get("/admin/config/files", params={"app": "nginx"}).json()["rows"]
+        assert [r["path"] for r in files] == ["/etc/nginx/nginx.conf"]
+
+
 def test_changed_conffile_is_found_and_linked_to_its_package(env: Env) -> None:
     e = env
     rows = wait_for(lambda: e.query("conffiles-changed"), what="a changed conffile")
