@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
+from bench import configfiles, distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -26,7 +26,18 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm")
+BENCHMARKS = (
+    "all",
+    "parsers",
+    "pipeline",
+    "replay",
+    "scale",
+    "idle",
+    "latency",
+    "distributed",
+    "storm",
+    "configfiles",
+)
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
 
@@ -68,6 +79,9 @@ benchmarks:
             systemd-journal-remote into the journal the daemon follows, into `watchman run` and the
             distributed deployment: graph nodes added (target <= 1 % of lines), CPU and RSS of every
             process (daemon <= 1 core during, <= 5 % 30 s after), lag until the counts are exact.
+  configfiles  the config scanner: first scan of 2,000 generated files (baseline: hashing them alone),
+            an idle rescan (baseline: walking the tree), inotify write -> observation latency, and
+            a first scan of this machine's /etc into a throw-away versions repository.
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
             own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
@@ -261,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     use_servers=use_servers,
                 )
             )
+            stamp()
+        if "configfiles" in chosen:
+            report.sections.append(configfiles.run(work, files=500 if quick else 2000))
             stamp()
         if "distributed" in chosen:
             report.sections.append(
