@@ -277,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             stamp()
         if "configfiles" in chosen:
-            report.sections.append(configfiles.run(work, files=500 if quick else 2000))
+            small = quick or bool(args.events)
+            files = 500 if quick else min(args.events, 2000) if args.events else 2000
+            report.sections.append(configfiles.run(work, files=files, real_etc=not small))
             stamp()
         if "distributed" in chosen:
             report.sections.append(
