@@ -48,6 +48,8 @@ from schemas.events.configfiles import (
 log = logging.getLogger(__name__)
 
 SOURCE = "configfiles"
+# A change within this much of its package's info/NAME.list being written was made by dpkg.
+PACKAGE_WINDOW_NS = 120 * 10**9
 Clock = Callable[[], datetime]
 
 
@@ -178,6 +180,7 @@ class ConfigSource:
         # path -> (sha256, cause): the next change of path to that content was made by us (a rollback).
         self._causes: dict[str, tuple[str, str]] = {}
         self._packages: dict[str, str] | None = None
+        self._list_of: dict[str, Path] = {}
         self._packages_mtime = 0.0
         self.io_lock = threading.RLock()
 
@@ -409,6 +412,8 @@ class ConfigSource:
             caused_by = cause[1] if cause and after and cause[0] == after.sha256 else None
             if caused_by:
                 self._causes.pop(path, None)
+            elif after is not None and before is not None:
+                caused_by = self._package_cause(path, after)
             if after is None:
                 self._files.pop(path, None)
                 obs = ConfigFileObserved(
@@ -581,6 +586,7 @@ class ConfigSource:
             return self._packages
         roots = tuple(self.roots())
         out: dict[str, str] = {}
+        lists: dict[str, Path] = {}
         for f in sorted(info.glob("*.list")):
             try:
                 text = f.read_text(errors="replace")
@@ -589,8 +595,24 @@ class ConfigSource:
             pkg = dpkg.package_of_list(f.name)
             for p in dpkg.parse_list(text, roots):
                 out.setdefault(p, pkg)
-        self._packages, self._packages_mtime = out, mtime
+                lists.setdefault(p, f)
+        self._packages, self._packages_mtime, self._list_of = out, mtime, lists
         return out
+
+    def _package_cause(self, path: str, after: FileState) -> str | None:
+        """ "package:NAME" when the owning package's file list was written within PACKAGE_WINDOW of the
+        file: dpkg unpacks a package's files and then rewrites its info/NAME.list, so an install or
+        upgrade that replaced the file leaves the two seconds apart. (A hand edit within that window of
+        an upgrade would be credited to the package: the window is kept short.)"""
+        pkg = self.packages().get(path)
+        listed = self._list_of.get(path)
+        if pkg is None or listed is None:
+            return None
+        try:
+            written = listed.stat().st_mtime_ns
+        except OSError:
+            return None
+        return f"package:{pkg}" if abs(written - after.mtime_ns) <= PACKAGE_WINDOW_NS else None
 
     def _check_conffiles(self, now: datetime, out: list[tuple[EventPayload, str]]) -> None:
         try:

@@ -181,3 +181,32 @@ def test_sshd_and_visudo_check_their_files(root: Path, tmp_path: Path) -> None:
         assert str(root) not in bad["message"]
     finally:
         s.close()
+
+
+def test_a_package_upgrade_is_the_cause_of_its_files_change(root: Path, tmp_path: Path) -> None:
+    """dpkg rewrites info/NAME.list right after it unpacks NAME's files: a change next to that is the
+    package's; a hand edit long after an install is not."""
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (root / "etc/app/pkg.conf").write_text("a = 1\n")
+    listed = info / "demo:amd64.list"
+    listed.write_text("/.\n/etc\n/etc/app\n/etc/app/pkg.conf\n/usr/bin/demo\n")
+    old = time.time() - 3600
+    os.utime(listed, (old, old))
+    s = source(root, tmp_path, inotify=False)
+    try:
+        first = {p["path"]: p for p in by_type(s.poll(1000).observations, "ConfigFileObserved")}
+        assert first["/etc/app/pkg.conf"]["package"] == "demo"
+        # a hand edit: the list is an hour old
+        (root / "etc/app/pkg.conf").write_text("a = 2\n")
+        s.scan_now()
+        (edit,) = by_type(s.poll(1000).observations, "ConfigFileObserved")
+        assert edit["caused_by"] is None
+        # an upgrade: the file, then its package's list, written together
+        (root / "etc/app/pkg.conf").write_text("a = 3\n")
+        listed.write_text(listed.read_text())
+        s.scan_now()
+        (upgrade,) = by_type(s.poll(1000).observations, "ConfigFileObserved")
+        assert upgrade["caused_by"] == "package:demo"
+    finally:
+        s.close()
