@@ -148,8 +148,14 @@ def unified_diff(old: bytes, new: bytes, old_name: str, new_name: str, limit: in
 
 
 def excluded(path: str, patterns: Sequence[str]) -> bool:
-    name = PurePosixPath(path).name
-    return any(
-        fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(name, p) or path.startswith(p.rstrip("/") + "/")
-        for p in patterns
-    )
+    """Does a pattern match the path, its name, or a directory it lies in?"""
+    if not patterns:
+        return False
+    p = PurePosixPath(path)
+    for candidate in (p, *p.parents):
+        text, name = str(candidate), candidate.name
+        if text == "/":
+            break
+        if any(fnmatch.fnmatchcase(text, pat) or fnmatch.fnmatchcase(name, pat) for pat in patterns):
+            return True
+    return False

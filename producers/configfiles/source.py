@@ -181,6 +181,7 @@ class ConfigSource:
         self._causes: dict[str, tuple[str, str]] = {}
         self._packages: dict[str, str] | None = None
         self._list_of: dict[str, Path] = {}
+        self._exclude = tuple(os.path.expanduser(p) for p in tracking.exclude)
         self._packages_mtime = 0.0
         self.io_lock = threading.RLock()
 
@@ -201,7 +202,7 @@ class ConfigSource:
     def tracked(self, path: str) -> bool:
         return any(
             path == r or path.startswith(r.rstrip("/") + "/") for r in self.roots()
-        ) and not classify.excluded(path, self.t.exclude)
+        ) and not classify.excluded(path, self._exclude)
 
     def app(self, path: str) -> AppSpec | None:
         return next((a for a in self.t.apps if a.owns(path)), None)
@@ -318,9 +319,7 @@ class ConfigSource:
                 continue
             for dirpath, dirs, files in os.walk(base):
                 dirs[:] = [
-                    d
-                    for d in dirs
-                    if not classify.excluded(self.host_path(Path(dirpath) / d), self.t.exclude)
+                    d for d in dirs if not classify.excluded(self.host_path(Path(dirpath) / d), self._exclude)
                 ]
                 for f in files:
                     full = Path(dirpath) / f

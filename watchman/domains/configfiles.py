@@ -60,8 +60,18 @@ class ConfigFilesSettings(BaseModel):
 
     enabled: bool = True
     paths: list[str] = Field(default_factory=lambda: ["/etc", "~/.config"])
+    # Browsers and editors keep caches and databases under ~/.config: state, not configuration.
     exclude: list[str] = Field(
         default_factory=lambda: [
+            "~/.config/chromium",
+            "~/.config/google-chrome",
+            "~/.config/BraveSoftware",
+            "~/.config/Code",
+            "~/.config/pulse",
+            "*/Cache",
+            "*/cache",
+            "*.sqlite",
+            "*.sqlite-*",
             "/etc/ld.so.cache",
             "*.swp",
             "*~",

@@ -121,6 +121,9 @@ def test_excluded() -> None:
     assert classify.excluded("/etc/x/.f.swp", ["*.swp"])
     assert classify.excluded("/etc/.git/config", ["/etc/.git"])
     assert not classify.excluded("/etc/hosts", ["*.swp", "/etc/.git"])
+    # a file inside an excluded directory (inotify reports files, not their directory)
+    assert classify.excluded("/root/.config/app/Cache/blob", ["*/Cache"])
+    assert classify.excluded("/root/.config/chromium/Default/Prefs", ["/root/.config/chromium"])
 
 
 def test_templates_render_facts_strictly() -> None:
