@@ -264,9 +264,10 @@ class ConfigSource:
                 if Path(real).is_dir() and not Path(real).is_symlink():
                     # A directory moved in (or created with files before the watch saw it): walk it.
                     candidates |= set(self._walk([p]))
-                    candidates |= {q for q in self._files if q.startswith(p.rstrip("/") + "/")}
                 else:
                     candidates.add(p)
+                # A directory moved away is one event: the files known under it are gone too.
+                candidates |= {q for q in self._files if q.startswith(p.rstrip("/") + "/")}
             via = "inotify"
         out: list[tuple[EventPayload, str]] = []
         while True:

@@ -108,6 +108,14 @@ def test_first_scan_then_live_changes_with_diff_stats(src: ConfigSource, root: P
     (root / "etc/app/conf.d/extra.toml").unlink()
     live = wait_changes(src)
     assert by_type(live, "ConfigFileObserved")[0]["change"] == "removed"
+    # a directory moved out of the tracked tree is one inotify event; its files are removed all the same
+    (root / "etc/app/conf.d/a.ini").write_text("[s]\nk = v\n")
+    wait_changes(src)
+    (root / "etc/app/conf.d").rename(root / "elsewhere")
+    live = wait_changes(src)
+    assert [(p["path"], p["change"]) for p in by_type(live, "ConfigFileObserved")] == [
+        ("/etc/app/conf.d/a.ini", "removed")
+    ]
 
 
 def test_versions_keep_owner_and_mode_and_never_a_secret(
