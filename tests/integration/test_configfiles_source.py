@@ -218,3 +218,44 @@ def test_a_package_upgrade_is_the_cause_of_its_files_change(root: Path, tmp_path
         assert upgrade["caused_by"] == "package:demo"
     finally:
         s.close()
+
+
+def test_rollback_executor_restores_a_removed_file_with_its_mode_and_refuses_secrets(
+    root: Path, tmp_path: Path
+) -> None:
+    from schemas.events import CommandRejected, CommandSucceeded, command_envelope
+    from schemas.events.configfiles import RollbackConfig
+    from watchman.executors import ExecContext
+    from watchman.executors.configfiles import rollback_config
+
+    target = root / "etc/app/app.yaml"
+    os.chmod(target, 0o640)
+    s = source(root, tmp_path, inotify=False)
+    try:
+        s.poll(1000)
+        rev = s.repo.history("/etc/app/app.yaml")[0].rev
+        target.unlink()
+        s.scan_now()
+        assert by_type(s.poll(1000).observations, "ConfigFileObserved")[0]["change"] == "removed"
+        ctx = ExecContext(host="h", sources=[s], now=lambda: datetime.now(UTC))
+
+        def run(path: str, confirm: bool = True) -> tuple[type, str]:
+            payload = RollbackConfig(issued_by="test", path=path, rev=rev, confirm=confirm)
+            env = command_envelope(
+                payload, host="h", source="test", issued_at=datetime.now(UTC), dedup_key=path
+            )
+            return rollback_config(env, payload, ctx)
+
+        assert run("/etc/app/app.yaml", confirm=False)[0] is CommandRejected
+        status, detail = run("/etc/app/app.yaml")
+        assert status is CommandSucceeded, detail
+        assert target.read_text() == "name: demo\nport: 80\n" and (target.stat().st_mode & 0o777) == 0o640
+        status, detail = run("/etc/app/app.yaml")  # idempotent: already there
+        assert status is CommandSucceeded and "nothing to do" in detail
+        status, detail = run("/etc/app/db.conf")  # a secret: its content was never kept
+        assert status is CommandRejected and "hash only" in detail
+        s.scan_now()
+        (back,) = by_type(s.poll(1000).observations, "ConfigFileObserved")
+        assert back["change"] == "added" and back["mode"] == "0640"
+    finally:
+        s.close()

@@ -43,8 +43,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomic(real: Path, data: bytes, like: os.stat_result | None, tag: str) -> None:
-    """Write `data` to a temporary file beside `real` with `like`'s owner and mode, then rename it over."""
+def _write_atomic(real: Path, data: bytes, like: os.stat_result | None, tag: str, mode: int = 0o644) -> None:
+    """Write `data` to a temporary file beside `real` with `like`'s owner and mode (a file that is not
+    there any more: `mode`, root's), then rename it over."""
     tmp = real.with_name(f".{real.name}.watchman-{tag}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -52,6 +53,8 @@ def _write_atomic(real: Path, data: bytes, like: os.stat_result | None, tag: str
         if like is not None:
             os.fchown(fd, like.st_uid, like.st_gid)
             os.fchmod(fd, like.st_mode & 0o7777)
+        else:
+            os.fchmod(fd, mode)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -109,7 +112,9 @@ def _healthy(app: Any, ctx: ExecContext, type_name: str) -> tuple[bool, str]:
         time.sleep(0.25)
 
 
-def replace(src: Any, path: str, candidate: bytes, cause: str, ctx: ExecContext, type_name: str) -> Outcome:
+def replace(
+    src: Any, path: str, candidate: bytes, cause: str, ctx: ExecContext, type_name: str, mode: int = 0o644
+) -> Outcome:
     """Validate, write atomically, reload, health-check; put the previous content back on failure."""
     from producers.configfiles import checkers
 
@@ -143,7 +148,7 @@ def replace(src: Any, path: str, candidate: bytes, cause: str, ctx: ExecContext,
         steps.append(f"validated by {res.checker}")
     app = src.app(path)
     src.expect_change(path, _sha(candidate), cause)
-    _write_atomic(real, candidate, like, tag)
+    _write_atomic(real, candidate, like, tag, mode)
     steps.append("written")
 
     def revert(why: str) -> Outcome:
@@ -203,7 +208,11 @@ def rollback_config(command: Envelope, payload: CommandPayload, ctx: ExecContext
             CommandRejected,
             f"{payload.path} at {rev[:12]} was tracked by hash only (secret, binary or large)",
         )
-    outcome, detail = replace(src, payload.path, data, f"rollback:{command.id}", ctx, RollbackConfig.TYPE)
+    recorded = src.repo.metadata(payload.path, rev)  # (mode, owner, group) as etckeeper would restore
+    mode = int(recorded[0], 8) if recorded and recorded[0].isdigit() else 0o644
+    outcome, detail = replace(
+        src, payload.path, data, f"rollback:{command.id}", ctx, RollbackConfig.TYPE, mode
+    )
     return outcome, f"rollback to {rev[:12]}: {detail}"
 
 
