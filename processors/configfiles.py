@@ -65,7 +65,7 @@ def decide_file(raw: Envelope, obs: ConfigFileObserved, table: Table) -> list[En
             "package": obs.package,
         }
         if obs.change == "added":
-            payload = ConfigFileDiscovered(**fields)
+            payload = ConfigFileDiscovered(**fields, caused_by=obs.caused_by)
         else:
             payload = ConfigFileChanged(
                 **fields,

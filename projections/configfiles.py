@@ -169,6 +169,8 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
             version.update(old_sha256=payload.old_sha256, caused_by=payload.caused_by)
         else:
             version.update(sha256=payload.sha256, size=payload.size)
+        if isinstance(payload, ConfigFileDiscovered):
+            version.update(caused_by=payload.caused_by)
         if isinstance(payload, ConfigFileChanged):
             version.update(
                 old_sha256=payload.old_sha256,

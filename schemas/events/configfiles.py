@@ -128,6 +128,7 @@ class ConfigFileDiscovered(ConfigFileEvent):
     rev: str | None = None
     via: SeenVia = "scan"
     package: str | None = None
+    caused_by: str | None = None  # a rollback that brought back a removed file
 
 
 @register

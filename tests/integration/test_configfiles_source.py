@@ -257,5 +257,6 @@ def test_rollback_executor_restores_a_removed_file_with_its_mode_and_refuses_sec
         s.scan_now()
         (back,) = by_type(s.poll(1000).observations, "ConfigFileObserved")
         assert back["change"] == "added" and back["mode"] == "0640"
+        assert back["caused_by"] and back["caused_by"].startswith("rollback:")
     finally:
         s.close()
