@@ -32,7 +32,13 @@ import jinja2
 from producers.configfiles import checkers, classify, dpkg
 from producers.configfiles.checkers import AppSpec
 from producers.configfiles.desired import DesiredState, host_facts
-from producers.configfiles.versions import Stored, VersionsRepo, is_placeholder, placeholder
+from producers.configfiles.versions import (
+    Stored,
+    VersionsRepo,
+    encrypted_path,
+    is_placeholder,
+    placeholder,
+)
 from producers.source import Poll
 from schemas.envelope import Envelope, event_id
 from schemas.events.base import EventPayload
@@ -69,6 +75,8 @@ class ConfigTracking:
     inotify: bool = True
     max_file_bytes: int = 1 << 20
     secret_paths: tuple[str, ...] = ()
+    # age recipients (age1...): secret files' versions are kept encrypted to them (else by hash only).
+    secret_recipients: tuple[str, ...] = ()
     apps: tuple[AppSpec, ...] = ()
     validate: bool = True
     dpkg_status: str = "/var/lib/dpkg/status"
@@ -393,7 +401,10 @@ class ConfigSource:
         for path, _before, after, data in found:
             if after is None or data is None:
                 stored.append(Stored(path, None))
+                stored.append(Stored(encrypted_path(path), None))
                 continue
+            if after.secret and self.t.secret_recipients:
+                stored.append(Stored(encrypted_path(path), self._encrypt(data)))
             keep = not after.secret and len(data) <= self.t.max_file_bytes and classify.is_text(data)
             stored.append(
                 Stored(
@@ -457,6 +468,13 @@ class ConfigSource:
             out.append((obs, path))
             changed.append(path)
         return changed
+
+    def _encrypt(self, data: bytes) -> bytes:
+        import pyrage  # type: ignore[import-untyped]
+
+        recipients = [pyrage.x25519.Recipient.from_str(r) for r in self.t.secret_recipients]
+        encrypted: bytes = pyrage.encrypt(data, recipients)
+        return encrypted
 
     def _previous_content(self, path: str, rev: str | None) -> bytes | None:
         """The version before `rev` (the commit just made) from the repository; None if not kept."""

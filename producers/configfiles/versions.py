@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = b"# watchman: content not kept (secret, binary or too large); sha256 "
 METADATA = ".metadata"
+# Secret versions encrypted to the configured age recipients, beside the placeholders (never in .metadata).
+ENCRYPTED = ".encrypted"
 AUTHOR = git.Actor("The Watchman", "watchman@localhost")
 # One repository is written by the scanner and read (and rolled back from) by executors and the CLI.
 _locks: dict[Path, threading.Lock] = {}
@@ -61,6 +63,11 @@ def placeholder(sha256: str) -> bytes:
 
 def is_placeholder(data: bytes) -> bool:
     return data.startswith(PLACEHOLDER)
+
+
+def encrypted_path(path: str) -> str:
+    """Where the age-encrypted version of a secret file is kept (a path in the repository's terms)."""
+    return f"/{ENCRYPTED}{path}.age"
 
 
 def rel(path: str) -> str:
@@ -116,7 +123,8 @@ class VersionsRepo:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(f.content)
-                meta[f.path] = f"{f.mode or '-'} {f.owner or '-'} {f.group or '-'} {f.path}"
+                if not r.startswith(ENCRYPTED + "/"):
+                    meta[f.path] = f"{f.mode or '-'} {f.owner or '-'} {f.group or '-'} {f.path}"
                 add.append(r)
             (self.root / METADATA).write_text("".join(line + "\n" for _, line in sorted(meta.items())))
             add.append(METADATA)
@@ -188,7 +196,7 @@ class VersionsRepo:
         if not self.has(rev):
             return []
         out = self.repo.git.ls_tree("-r", "--name-only", rev).splitlines()
-        return ["/" + p for p in out if p != METADATA]
+        return ["/" + p for p in out if p != METADATA and not p.startswith(ENCRYPTED + "/")]
 
 
 def private_dir(path: Path) -> Path:

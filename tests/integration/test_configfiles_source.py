@@ -260,3 +260,51 @@ def test_rollback_executor_restores_a_removed_file_with_its_mode_and_refuses_sec
         assert back["caused_by"] and back["caused_by"].startswith("rollback:")
     finally:
         s.close()
+
+
+def test_secret_versions_kept_encrypted_to_age_and_rolled_back(root: Path, tmp_path: Path) -> None:
+    """With age recipients, a secret's versions are kept encrypted (Debian's `age -d` reads them); a
+    rollback decrypts with the identity from the secrets mechanism; no plaintext in any git object."""
+    import pyrage  # type: ignore[import-untyped]
+
+    from schemas.events import CommandSucceeded, command_envelope
+    from schemas.events.configfiles import RollbackConfig
+    from watchman.executors import ExecContext
+    from watchman.executors.configfiles import rollback_config
+    from watchman.secrets import Secrets
+
+    identity = pyrage.x25519.Identity.generate()
+    secrets_dir = tmp_path / "secrets"
+    Secrets(secrets_dir).put_file("config-age", str(identity))
+    s = source(root, tmp_path, inotify=False, secret_recipients=(str(identity.to_public()),))
+    try:
+        s.poll(1000)
+        rev = s.repo.history("/etc/app/db.conf")[0].rev
+        (root / "etc/app/db.conf").write_text("host=db\npassword = rotated-value\n")
+        s.scan_now()
+        s.poll(1000)
+        objects = subprocess.run(
+            ["git", "-C", str(tmp_path / "versions"), "cat-file", "--batch-all-objects", "--batch"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert SECRET.encode() not in objects and b"rotated-value" not in objects
+        blob = s.repo.content("/.encrypted/etc/app/db.conf.age", rev)
+        assert blob.startswith(b"age-encryption.org/v1")
+        if shutil.which("age"):  # the independent way back: Debian's age CLI
+            key = tmp_path / "key.txt"
+            key.write_text(str(identity) + "\n")
+            plain = subprocess.run(["age", "-d", "-i", str(key)], input=blob, capture_output=True, check=True)
+            assert plain.stdout == f"host=db\npassword = {SECRET}\n".encode()
+        opts = {"secret_identity": "secret:config-age", "secrets_dir": str(secrets_dir)}
+        ctx = ExecContext(
+            host="h", sources=[s], now=lambda: datetime.now(UTC), options={"RollbackConfig": opts}
+        )
+        payload = RollbackConfig(issued_by="test", path="/etc/app/db.conf", rev=rev, confirm=True)
+        env = command_envelope(payload, host="h", source="test", issued_at=datetime.now(UTC), dedup_key="k")
+        status, detail = rollback_config(env, payload, ctx)
+        assert status is CommandSucceeded, detail
+        assert SECRET not in detail
+        assert (root / "etc/app/db.conf").read_text() == f"host=db\npassword = {SECRET}\n"
+    finally:
+        s.close()

@@ -87,6 +87,11 @@ class ConfigFilesSettings(BaseModel):
     inotify: bool = True
     max_file_bytes: int = Field(1 << 20, ge=1, description="larger files are tracked by hash only")
     secret_paths: list[str] = Field(default_factory=list, description="more patterns of secret files")
+    # Secret files are tracked by hash only, unless age recipients are named: then each version is also
+    # kept encrypted to them (Debian's `age -d` reads it without us), and a rollback decrypts it with
+    # `secret_identity`, a `secret:NAME` reference to the age identity (watchman/secrets.py).
+    secret_recipients: list[str] = Field(default_factory=list)
+    secret_identity: str = ""
     validate_on_change: bool = True
     apps: list[ConfigAppSettings] = Field(default_factory=list)
     # dpkg's database, as a host path under root.
@@ -103,6 +108,19 @@ class ConfigFilesSettings(BaseModel):
         1.0, ge=0, description="seconds after a reload before the first health check"
     )
     health_passes: int = Field(3, ge=1, description="consecutive passing checks that mean healthy")
+
+    @model_validator(mode="after")
+    def _recipients(self) -> ConfigFilesSettings:
+        for r in self.secret_recipients:
+            if not r.startswith("age1"):
+                raise ValueError(
+                    f"configfiles.secret_recipients wants age public keys (age1...), not {r[:12]!r}"
+                )
+        if self.secret_identity and not self.secret_identity.startswith("secret:"):
+            raise ValueError(
+                "configfiles.secret_identity must be a secret:NAME reference, never the key itself"
+            )
+        return self
 
     @model_validator(mode="after")
     def _abs(self) -> ConfigFilesSettings:
@@ -129,6 +147,7 @@ def tracking(settings: Settings) -> Any:
         inotify=c.inotify,
         max_file_bytes=c.max_file_bytes,
         secret_paths=tuple(c.secret_paths),
+        secret_recipients=tuple(c.secret_recipients),
         apps=tuple(a.spec() for a in c.apps),
         validate=c.validate_on_change,
         dpkg_status=c.dpkg_status,
@@ -155,6 +174,8 @@ def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
         "health_timeout": c.health_timeout,
         "health_settle": c.health_settle,
         "health_passes": c.health_passes,
+        "secret_identity": c.secret_identity,
+        "secrets_dir": str(settings.data_dir / "secrets"),
     }
     return {
         t: dict(opts) for t in ("RollbackConfig", "ApplyDesiredConfig", "ValidateConfig", "PinConfigBaseline")

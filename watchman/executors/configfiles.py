@@ -129,6 +129,10 @@ def replace(
     if current == candidate:
         return CommandSucceeded, f"{path} already holds that content ({_sha(candidate)[:12]}); nothing to do"
     tag = cause.rsplit(":", 1)[-1][:12]
+    from producers.configfiles.classify import is_secret
+
+    # A checker quotes the lines it refuses: over a secret, its output is withheld from the outcome.
+    secret = is_secret(path, candidate, src.t.secret_paths)
     checker = src.checker(path)
     steps: list[str] = []
     if checker is not None and checker.main is None:
@@ -137,7 +141,7 @@ def replace(
         probe = real.with_name(f".{real.name}.watchman-check-{tag}")
         try:
             probe.write_bytes(candidate)
-            res = checkers.run(checker, probe, shown_as=path)
+            res = checkers.run(checker, probe, shown_as=path, secret=secret)
         finally:
             probe.unlink(missing_ok=True)
         if not res.ok:
@@ -167,7 +171,7 @@ def replace(
         return CommandFailed, f"{why}; reverted {path} to its previous content{again}"
 
     if checker is not None and checker.main is not None:
-        res = checkers.run(checker, src.real(checker.main), shown_as=checker.main)
+        res = checkers.run(checker, src.real(checker.main), shown_as=checker.main, secret=secret)
         if not res.ok:
             return revert(
                 f"{checker.main} refused by {res.checker} with the new {path}: {res.message[:1000]}"
@@ -188,6 +192,31 @@ def replace(
     return CommandSucceeded, f"{path}: " + ", ".join(steps)
 
 
+def _decrypt(src: Any, path: str, rev: str, stub: bytes, ctx: ExecContext) -> bytes | str:
+    """A secret version's content from its age-encrypted copy; a str says why there is none."""
+    import pyrage  # type: ignore[import-untyped]
+
+    from producers.configfiles.versions import VersionsError, encrypted_path
+    from watchman.secrets import SecretError, Secrets
+
+    try:
+        blob = src.repo.content(encrypted_path(path), rev)
+    except VersionsError:
+        return f"{path} at {rev[:12]} was tracked by hash only (secret, binary or large)"
+    identity_ref = str(_opt(ctx, RollbackConfig.TYPE, "secret_identity", ""))
+    if not identity_ref:
+        return f"{path} at {rev[:12]} is kept encrypted: set configfiles.secret_identity to decrypt it"
+    try:
+        secrets_dir = _opt(ctx, RollbackConfig.TYPE, "secrets_dir", None)
+        key = Secrets(Path(secrets_dir) if secrets_dir else None).resolve(identity_ref)
+        data: bytes = pyrage.decrypt(blob, [pyrage.x25519.Identity.from_str(key.strip())])
+    except (SecretError, pyrage.DecryptError, pyrage.IdentityError) as exc:
+        return f"{path} at {rev[:12]}: cannot decrypt ({type(exc).__name__})"
+    if not stub.rstrip().endswith(_sha(data).encode()):
+        return f"{path} at {rev[:12]}: the decrypted content does not match the recorded hash"
+    return data
+
+
 @executor(RollbackConfig.TYPE)
 def rollback_config(command: Envelope, payload: CommandPayload, ctx: ExecContext) -> Outcome:
     assert isinstance(payload, RollbackConfig)
@@ -204,10 +233,10 @@ def rollback_config(command: Envelope, payload: CommandPayload, ctx: ExecContext
     except VersionsError as exc:
         return CommandFailed, str(exc)
     if is_placeholder(data):
-        return (
-            CommandRejected,
-            f"{payload.path} at {rev[:12]} was tracked by hash only (secret, binary or large)",
-        )
+        decrypted = _decrypt(src, payload.path, rev, data, ctx)
+        if isinstance(decrypted, str):
+            return CommandRejected, decrypted
+        data = decrypted
     recorded = src.repo.metadata(payload.path, rev)  # (mode, owner, group) as etckeeper would restore
     mode = int(recorded[0], 8) if recorded and recorded[0].isdigit() else 0o644
     outcome, detail = replace(
