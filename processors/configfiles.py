@@ -63,6 +63,7 @@ def decide_file(raw: Envelope, obs: ConfigFileObserved, table: Table) -> list[En
             "size": obs.size,
             "secret": obs.secret,
             "package": obs.package,
+            "package_ecosystem": obs.package_ecosystem,
         }
         if obs.change == "added":
             payload = ConfigFileDiscovered(**fields, caused_by=obs.caused_by)
@@ -112,8 +113,8 @@ def decide_conffile(raw: Envelope, obs: ConffileObserved, table: Table) -> list[
         path=obs.path,
         package=obs.package,
         ecosystem=obs.ecosystem,
-        default_md5=obs.default_md5,
-        actual_md5=obs.actual_md5,
+        default_digest=obs.default_digest,
+        actual_digest=obs.actual_digest,
     )
     return [_event(raw, payload, obs.path)]
 

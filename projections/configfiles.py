@@ -103,9 +103,10 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
         )
         if payload.package:
             node.update(package=payload.package, package_at=ts)
-            skey = software_key(host, "deb", payload.package)
+            eco = payload.package_ecosystem or "deb"
+            skey = software_key(host, eco, payload.package)
             extra += [
-                UpsertNode("Software", skey, {"host": host, "ecosystem": "deb", "name": payload.package}),
+                UpsertNode("Software", skey, {"host": host, "ecosystem": eco, "name": payload.package}),
                 UpsertRel("PROVIDED_BY", "ConfigFile", key, "Software", skey),
             ]
     elif isinstance(payload, ConfigFileRemoved):

@@ -19,7 +19,9 @@ import logging
 import os
 import pwd
 import queue
+import shutil
 import stat
+import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from typing import Any
 
 import jinja2
 
-from producers.configfiles import checkers, classify, dpkg
+from producers.configfiles import checkers, classify, dpkg, rpm
 from producers.configfiles.checkers import AppSpec
 from producers.configfiles.desired import DesiredState, host_facts
 from producers.configfiles.versions import (
@@ -81,6 +83,8 @@ class ConfigTracking:
     validate: bool = True
     dpkg_status: str = "/var/lib/dpkg/status"
     dpkg_info: str = "/var/lib/dpkg/info"
+    # RPM databases (host paths under root); the first that exists is read with `rpm -qa --dbpath`.
+    rpmdb: tuple[str, ...] = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
     desired_dir: Path | None = None
     templates_dir: Path | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +193,9 @@ class ConfigSource:
         self._causes: dict[str, tuple[str, str]] = {}
         self._packages: dict[str, str] | None = None
         self._list_of: dict[str, Path] = {}
+        self._rpm: list[rpm.RpmFile] | None = None
+        self._rpm_stamp: tuple[str, float] | None = None
+        self._rpm_owner: dict[str, str] = {}
         self._exclude = tuple(os.path.expanduser(p) for p in tracking.exclude)
         self._packages_mtime = 0.0
         self.io_lock = threading.RLock()
@@ -445,6 +452,7 @@ class ConfigSource:
             if before is not None and not after.secret and not before.secret and data is not None:
                 old = self._previous_content(path, rev)
                 stats = classify.diff_stats(old, data) if old is not None else None
+            owner = self.owner(path)
             obs = ConfigFileObserved(
                 ts=now,
                 path=path,
@@ -462,7 +470,8 @@ class ConfigSource:
                 lines_removed=stats[1] if stats else None,
                 rev=rev,
                 caused_by=caused_by,
-                package=self.packages().get(path),
+                package=owner[0] if owner else None,
+                package_ecosystem=owner[1] if owner else None,
             )
             self._files[path] = after
             out.append((obs, path))
@@ -617,6 +626,15 @@ class ConfigSource:
         self._packages, self._packages_mtime, self._list_of = out, mtime, lists
         return out
 
+    def owner(self, path: str) -> tuple[str, str] | None:
+        """(package, ecosystem) that ships `path`: dpkg's file lists, then the RPM database."""
+        pkg = self.packages().get(path)
+        if pkg is not None:
+            return pkg, "deb"
+        self.rpm_files()
+        name = self._rpm_owner.get(path)
+        return (name, "rpm") if name else None
+
     def _package_cause(self, path: str, after: FileState) -> str | None:
         """ "package:NAME" when the owning package's file list was written within PACKAGE_WINDOW of the
         file: dpkg unpacks a package's files and then rewrites its info/NAME.list, so an install or
@@ -632,7 +650,47 @@ class ConfigSource:
             return None
         return f"package:{pkg}" if abs(written - after.mtime_ns) <= PACKAGE_WINDOW_NS else None
 
+    def rpm_files(self) -> list[rpm.RpmFile]:
+        """Every file of every RPM package (re-read when the database changes); [] without rpm or a db."""
+        db = next((self.real(p) for p in self.t.rpmdb if self.real(p).is_dir()), None)
+        exe = shutil.which("rpm")
+        if db is None or exe is None:
+            return []
+        try:
+            stamp = (str(db), max((f.stat().st_mtime for f in db.iterdir()), default=0.0))
+        except OSError:
+            return []
+        if self._rpm is not None and stamp == self._rpm_stamp:
+            return self._rpm
+        try:
+            proc = subprocess.run(
+                [exe, "-qa", "--dbpath", str(db), "--qf", rpm.QUERY],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("configfiles: rpm -qa failed: %s", exc)
+            return []
+        roots = tuple(self.roots())
+        self._rpm = [
+            f
+            for f in rpm.parse_files(proc.stdout)
+            if any(f.path.startswith(r.rstrip("/") + "/") for r in roots)
+        ]
+        self._rpm_stamp = stamp
+        self._rpm_owner = {f.path: f.package for f in self._rpm}
+        return self._rpm
+
     def _check_conffiles(self, now: datetime, out: list[tuple[EventPayload, str]]) -> None:
+        for f in self.rpm_files():
+            if f.config and f.digest and f.algorithm and self.tracked(f.path):
+                try:
+                    actual: str | None = hashlib.new(f.algorithm, self.real(f.path).read_bytes()).hexdigest()
+                except OSError:
+                    actual = None
+                self._conffile(now, out, f.path, f.package, "rpm", f.digest, actual)
         try:
             text = self.real(self.t.dpkg_status).read_text(errors="replace")
         except OSError:
@@ -641,28 +699,37 @@ class ConfigSource:
             if cf.obsolete or not self.tracked(cf.path) or cf.md5 == "newconffile":
                 continue
             try:
-                actual: str | None = hashlib.md5(
+                md5: str | None = hashlib.md5(
                     self.real(cf.path).read_bytes(), usedforsecurity=False
                 ).hexdigest()
             except OSError:
-                actual = None
-            modified = actual != cf.md5
-            if self._conffiles.get(cf.path) == modified:
-                continue
-            self._conffiles[cf.path] = modified
-            out.append(
-                (
-                    ConffileObserved(
-                        ts=now,
-                        path=cf.path,
-                        package=cf.package,
-                        default_md5=cf.md5,
-                        actual_md5=actual,
-                        modified=modified,
-                    ),
-                    cf.path,
-                )
-            )
+                md5 = None
+            self._conffile(now, out, cf.path, cf.package, "deb", cf.md5, md5)
+
+    def _conffile(
+        self,
+        now: datetime,
+        out: list[tuple[EventPayload, str]],
+        path: str,
+        package: str,
+        ecosystem: str,
+        default: str,
+        actual: str | None,
+    ) -> None:
+        modified = actual != default
+        if self._conffiles.get(path) == modified:
+            return
+        self._conffiles[path] = modified
+        obs = ConffileObserved(
+            ts=now,
+            path=path,
+            package=package,
+            ecosystem=ecosystem,
+            default_digest=default,
+            actual_digest=actual,
+            modified=modified,
+        )
+        out.append((obs, path))
 
     # --- what executors use ----------------------------------------------------------------------------
 

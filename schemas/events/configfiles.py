@@ -55,7 +55,8 @@ class ConfigFileObserved(_Timed):
     lines_removed: int | None = None
     rev: str | None = None  # the versions repository's commit holding this version
     caused_by: str | None = None  # "rollback:<command id>", "apply:<command id>"
-    package: str | None = None  # the dpkg package whose file list holds the path
+    package: str | None = None  # the package that ships the path (dpkg's file lists, the RPM database)
+    package_ecosystem: str | None = None  # deb | rpm
 
 
 @register
@@ -98,8 +99,8 @@ class ConffileObserved(_Timed):
     path: str
     package: str
     ecosystem: str = "deb"
-    default_md5: str | None = None
-    actual_md5: str | None = None  # None: the file is missing
+    default_digest: str | None = None
+    actual_digest: str | None = None  # None: the file is missing
     modified: bool
 
 
@@ -128,6 +129,7 @@ class ConfigFileDiscovered(ConfigFileEvent):
     rev: str | None = None
     via: SeenVia = "scan"
     package: str | None = None
+    package_ecosystem: str | None = None
     caused_by: str | None = None  # a rollback that brought back a removed file
 
 
@@ -150,6 +152,7 @@ class ConfigFileChanged(ConfigFileEvent):
     caused_by: str | None = None
     via: SeenVia = "scan"
     package: str | None = None
+    package_ecosystem: str | None = None
 
 
 @register
@@ -202,8 +205,8 @@ class ConfigDriftResolved(ConfigDriftEvent):
 class ConffileEvent(ConfigFileEvent):
     package: str
     ecosystem: str = "deb"
-    default_md5: str | None = None
-    actual_md5: str | None = None
+    default_digest: str | None = None
+    actual_digest: str | None = None
 
 
 @register

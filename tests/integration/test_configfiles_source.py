@@ -308,3 +308,48 @@ def test_secret_versions_kept_encrypted_to_age_and_rolled_back(root: Path, tmp_p
         assert (root / "etc/app/db.conf").read_text() == f"host=db\npassword = {SECRET}\n"
     finally:
         s.close()
+
+
+@pytest.mark.skipif(not shutil.which("rpmbuild"), reason="needs rpm (scripts/dev-deps.sh)")
+def test_an_rpm_config_file_changed_from_its_package(root: Path, tmp_path: Path) -> None:
+    """A real RPM built and installed into the temporary root's own database: its %config file, changed,
+    is a ConffileObserved of ecosystem rpm; its other file is linked to the package."""
+    top = tmp_path / "rpmbuild"
+    (top / "SPECS").mkdir(parents=True)
+    (top / "SPECS/demo.spec").write_text(
+        "Name: watchman-demo\nVersion: 1.0\nRelease: 1\nSummary: demo\nLicense: MIT\nBuildArch: noarch\n"
+        "%description\ndemo\n%install\nmkdir -p %{buildroot}/etc/demo\n"
+        "printf 'port = 80\\n' > %{buildroot}/etc/demo/demo.conf\n"
+        "printf 'data\\n' > %{buildroot}/etc/demo/data.txt\n"
+        "%files\n%config(noreplace) /etc/demo/demo.conf\n/etc/demo/data.txt\n"
+    )
+    subprocess.run(
+        ["rpmbuild", "--define", f"_topdir {top}", "-bb", str(top / "SPECS/demo.spec")],
+        check=True,
+        capture_output=True,
+    )
+    (package,) = (top / "RPMS/noarch").glob("*.rpm")
+    subprocess.run(
+        ["rpm", "-i", "--nodeps", "--root", str(root), "--dbpath", "/var/lib/rpm", str(package)],
+        check=True,
+        capture_output=True,
+    )
+    (root / "etc/demo/demo.conf").write_text("port = 8080\n")
+    s = source(root, tmp_path, inotify=False)
+    try:
+        envs = s.poll(1000).observations
+        (conffile,) = by_type(envs, "ConffileObserved")
+        assert (conffile["path"], conffile["package"], conffile["ecosystem"], conffile["modified"]) == (
+            "/etc/demo/demo.conf",
+            "watchman-demo",
+            "rpm",
+            True,
+        )
+        assert conffile["actual_digest"] == hashlib.sha256(b"port = 8080\n").hexdigest()
+        files = {p["path"]: p for p in by_type(envs, "ConfigFileObserved")}
+        assert (files["/etc/demo/data.txt"]["package"], files["/etc/demo/data.txt"]["package_ecosystem"]) == (
+            "watchman-demo",
+            "rpm",
+        )
+    finally:
+        s.close()

@@ -97,6 +97,8 @@ class ConfigFilesSettings(BaseModel):
     # dpkg's database, as a host path under root.
     dpkg_status: str = "/var/lib/dpkg/status"
     dpkg_info: str = "/var/lib/dpkg/info"
+    # RPM databases (host paths under root): the first that exists is read (`rpm -qa --dbpath`).
+    rpmdb: list[str] = Field(default_factory=lambda: ["/var/lib/rpm", "/usr/lib/sysimage/rpm"])
     # Desired state: a directory mirroring host paths, and Jinja2 templates (PATH.j2) rendered with facts.
     desired_dir: Path | None = None
     templates_dir: Path | None = None
@@ -152,6 +154,7 @@ def tracking(settings: Settings) -> Any:
         validate=c.validate_on_change,
         dpkg_status=c.dpkg_status,
         dpkg_info=c.dpkg_info,
+        rpmdb=tuple(c.rpmdb),
         desired_dir=c.desired_dir,
         templates_dir=c.templates_dir,
         facts=dict(c.facts),

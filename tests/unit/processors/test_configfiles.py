@@ -90,12 +90,16 @@ def test_validation_and_drift() -> None:
 
 def test_conffiles_unchanged_first_sight_is_silent_and_restore_is_told() -> None:
     t = MemoryTable()
-    base = {"ts": TS, "path": "/etc/adduser.conf", "package": "adduser", "default_md5": "x"}
-    assert decide(ConffileObserved(**base, actual_md5="x", modified=False), 1, t) == []
-    assert decide(ConffileObserved(**base, actual_md5="y", modified=True), 2, t)[0][0] == "ConffileModified"
-    assert decide(ConffileObserved(**base, actual_md5="x", modified=False), 3, t)[0][0] == "ConffileRestored"
+    base = {"ts": TS, "path": "/etc/adduser.conf", "package": "adduser", "default_digest": "x"}
+    assert decide(ConffileObserved(**base, actual_digest="x", modified=False), 1, t) == []
+    assert (
+        decide(ConffileObserved(**base, actual_digest="y", modified=True), 2, t)[0][0] == "ConffileModified"
+    )
+    assert (
+        decide(ConffileObserved(**base, actual_digest="x", modified=False), 3, t)[0][0] == "ConffileRestored"
+    )
     # a redelivered record decides what it decided the first time, under the same id
-    again = ROUTE.handle(raw(ConffileObserved(**base, actual_md5="x", modified=False), 3), t)
+    again = ROUTE.handle(raw(ConffileObserved(**base, actual_digest="x", modified=False), 3), t)
     assert [e.type for e in again] == ["ConffileRestored"]
 
 

@@ -134,3 +134,24 @@ def test_templates_render_facts_strictly() -> None:
         render("{{ missing }}", {})
     with pytest.raises(jinja2.exceptions.SecurityError):  # the sandbox
         render("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
+
+
+# `rpm -qa --qf rpm.QUERY` as RPM 4.18 printed it for a package built here (tests/integration builds it).
+RPM_OUTPUT = (
+    "/etc/demo/data.txt\t\t6667b2d1aab6a00caa5aee5af8ad9f1465e567abf1c209d15727d57b3e8f6e5f\twatchman-demo\t8\n"
+    "/etc/demo/demo.conf\tcn\t01ea9bc79534a121a5064df3ce29bd12954dd9356c182bbee81013a15185ee1c\twatchman-demo\t8\n"
+    "/etc/demo\t\t\twatchman-demo\t8\n"
+    "garbage line\n"
+)
+
+
+def test_rpm_files() -> None:
+    from producers.configfiles import rpm
+
+    got = rpm.parse_files(RPM_OUTPUT)
+    assert [(f.path, f.package, f.config, f.algorithm) for f in got] == [
+        ("/etc/demo/data.txt", "watchman-demo", False, "sha256"),
+        ("/etc/demo/demo.conf", "watchman-demo", True, "sha256"),
+        ("/etc/demo", "watchman-demo", False, "sha256"),
+    ]
+    assert got[1].digest.startswith("01ea9b")

@@ -84,7 +84,7 @@ EVENTS: list[tuple[EventPayload, datetime]] = [
     (ConfigValidated(ts=NOW, path="/etc/hosts", checker="x"), NOW - timedelta(minutes=9)),
     (
         ConffileModified(
-            ts=NOW, path="/etc/deluser.conf", package="adduser", default_md5="x", actual_md5="y"
+            ts=NOW, path="/etc/deluser.conf", package="adduser", default_digest="x", actual_digest="y"
         ),
         NOW - timedelta(minutes=8),
     ),
