@@ -249,6 +249,10 @@ def test_invalid_then_rollback_then_unhealthy_rollback_is_reverted(env: Env) -> 
         assert [r["rev"] for r in rows][:1] == e.versions(path)[:1]
         api_diff = c.get("/admin/config/diff", params={"path": path}).json()["diff"]
 
+    # history from the versions repository (CLI) and from the graph (API) name the same commits
+    listed = e.inst.cli("config", "history", path).stdout.split()
+    assert listed[0] == e.versions(path)[0][:12]
+
     # diff: the last change, as text (CLI and API agree)
     diff = e.inst.cli("config", "diff", path).stdout
     assert diff.strip() == api_diff.strip()
