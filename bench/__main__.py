@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    configfiles,
     distributed,
     idle,
     latency,
@@ -52,6 +53,7 @@ BENCHMARKS = (
     "mcp",
     "obsidian",
     "resources",
+    "configfiles",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -103,6 +105,9 @@ benchmarks:
   resources the host sampler at a 10 s interval: a daemon with it beside one without, --idle-seconds
             (60): extra CPU % of a core (target <= 0.5) and extra RSS (<= 10 MB); one sample's time;
             the graph nodes a year of samples makes on this host, computed (target < 100,000).
+  configfiles  the config scanner: first scan of 2,000 generated files (baseline: hashing them alone),
+            an idle rescan (baseline: walking the tree), inotify write -> observation latency, and
+            a first scan of this machine's /etc into a throw-away versions repository.
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
             own), mcp and obsidian (it writes its media to disk) (default); scale reuses the pipeline
             run of the same size.
@@ -319,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "resources" in chosen:
             report.sections.append(resources.run(work, seconds=idle_seconds))
+        if "configfiles" in chosen:
+            small = quick or bool(args.events)
+            files = 500 if quick else min(args.events, 2000) if args.events else 2000
+            report.sections.append(configfiles.run(work, files=files, real_etc=not small))
             stamp()
         if "distributed" in chosen:
             report.sections.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from processors import (
+    configfiles,
     containers,
     mcp,
     network,
@@ -24,4 +25,5 @@ ROUTES: tuple[Route, ...] = (
     *mcp.ROUTES,
     *obsidian.ROUTES,
     *resources.ROUTES,
+    *configfiles.ROUTES,
 )

@@ -13,6 +13,7 @@ from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRan
 from projections.queries import (
     alerts,
     commands,
+    configfiles,
     containers,
     mcp,
     network,
@@ -37,6 +38,7 @@ QUERIES: dict[str, NamedQuery] = {
         *obsidian.QUERIES,
         *resources.QUERIES,
         *alerts.QUERIES,
+        *configfiles.QUERIES,
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections import (
     alerts,
     commands,
+    configfiles,
     containers,
     mcp,
     network,
@@ -28,4 +29,5 @@ PROJECTORS: dict[str, Project] = {
     **obsidian.PROJECTORS,
     **alerts.PROJECTORS,
     **resources.PROJECTORS,
+    **configfiles.PROJECTORS,
 }

@@ -13,6 +13,7 @@ from schemas import core
 from schemas.events import (
     alerts,
     commands,
+    configfiles,
     containers,
     mcp,
     network,
@@ -37,6 +38,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     obsidian,
     alerts,
     resources,
+    configfiles,
 )
 
 

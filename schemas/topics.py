@@ -9,6 +9,7 @@ from schemas import core
 from schemas.events import (
     alerts,
     commands,
+    configfiles,
     containers,
     mcp,
     network,
@@ -34,6 +35,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     obsidian,
     alerts,
     resources,
+    configfiles,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

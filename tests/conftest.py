@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Tracking the machine's own /etc and ~/.config (the configfiles domain's default) would add its files to
+# every test's graph and versions repository: off, unless a test turns it on.
+os.environ.setdefault("WATCHMAN_CONFIGFILES__ENABLED", "false")
+
 # infra/services keeps its state here; the lock file lives beside it.
 LOCK = Path(os.environ.get("WATCHMAN_INFRA_STATE", "/tmp/watchman-infra")) / "tests.lock"
 

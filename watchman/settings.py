@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from watchman.domains.alerts import AlertSettings
+from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     obsidian: ObsidianSettings = ObsidianSettings()
     alerts: AlertSettings = AlertSettings()
     resources: ResourceSettings = ResourceSettings()
+    configfiles: ConfigFilesSettings = ConfigFilesSettings()
 
     @field_validator("api_listen")
     @classmethod

@@ -64,7 +64,10 @@ import schemas.events.obsidian  # isort: skip
 import schemas.events.alerts  # isort: skip
 
 # Host resources (psutil samples, rollups, thresholds) register on import.
-import schemas.events.resources  # noqa: F401  # isort: skip
+import schemas.events.resources  # isort: skip
+
+# The configfiles domain's types (config files: versions, validation, drift, rollback) register on import.
+import schemas.events.configfiles  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

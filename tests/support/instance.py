@@ -79,6 +79,7 @@ class Instance:
             ("services", "METRICS_ENABLED"),
             ("services", "UNITS_ENABLED"),
             ("resources", "ENABLED"),
+            ("configfiles", "ENABLED"),
         ):
             if f"[{section}]" not in config:
                 env[f"WATCHMAN_{section.upper()}__{key}"] = "false"

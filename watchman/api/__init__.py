@@ -18,6 +18,7 @@ from watchman.api.auth import TokenFile
 from watchman.api.base import VERSION, Backend, Problem, Unsupported
 from watchman.api.routers import (
     commands,
+    configfiles,
     mcp,
     obsidian,
     operate,
@@ -38,6 +39,7 @@ ROUTERS = (
     mcp.router,
     obsidian.router,
     resources.router,
+    configfiles.router,
 )
 
 

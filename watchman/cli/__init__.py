@@ -8,6 +8,7 @@ from watchman.cli import (
     check,
     common,
     config,
+    configfiles,
     distributed,
     mcp,
     obsidian,
@@ -75,6 +76,7 @@ app.add_typer(mcp.app, name="mcp")
 app.add_typer(obsidian.app, name="obsidian")
 app.command()(plot.plot)
 app.add_typer(resources.app, name="resources")
+configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from types import ModuleType
 
 from watchman.domains import (
     alerts,
+    configfiles,
     containers,
     mcp,
     network,
@@ -26,4 +27,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     obsidian,
     resources,
     alerts,
+    configfiles,
 )

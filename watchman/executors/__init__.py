@@ -55,3 +55,4 @@ from watchman.executors import graph, scan  # noqa: E402, F401
 from watchman.executors import systemd  # noqa: E402, F401  # isort: skip
 from watchman.executors import mcp  # noqa: E402, F401  # isort: skip
 from watchman.executors import obsidian  # noqa: E402, F401  # isort: skip
+from watchman.executors import configfiles  # noqa: E402, F401  # isort: skip

@@ -1,0 +1,1 @@
+"""Config files: tracking, versions, validation, desired state and package awareness."""
