@@ -4,11 +4,10 @@ back."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyrage
@@ -49,7 +48,7 @@ def backup(
         prefix,
         items,
         [ident.to_public()],
-        backup_id=prefix.split("/")[-1],
+        backup_id=prefix.rsplit("/", maxsplit=1)[-1],
         kind="paths",
         host="h1",
         created_at="2026-12-04T02:00:00Z",
@@ -160,7 +159,7 @@ def test_wrong_identity_cannot_open(tmp_path: Path, ident: pyrage.x25519.Identit
 def test_a_failing_input_leaves_no_backup(tmp_path: Path, ident: pyrage.x25519.Identity) -> None:
     target = LocalTarget(tmp_path / "store")
 
-    def items():  # type: ignore[no-untyped-def]
+    def items() -> Iterator[archive.Item]:
         (tmp_path / "f").write_bytes(b"x" * 100)
         yield archive.Item("f", tmp_path / "f")
         raise RuntimeError("input broke")
