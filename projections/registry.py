@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import commands, containers, network, packages, security, services
+from projections import backups, commands, containers, network, packages, scheduler, security, services
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -13,4 +13,6 @@ PROJECTORS: dict[str, Project] = {
     **services.PROJECTORS,
     **security.PROJECTORS,
     **network.PROJECTORS,
+    **backups.PROJECTORS,
+    **scheduler.PROJECTORS,
 }

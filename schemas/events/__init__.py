@@ -52,7 +52,11 @@ import schemas.events.containers  # isort: skip
 
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip
-import schemas.events.services  # noqa: F401  # isort: skip
+import schemas.events.services  # isort: skip
+
+# The backups domain's types and the scheduler's record register on import.
+import schemas.events.backups  # isort: skip
+import schemas.events.scheduler  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",
