@@ -242,6 +242,8 @@ class EmbeddedPipeline:
         with self.log.transaction():
             for partition, next_offset, outcomes in self.commands.poll():
                 self.log.append(EVENTS_COMMANDS.name, [envelope_record(e) for e in outcomes])
+                for topic, emitted in self.commands.take_emitted().items():
+                    self.log.append(topic, [envelope_record(e) for e in emitted])
                 self.commands.commit(partition, next_offset)
                 counts.executed += len(outcomes)
                 for e in outcomes:

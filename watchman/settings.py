@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from watchman.domains.backups import BackupSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     journald: JournaldSettings = JournaldSettings()
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
+    backups: BackupSettings = BackupSettings()
 
     @field_validator("api_listen")
     @classmethod

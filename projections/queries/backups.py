@@ -11,11 +11,11 @@ QUERIES: tuple[NamedQuery, ...] = (
         "When was the last Neo4j backup? (the last completed backup of a kind: neo4j, eventlog, ladybug, "
         "paths, ...; all kinds with kind=any)",
         "MATCH (j:BackupJob)-[:CREATED]->(r:RecoveryPoint) "
-        "WHERE r.status IN $kept AND ($kind = $any OR r.kind = $kind) "
+        "WHERE r.status IN $kept AND ($kind = $every OR r.kind = $kind) "
         "RETURN r.kind AS kind, r.host AS host, j.name AS job, max(r.created_at) AS last_backup, "
         "count(r) AS backups ORDER BY kind, host, job",
         (Param("kind", str, "any", "neo4j, eventlog, ladybug, paths, docker-volume, ... or any"),),
-        with_constants(kept=["completed"], any="any"),
+        with_constants(kept=["completed"], every="any"),
     ),
     NamedQuery(
         "backups-last-week",

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.storage_suite import Chunked, StorageSuite
-from tests.support.s3 import ACCESS_KEY, ENDPOINT, SECRET_KEY, fresh_bucket, s3_target
+from tests.support.s3 import ACCESS_KEY, BUCKET, ENDPOINT, SECRET_KEY, fresh_prefix, s3_target
 from tests.support.sshd import Sshd, running_sshd
 from watchman.storage import open_target
 from watchman.storage.base import StorageError
@@ -39,15 +39,16 @@ class TestLocal(StorageSuite):
 
 @pytest.fixture(scope="module")
 def bucket() -> str:
-    return fresh_bucket()
+    s3_target()  # creates the shared test bucket if need be
+    return BUCKET
 
 
 class TestS3(StorageSuite):
     big_size = 11 * 1024 * 1024  # three 5 MiB parts: the multipart path
 
     @pytest.fixture
-    def target(self, bucket: str, request: pytest.FixtureRequest) -> S3Target:
-        return s3_target(bucket, prefix=f"t{abs(hash(request.node.name)) % 10**8}")
+    def target(self, bucket: str) -> S3Target:
+        return s3_target()
 
     def test_multipart_checksum_is_the_composite_of_the_parts(self, target: S3Target) -> None:
         data = os.urandom(11 * 1024 * 1024)
@@ -76,7 +77,7 @@ class TestS3(StorageSuite):
 
     def test_opened_from_a_url_with_secret_references(self, bucket: str) -> None:
         values = {"secret:s3.access": ACCESS_KEY, "secret:s3.secret": SECRET_KEY}
-        url = f"s3://{bucket}/viaurl?endpoint={ENDPOINT}&access_key=secret:s3.access&secret_key=secret:s3.secret"
+        url = f"s3://{bucket}/{fresh_prefix()}?endpoint={ENDPOINT}&access_key=secret:s3.access&secret_key=secret:s3.secret"
         t = open_target(url, values.__getitem__)
         assert isinstance(t, S3Target)
         t.put("k", io.BytesIO(b"v"))
@@ -85,7 +86,7 @@ class TestS3(StorageSuite):
 
     def test_a_credential_value_in_the_url_is_refused(self, bucket: str) -> None:
         with pytest.raises(StorageError, match="reference"):
-            open_target(f"s3://{bucket}/?endpoint={ENDPOINT}&secret_key={SECRET_KEY}")
+            open_target(f"s3://{bucket}/x?endpoint={ENDPOINT}&secret_key={SECRET_KEY}")
 
 
 @pytest.fixture(scope="module")

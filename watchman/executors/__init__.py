@@ -32,6 +32,10 @@ class ExecContext:
     # What the hosting process lends executors, e.g. "rebuild_graph" (the embedded daemon: it owns
     # the graph). An executor whose service is missing here rejects the command.
     services: dict[str, Callable[[], str]] = field(default_factory=dict)
+    # Observations of what an executor did (e.g. a backup's stages), as (raw topic, envelope): the runner
+    # appends them with the command's outcome, in the same transaction, and the domain's processor
+    # decides its events from them (executors that only need an outcome leave this alone).
+    emitted: list[tuple[str, Envelope]] = field(default_factory=list)
 
 
 Executor = Callable[[Envelope, CommandPayload, ExecContext], Outcome]
@@ -53,3 +57,4 @@ def executor(type_name: str) -> Callable[[Executor], Executor]:
 from watchman.executors import graph, scan  # noqa: E402, F401
 
 from watchman.executors import systemd  # noqa: E402, F401  # isort: skip
+from watchman.executors import backups  # noqa: E402, F401  # isort: skip

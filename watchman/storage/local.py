@@ -112,8 +112,17 @@ class LocalTarget(StorageTarget):
             yield ObjectInfo(key, st.st_size, "", datetime.fromtimestamp(st.st_mtime, UTC))
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+            path.unlink()
+        # Directories a key made and nothing else uses go too (a pruned backup leaves nothing behind).
+        parent = path.parent
+        while parent != self.root and self.root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
