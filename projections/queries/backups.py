@@ -19,14 +19,17 @@ QUERIES: tuple[NamedQuery, ...] = (
     ),
     NamedQuery(
         "backups-last-week",
-        "Show backups from last week (every run of the last N days, newest first)",
+        "Show backups from last week (every run of the last N days, newest first; of one kind, or any)",
         "MATCH (j:BackupJob)-[:CREATED]->(r:RecoveryPoint) "
-        "WHERE r.started_at >= $since OR r.created_at >= $since "
+        "WHERE (r.started_at >= $since OR r.created_at >= $since) AND ($kind = $every OR r.kind = $kind) "
         "RETURN r.id AS id, j.name AS job, r.kind AS kind, r.host AS host, r.status AS status, "
         "r.started_at AS started_at, r.created_at AS created_at, r.size AS size, r.files AS files, "
         "r.verified AS verified, r.tested AS tested ORDER BY started_at DESC, id",
-        (Param("days", int, 7, "look back this many days"),),
-        with_constants(),
+        (
+            Param("days", int, 7, "look back this many days"),
+            Param("kind", str, "any", "eventlog, paths, docker-volume, ... or any"),
+        ),
+        with_constants(every="any"),
     ),
     NamedQuery(
         "backups-failed",
