@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
+from bench import backup, distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -26,7 +26,9 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm")
+BENCHMARKS = (
+    "all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm", "backup"
+)  # fmt: skip
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
 
@@ -68,7 +70,10 @@ benchmarks:
             systemd-journal-remote into the journal the daemon follows, into `watchman run` and the
             distributed deployment: graph nodes added (target <= 1 % of lines), CPU and RSS of every
             process (daemon <= 1 core during, <= 5 % 30 s after), lag until the counts are exact.
-  all       all of the above but storm (it drives the machine flat out for minutes: run it on its
+  backup    --backup-mb MB (1024) of mixed files backed up to SeaweedFS's S3 on loopback (infra/services
+            up s3) by the streamed format, beside `tar | zstd | age` of the same files to /dev/null:
+            MB/s (target >= 0.7 x the baseline) and the backing-up process's peak RSS (<= 200 MB).
+  all       all of the above but storm and backup (it drives the machine flat out for minutes: run it on its
             own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
@@ -161,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--storm-seconds", type=seconds, help="how long the storm blows (60; --quick 10)")
     ap.add_argument("--storm-logins", type=positive, default=1000, help="failed logins/s in the storm (1000)")
+    ap.add_argument(
+        "--backup-mb", type=positive, help="MB of files the backup bench backs up (1024; --quick 128)"
+    )
     ap.add_argument("--storm-lines", type=positive, default=5000, help="chatty journal lines/s (5000)")
     ap.add_argument("--repeat", type=positive, default=3, help="repetitions of the cheap timings (median)")
     ap.add_argument("--batch-size", type=positive, default=2000, help="pipeline batch size (the default's)")
@@ -200,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
     use_servers = not args.no_servers
-    chosen = set(BENCHMARKS[1:]) - {"storm"} if args.benchmark == "all" else {args.benchmark}
+    chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -261,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     use_servers=use_servers,
                 )
             )
+            stamp()
+        if "backup" in chosen:
+            report.sections.append(backup.run(work, size_mb=args.backup_mb or (128 if quick else 1024)))
             stamp()
         if "distributed" in chosen:
             report.sections.append(

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
 import boto3
@@ -72,6 +73,7 @@ class S3Target(StorageTarget):
         access_key: str | None = None,
         secret_key: str | None = None,
         part_size: int = PART_SIZE,
+        uploads: int = 3,
         create_bucket: bool = False,
     ) -> None:
         if part_size < 5 * MiB:
@@ -80,11 +82,13 @@ class S3Target(StorageTarget):
         self.prefix = check_prefix(prefix.strip("/") + "/") if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.part_size = part_size
+        self.uploads = max(1, uploads)
         config = Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             s3={"addressing_style": "path"},
             retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=max(10, uploads + 2),
         )
         session = boto3.session.Session(
             aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region or "us-east-1"
@@ -139,39 +143,57 @@ class S3Target(StorageTarget):
             raise self._err(f"put {key}", exc) from None
 
     def _multipart(self, key: str, full: str, first: bytes, stream: Readable, whole: Any) -> ObjectInfo:
+        """Parts go up `uploads` at a time while the next ones are read, so a slow server and the stream
+        that feeds it overlap; at most uploads + 1 parts are in memory."""
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256")
         upload_id = upload["UploadId"]
-        parts: list[dict[str, Any]] = []
+
+        def send(n: int, data: bytes, digest: bytes) -> dict[str, Any]:
+            resp = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                PartNumber=n,
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_b64(digest),
+            )
+            return {"ETag": resp["ETag"], "PartNumber": n, "ChecksumSHA256": _b64(digest)}
+
         digests: list[bytes] = []
+        pending: list[Future[dict[str, Any]]] = []
+        parts: list[dict[str, Any]] = []
         size = 0
+        pool = ThreadPoolExecutor(max_workers=self.uploads, thread_name_prefix="s3-part")
         try:
             data = first
             while data:
                 digest = hashlib.sha256(data).digest()
-                n = len(parts) + 1
-                resp = self.client.upload_part(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    PartNumber=n,
-                    Body=data,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=_b64(digest),
-                )
-                parts.append({"ETag": resp["ETag"], "PartNumber": n, "ChecksumSHA256": _b64(digest)})
                 digests.append(digest)
                 size += len(data)
+                pending.append(pool.submit(send, len(digests), data, digest))
+                while len(pending) - sum(f.done() for f in pending) >= self.uploads:
+                    wait(pending, return_when=FIRST_COMPLETED)
+                for f in [f for f in pending if f.done()]:
+                    parts.append(f.result())  # raises the part's error
+                    pending.remove(f)
                 data = _read_full(stream, self.part_size)
                 whole.update(data)
+            parts += [f.result() for f in pending]
+            parts.sort(key=lambda p: int(p["PartNumber"]))
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True)
             with contextlib.suppress(ClientError, BotoCoreError):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
             raise
+        pool.shutdown(wait=True)
         composite = _b64(hashlib.sha256(b"".join(digests)).digest())
-        return ObjectInfo(key, size, f"s3-sha256:{composite}-{len(parts)}", None, whole.hexdigest())
+        return ObjectInfo(key, size, f"s3-sha256:{composite}-{len(digests)}", None, whole.hexdigest())
 
     @contextlib.contextmanager
     def get(self, key: str) -> Iterator[BinaryIO]:
