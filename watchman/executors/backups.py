@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client import Gauge
+
 from schemas.envelope import Envelope, event_id
 from schemas.events import CommandFailed, CommandPayload, CommandRejected, CommandSucceeded
 from schemas.events.backups import (
@@ -23,12 +25,36 @@ from schemas.events.backups import (
     VerifyBackup,
 )
 from watchman.executors import ExecContext, Outcome, executor
+from watchman.metrics import REGISTRY
 from watchman.secrets import redact
 
 if TYPE_CHECKING:
     from watchman.backups.service import Job, Observe
 
 SOURCE = "watchman.executors.backups"
+
+# `backup_job`, not `job`: Prometheus's own `job` label names the scrape target.
+LAST_SUCCESS = Gauge(
+    "watchman_backup_last_success_timestamp_seconds",
+    "When the last backup of a job completed (Unix time); the alert WatchmanBackupMissing watches it.",
+    ["backup_job", "kind"],
+    registry=REGISTRY,
+)
+LAST_BYTES = Gauge(
+    "watchman_backup_last_stored_bytes", "Bytes stored by a job's last backup.", ["backup_job", "kind"],
+    registry=REGISTRY,
+)  # fmt: skip
+LAST_SECONDS = Gauge(
+    "watchman_backup_last_duration_seconds", "How long a job's last backup took.", ["backup_job", "kind"],
+    registry=REGISTRY,
+)  # fmt: skip
+
+
+def _measure(obs: BackupActivityObserved) -> None:
+    if obs.stage == "completed":
+        LAST_SUCCESS.labels(obs.job, obs.kind).set(obs.ts.timestamp())
+        LAST_BYTES.labels(obs.job, obs.kind).set(obs.size)
+        LAST_SECONDS.labels(obs.job, obs.kind).set(obs.duration_s)
 
 
 def _job(command: Envelope, ctx: ExecContext, name: str) -> Job | Outcome:
@@ -51,6 +77,7 @@ def _job(command: Envelope, ctx: ExecContext, name: str) -> Job | Outcome:
 
 def _observer(command: Envelope, ctx: ExecContext) -> Observe:
     def observe(obs: BackupActivityObserved) -> None:
+        _measure(obs)
         extra = obs.backup_id if obs.stage != "pruned" else f"{obs.backup_id}/pruned"
         env = Envelope(
             id=event_id("backup-executor", command.id, obs.stage, extra),
