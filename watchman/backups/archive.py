@@ -107,6 +107,35 @@ class Item:
     source: Path
 
 
+@dataclass(frozen=True)
+class TarItem:
+    """An input that arrives as a tar stream (a Docker volume through the engine's archive API): its
+    members are re-archived under `prefix`, the stream's first path component replaced by it."""
+
+    prefix: str
+    open: Callable[[], Iterable[bytes]]
+
+
+class _ChunkReader:
+    """A file-like reader over an iterable of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.it = iter(chunks)
+        self.buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self.buf) < n:
+            try:
+                self.buf += next(self.it)
+            except StopIteration:
+                break
+        if n < 0:
+            out, self.buf = self.buf, b""
+        else:
+            out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
 def safe_arcname(name: str) -> str:
     p = PurePosixPath(name)
     if p.is_absolute() or not name or any(part in ("", ".", "..") for part in name.split("/")):
@@ -138,8 +167,40 @@ class _Worker(threading.Thread):
             self.error = exc
 
 
+def _retar(tar: tarfile.TarFile, item: TarItem, entries: list[Entry], count: Callable[[int], None]) -> int:
+    """Members of a tar stream into `tar` under item.prefix, hashed as they pass; returns files added."""
+    files = 0
+    with tarfile.open(fileobj=_ChunkReader(item.open()), mode="r|") as src:  # type: ignore[call-overload]
+        for member in src:
+            rest = member.name.split("/", 1)[1] if "/" in member.name else ""
+            arc = safe_arcname(f"{item.prefix}/{rest}".rstrip("/"))
+            info = tarfile.TarInfo(arc)
+            info.mode, info.mtime = member.mode, member.mtime
+            if member.isreg():
+                info.size = member.size
+                f = src.extractfile(member)
+                assert f is not None
+                hf = _HashingFile(f, count)
+                tar.addfile(info, hf)
+                entries.append(Entry(arc, "file", info.size, info.mode, hf.h.hexdigest(), info.mtime))
+                files += 1
+            elif member.isdir():
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+                entries.append(Entry(arc, "dir", 0, info.mode, "", info.mtime))
+            elif member.issym():
+                info.type, info.linkname = tarfile.SYMTYPE, member.linkname
+                tar.addfile(info)
+                entries.append(Entry(arc, "symlink", 0, info.mode, "", info.mtime, info.linkname))
+    return files
+
+
 def _write_tar(
-    items: Iterable[Item], out: IO[bytes], entries: list[Entry], level: int, progress: Progress | None
+    items: Iterable[Item | TarItem],
+    out: IO[bytes],
+    entries: list[Entry],
+    level: int,
+    progress: Progress | None,
 ) -> None:
     done = [0, 0]
 
@@ -154,6 +215,11 @@ def _write_tar(
         tarfile.TarFile(fileobj=zw, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar,
     ):
         for item in items:
+            if isinstance(item, TarItem):
+                done[1] += _retar(tar, item, entries, count)
+                if progress:
+                    progress(done[0], done[1])
+                continue
             arc = safe_arcname(item.arcname)
             info = tar.gettarinfo(str(item.source), arcname=arc)
             if info.isreg():
@@ -183,7 +249,7 @@ def _write_tar(
 def create(
     target: StorageTarget,
     prefix: str,
-    items: Iterable[Item],
+    items: Iterable[Item | TarItem],
     recipients: list[Any],
     *,
     backup_id: str,

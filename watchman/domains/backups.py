@@ -72,6 +72,7 @@ class BackupJobSettings(BaseModel):
     exclude: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()  # docker-volume: the volume names
     docker_url: str = "unix:///var/run/docker.sock"
+    helper_image: str = "busybox:latest"  # docker-volume: the image of the throwaway container (never run)
     target: str = Field(min_length=1, description="storage URL (file://, s3://, rsync://)")
     recipients: tuple[str, ...] = ()
     identity_file: Path | None = None
