@@ -300,8 +300,8 @@ def verify(
 
 
 def _check_eventlog(job: Job, m: archive.Manifest) -> None:
-    """An event log backup also opens: restored to scratch, SQLite's integrity check passes and it holds
-    records."""
+    """An event log backup also opens: restored to scratch, SQLite's integrity check passes, and its domain
+    records replay into a scratch graph, every one of them (the graph is rebuilt from exactly this)."""
     job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
     try:
@@ -312,9 +312,31 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
             (ok,) = db.execute("PRAGMA integrity_check").fetchone()
             if ok != "ok":
                 raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
-            db.execute("SELECT count(*) FROM records").fetchone()
+        _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replay_counts(log_path: Path, graph_path: Path) -> None:
+    from projections.stores.ladybug import LadybugStore
+    from schemas.topics import DOMAIN_TOPICS
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import domain_backlog, rebuild
+
+    log = SqliteLog(log_path, read_only=True)
+    try:
+        expected = domain_backlog(log)
+        with LadybugStore(graph_path) as graph:
+            graph.ensure_schema()
+            replayed = rebuild(log, graph)
+            applied = graph.positions()
+        known = {t.name for t in DOMAIN_TOPICS}
+        if replayed != expected or any(name.split("/")[0] not in known for name in applied):
+            raise archive.VerificationError(
+                f"the event log copy replays {replayed} of its {expected} domain records into a scratch graph"
+            )
+    finally:
+        log.close()
 
 
 def restore(
