@@ -2,7 +2,7 @@
 the scheduler source over their cron schedules.
 
     [backups.jobs.etc]
-    kind = "paths"                    # paths | eventlog | docker-volume
+    kind = "paths"                    # paths | eventlog | docker-volume (volumes = [...])
     paths = ["/etc", "/root/.ssh"]
     exclude = ["*.swp", "/etc/shadow-"]
     target = "s3://backups/host1?endpoint=http://127.0.0.1:8333&access_key=secret:s3.access&secret_key=secret:s3.secret"
