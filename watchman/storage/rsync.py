@@ -14,10 +14,12 @@ import hashlib
 import os
 import secrets
 import shlex
+import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from watchman.storage.base import (
@@ -36,6 +38,19 @@ TIMEOUT = 120.0
 _MISSING = 44
 
 
+def _control_dir() -> Path | None:
+    """<tmp>/watchman-ssh-<uid>, 0700 and ours, or None (then every command makes its own connection)."""
+    path = Path(tempfile.gettempdir()) / f"watchman-ssh-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        return None
+    return path
+
+
 class RsyncTarget(StorageTarget):
     scheme = "rsync"
 
@@ -45,6 +60,19 @@ class RsyncTarget(StorageTarget):
         self.destination = destination
         self.root = PurePosixPath(path or ".")
         self.ssh = list(ssh) if ssh else shlex.split(os.environ.get("RSYNC_RSH", "ssh"))
+        # One ssh connection for the many short commands of a backup (stat, list, put, delete): OpenSSH's
+        # connection sharing, its sockets in a directory only this user can enter; idle masters exit
+        # after a minute by themselves.
+        control = _control_dir()
+        if control is not None:
+            self.ssh += [
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                f"ControlPath={control}/%C",
+                "-o",
+                "ControlPersist=60",
+            ]
 
     def describe(self) -> str:
         return f"rsync://{self.destination}{'' if str(self.root).startswith('/') else '/'}{self.root}"
