@@ -106,9 +106,12 @@ class RsyncTarget(StorageTarget):
         parent = str(PurePosixPath(final).parent)
         tmp = str(PurePosixPath(parent) / f".{PurePosixPath(final).name}.part-{secrets.token_hex(4)}")
         q = shlex.quote
+        # The data lands in a hidden part file; only a second command, run once this side has sent every
+        # byte and the far side's SHA-256 of the part matches, renames it over the key. (A killed upload
+        # closes the far side's stdin like a finished one: `cat` cannot tell, so it must not rename.)
         script = (
             f"set -e; umask 077; mkdir -p -- {q(parent)}; cat > {q(tmp)}; "
-            f"mv -f -- {q(tmp)} {q(final)}; sha256sum -- {q(final)} | cut -d' ' -f1"
+            f"sha256sum -- {q(tmp)} | cut -d' ' -f1"
         )
         h = hashlib.sha256()
         size = 0
@@ -137,12 +140,16 @@ class RsyncTarget(StorageTarget):
         assert proc.stdout is not None and proc.stderr is not None
         out, err = proc.stdout.read(), proc.stderr.read()
         proc.wait(timeout=TIMEOUT)
-        if proc.returncode != 0 or broken:
-            raise self._fail(f"put {key}", proc, err)
         remote = out.decode().strip()
         digest = h.hexdigest()
-        if remote != digest:
+        if proc.returncode != 0 or broken or remote != digest:
+            self._run(f"rm -f -- {q(tmp)}")
+            if proc.returncode != 0 or broken:
+                raise self._fail(f"put {key}", proc, err)
             raise StorageError(f"put {key} on {self.describe()}: stored SHA-256 {remote} != sent {digest}")
+        done = self._run(f"mv -f -- {q(tmp)} {q(final)}")
+        if done.returncode != 0:
+            raise self._fail(f"put {key} (rename)", done, done.stderr)
         return ObjectInfo(key, size, sha256_checksum(remote), None, digest)
 
     @contextlib.contextmanager
