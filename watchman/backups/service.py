@@ -352,6 +352,11 @@ def restore(
     progress: archive.Progress | None = None,
 ) -> archive.CheckResult:
     backup_id = resolve_id(job, backup_id)
+    if in_place and job.settings.kind == "eventlog":
+        raise JobError(
+            "the event log is not restored in place (the daemon holds it): restore it to a directory, stop "
+            "the daemon, put watchman/log.sqlite in the data directory, then `watchman replay`"
+        )
     if in_place:
         if confirm != in_place_phrase(backup_id):
             raise JobError(
