@@ -74,9 +74,17 @@ def open_target(url: str, resolve: Resolve = _plain) -> StorageTarget:
 
 
 def redact_url(url: str) -> str:
-    """The URL without a password part (settings should never hold one; this keeps errors safe if they do)."""
+    """The URL without a password part or a credential value in its query (settings should never hold
+    either; this keeps errors and `config check` safe if they do)."""
     parts = urlsplit(url)
     if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":[redacted]@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":[redacted]@"))
+    if parts.query:
+        pairs = []
+        for pair in parts.query.split("&"):
+            key, _, value = pair.partition("=")
+            if key in ("access_key", "secret_key") and not unquote(value).startswith("secret:"):
+                value = "[redacted]"
+            pairs.append(f"{key}={value}" if _ else key)
+        parts = parts._replace(query="&".join(pairs))
+    return parts.geturl()
