@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyrage
@@ -20,6 +21,7 @@ from watchman.storage.base import StorageTarget
 from watchman.storage.local import LocalTarget
 
 pytestmark = pytest.mark.timeout(120)
+NOW = datetime(2026, 12, 4, tzinfo=UTC)
 
 
 def make_tree(root: Path) -> dict[str, bytes]:
@@ -240,3 +242,29 @@ def test_multipart_backup_on_seaweedfs(tmp_path: Path, ident: pyrage.x25519.Iden
     m = backup(target, src, ident, prefix="s3job/m1")
     assert m.data["checksum"].endswith("-3")
     assert archive.check(target, m, [ident]).files == 1
+
+
+def test_project_directories_modified_recently_only(tmp_path: Path, ident: pyrage.x25519.Identity) -> None:
+    import time as _time
+
+    from watchman.backups import service
+    from watchman.domains.backups import BackupJobSettings, BackupSettings
+
+    src = tmp_path / "src"
+    for name in ("active", "dormant", "node_modules"):
+        (src / name / "sub").mkdir(parents=True)
+        (src / name / "sub" / "f.txt").write_text(name)
+    old = _time.time() - 90 * 86400
+    for p in (src / "dormant" / "sub" / "f.txt",):
+        os.utime(p, (old, old))
+    settings = BackupJobSettings(
+        paths=(src,), modified_within_days=30, exclude=("node_modules",),
+        target=f"file://{tmp_path / 'store'}", recipients=(str(ident.to_public()),),
+    )  # fmt: skip
+    job = service.open_job(
+        BackupSettings(jobs={"projects": settings}), "projects", host="h", data_dir=tmp_path
+    )
+    m = service.run_backup(job, "projects-20261204T000000Z-00000000", now=lambda: NOW, observe=lambda o: None)
+    assert m is not None
+    files = sorted(e.path for e in m.entries if e.type == "file")
+    assert files == [f"{str(src).lstrip('/')}/active/sub/f.txt"]

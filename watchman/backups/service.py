@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -128,7 +129,11 @@ def _obs(
 def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
     s = job.settings
     if s.kind == "paths":
-        yield archive.walk(s.paths, s.exclude)
+        paths = s.paths
+        if s.modified_within_days:
+            since = time.time() - s.modified_within_days * 86400
+            paths = tuple(d for root in s.paths for d in active_subdirs(root, since, s.exclude))
+        yield archive.walk(paths, s.exclude)
     elif s.kind == "eventlog":
         with eventlog_copy(job) as copy:
             yield [archive.Item("watchman/log.sqlite", copy)]
@@ -137,6 +142,34 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
             yield items
     else:
         raise JobError(f"job {job.name}: kind {s.kind!r} is not supported by this build")
+
+
+def active_subdirs(root: Path, since: float, excludes: Iterable[str] = ()) -> list[Path]:
+    """The subdirectories of `root` holding a file modified after `since` (Unix time), in name order;
+    each walk stops at the first such file."""
+    import fnmatch
+
+    pats = list(excludes)
+    out = []
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    for d in subdirs:
+        if any(fnmatch.fnmatch(str(d), pat) or fnmatch.fnmatch(d.name, pat) for pat in pats):
+            continue
+        for dirpath, _dirs, files in os.walk(d):
+            if any(_mtime(Path(dirpath) / f) > since for f in files):
+                out.append(d)
+                break
+    return out
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.lstat().st_mtime
+    except OSError:
+        return 0.0
 
 
 @contextlib.contextmanager

@@ -70,6 +70,9 @@ class BackupJobSettings(BaseModel):
     kind: Kind = "paths"
     paths: tuple[Path, ...] = ()
     exclude: tuple[str, ...] = ()
+    # Project directories: > 0 backs up only the subdirectories of each path that hold a file modified
+    # within this many days (~/src with forty projects, three of them active).
+    modified_within_days: int = Field(0, ge=0, le=36_500)
     volumes: tuple[str, ...] = ()  # docker-volume: the volume names
     docker_url: str = "unix:///var/run/docker.sock"
     helper_image: str = "busybox:latest"  # docker-volume: the image of the throwaway container (never run)
