@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    backup,
     configfiles,
     distributed,
     idle,
@@ -54,6 +55,7 @@ BENCHMARKS = (
     "obsidian",
     "resources",
     "configfiles",
+    "backup",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -111,6 +113,11 @@ benchmarks:
   all       all of the above but storm (it drives the machine flat out for minutes: run it on its
             own), mcp and obsidian (it writes its media to disk) (default); scale reuses the pipeline
             run of the same size.
+  backup    --backup-mb MB (1024) of mixed files backed up to SeaweedFS's S3 on loopback (infra/services
+            up s3) by the streamed format, beside `tar | zstd | age` of the same files to /dev/null:
+            MB/s (target >= 0.7 x the baseline) and the backing-up process's peak RSS (<= 200 MB).
+  all       all of the above but storm and backup (it drives the machine flat out for minutes: run it on its
+            own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
 
@@ -202,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--storm-seconds", type=seconds, help="how long the storm blows (60; --quick 10)")
     ap.add_argument("--storm-logins", type=positive, default=1000, help="failed logins/s in the storm (1000)")
+    ap.add_argument(
+        "--backup-mb", type=positive, help="MB of files the backup bench backs up (1024; --quick 128)"
+    )
     ap.add_argument("--storm-lines", type=positive, default=5000, help="chatty journal lines/s (5000)")
     ap.add_argument("--obsidian-notes", type=positive, default=10_000, help="notes in the vault (10,000)")
     ap.add_argument(
@@ -249,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_servers = not args.no_servers
     on_their_own = {"storm", "mcp", "obsidian"}
     chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
+    chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -328,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             small = quick or bool(args.events)
             files = 500 if quick else min(args.events, 2000) if args.events else 2000
             report.sections.append(configfiles.run(work, files=files, real_etc=not small))
+        if "backup" in chosen:
+            report.sections.append(backup.run(work, size_mb=args.backup_mb or (128 if quick else 1024)))
             stamp()
         if "distributed" in chosen:
             report.sections.append(

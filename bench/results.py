@@ -20,7 +20,17 @@ RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 # RESULTS.md so the figures never travel without it.
 ANALYSIS_FILE = Path(__file__).resolve().parent / "analysis.md"
 # The order of sections in a results file, whatever order merged runs measured them in.
-SECTION_ORDER = ("parsers", "pipeline", "scale", "replay", "idle", "latency", "resources", "distributed")
+SECTION_ORDER = (
+    "parsers",
+    "pipeline",
+    "scale",
+    "replay",
+    "idle",
+    "latency",
+    "resources",
+    "distributed",
+    "backup",
+)
 KEY_PACKAGES = ("ladybug", "pydantic", "pydantic-core", "orjson", "psutil", "pyinstrument")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from processors import (
+    backups,
     configfiles,
     containers,
     mcp,
@@ -10,6 +11,7 @@ from processors import (
     obsidian,
     packages,
     resources,
+    scheduler,
     security,
     services,
 )
@@ -26,4 +28,6 @@ ROUTES: tuple[Route, ...] = (
     *obsidian.ROUTES,
     *resources.ROUTES,
     *configfiles.ROUTES,
+    *backups.ROUTES,
+    *scheduler.ROUTES,
 )

@@ -12,6 +12,7 @@ from typing import Any
 from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
 from projections.queries import (
     alerts,
+    backups,
     commands,
     configfiles,
     containers,
@@ -39,6 +40,7 @@ QUERIES: dict[str, NamedQuery] = {
         *resources.QUERIES,
         *alerts.QUERIES,
         *configfiles.QUERIES,
+        *backups.QUERIES,
     )
 }
 

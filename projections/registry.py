@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections import (
     alerts,
+    backups,
     commands,
     configfiles,
     containers,
@@ -12,6 +13,7 @@ from projections import (
     obsidian,
     packages,
     resources,
+    scheduler,
     security,
     services,
 )
@@ -30,4 +32,6 @@ PROJECTORS: dict[str, Project] = {
     **alerts.PROJECTORS,
     **resources.PROJECTORS,
     **configfiles.PROJECTORS,
+    **backups.PROJECTORS,
+    **scheduler.PROJECTORS,
 }

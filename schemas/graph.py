@@ -12,6 +12,7 @@ from types import ModuleType
 from schemas import core
 from schemas.events import (
     alerts,
+    backups,
     commands,
     configfiles,
     containers,
@@ -20,6 +21,7 @@ from schemas.events import (
     obsidian,
     packages,
     resources,
+    scheduler,
     security,
     services,
 )
@@ -39,6 +41,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     alerts,
     resources,
     configfiles,
+    backups,
+    scheduler,
 )
 
 

@@ -8,6 +8,7 @@ from types import ModuleType
 from schemas import core
 from schemas.events import (
     alerts,
+    backups,
     commands,
     configfiles,
     containers,
@@ -16,6 +17,7 @@ from schemas.events import (
     obsidian,
     packages,
     resources,
+    scheduler,
     security,
     services,
 )
@@ -36,6 +38,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     alerts,
     resources,
     configfiles,
+    backups,
+    scheduler,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

@@ -27,6 +27,7 @@ DEV_DEPS=(
     "ssh:openssh-client                           the client side of those tests"
     "rsync:rsync                                  rsync targets (backups, vault media)"
     "age:age                                      decrypts backups independently of the product"
+    "zstd:zstd                                    with age and tar: restores a backup without the product"
     "prometheus-alertmanager:prometheus-alertmanager  alert delivery to a real Alertmanager"
     "nginx:nginx                                  a real service whose config is validated and reloaded"
     "dbus-daemon:dbus                             a private D-Bus for the systemd unit inventory tests"

@@ -77,6 +77,14 @@ class CommandRunner:
             out.append((p, records[-1].offset + 1, outcomes))
         return out
 
+    def take_emitted(self) -> dict[str, list[Envelope]]:
+        """What executors emitted since the last call, by topic (to append with the outcomes)."""
+        out: dict[str, list[Envelope]] = {}
+        for topic, env in self.ctx.emitted:
+            out.setdefault(topic, []).append(env)
+        self.ctx.emitted.clear()
+        return out
+
     def commit(self, partition: int, next_offset: int) -> None:
         self.bus.commit(self.group, COMMANDS.name, {partition: next_offset})
 

@@ -222,6 +222,8 @@ def _execute(commands: CommandRunner, spool: SqliteLog) -> int:
     try:
         for partition, next_offset, outcomes in commands.poll():
             spool.append(EVENTS_COMMANDS.name, [envelope_record(e) for e in outcomes])
+            for topic, emitted in commands.take_emitted().items():
+                spool.append(topic, [envelope_record(e) for e in emitted])
             commands.commit(partition, next_offset)
             for e in outcomes:
                 metrics.command_executed(e)

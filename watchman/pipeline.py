@@ -236,15 +236,19 @@ class EmbeddedPipeline:
 
     def execute_once(self) -> StepCounts:
         """Run the commands for this host; each partition's outcomes and position in one transaction
-        (a crash before it commits runs the command again: executors are idempotent)."""
+        (a crash before it commits runs the command again: executors are idempotent). The commands act
+        outside the transaction: a long one (a backup) must not hold the log, and with it the API's
+        publishing of new commands, for as long as it runs."""
         counts = StepCounts()
-        with self.log.transaction():
-            for partition, next_offset, outcomes in self.commands.poll():
+        for partition, next_offset, outcomes in self.commands.poll():
+            with self.log.transaction():
                 self.log.append(EVENTS_COMMANDS.name, [envelope_record(e) for e in outcomes])
+                for topic, emitted in self.commands.take_emitted().items():
+                    self.log.append(topic, [envelope_record(e) for e in emitted])
                 self.commands.commit(partition, next_offset)
-                counts.executed += len(outcomes)
-                for e in outcomes:
-                    metrics.command_executed(e)
+            counts.executed += len(outcomes)
+            for e in outcomes:
+                metrics.command_executed(e)
         return counts
 
     def step(self) -> StepCounts:

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from watchman.domains.alerts import AlertSettings
+from watchman.domains.backups import BackupSettings
 from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.mcp import MCPSettings
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     resources: ResourceSettings = ResourceSettings()
     configfiles: ConfigFilesSettings = ConfigFilesSettings()
+    backups: BackupSettings = BackupSettings()
 
     @field_validator("api_listen")
     @classmethod

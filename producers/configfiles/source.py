@@ -479,7 +479,7 @@ class ConfigSource:
         return changed
 
     def _encrypt(self, data: bytes) -> bytes:
-        import pyrage  # type: ignore[import-untyped]
+        import pyrage
 
         recipients = [pyrage.x25519.Recipient.from_str(r) for r in self.t.secret_recipients]
         encrypted: bytes = pyrage.encrypt(data, recipients)

@@ -67,7 +67,11 @@ import schemas.events.alerts  # isort: skip
 import schemas.events.resources  # isort: skip
 
 # The configfiles domain's types (config files: versions, validation, drift, rollback) register on import.
-import schemas.events.configfiles  # noqa: F401  # isort: skip
+import schemas.events.configfiles  # isort: skip
+
+# The backups domain's types and the scheduler's record register on import.
+import schemas.events.backups  # isort: skip
+import schemas.events.scheduler  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

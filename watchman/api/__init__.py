@@ -17,6 +17,7 @@ from watchman.api import limits
 from watchman.api.auth import TokenFile
 from watchman.api.base import VERSION, Backend, Problem, Unsupported
 from watchman.api.routers import (
+    backups,
     commands,
     configfiles,
     mcp,
@@ -40,6 +41,7 @@ ROUTERS = (
     obsidian.router,
     resources.router,
     configfiles.router,
+    backups.router,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from watchman.cli import (
+    backups,
     check,
     common,
     config,
@@ -77,6 +78,7 @@ app.add_typer(obsidian.app, name="obsidian")
 app.command()(plot.plot)
 app.add_typer(resources.app, name="resources")
 configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
+app.add_typer(backups.app, name="backup")
 
 
 def main() -> None:

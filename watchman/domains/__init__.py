@@ -7,6 +7,7 @@ from types import ModuleType
 
 from watchman.domains import (
     alerts,
+    backups,
     configfiles,
     containers,
     mcp,
@@ -28,4 +29,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     resources,
     alerts,
     configfiles,
+    backups,
 )

@@ -32,6 +32,10 @@ class ExecContext:
     # What the hosting process lends executors, e.g. "rebuild_graph" (the embedded daemon: it owns
     # the graph). An executor whose service is missing here rejects the command.
     services: dict[str, Callable[[], str]] = field(default_factory=dict)
+    # Observations of what an executor did (e.g. a backup's stages), as (raw topic, envelope): the runner
+    # appends them with the command's outcome, in the same transaction, and the domain's processor
+    # decides its events from them (executors that only need an outcome leave this alone).
+    emitted: list[tuple[str, Envelope]] = field(default_factory=list)
 
 
 Executor = Callable[[Envelope, CommandPayload, ExecContext], Outcome]
@@ -56,3 +60,4 @@ from watchman.executors import systemd  # noqa: E402, F401  # isort: skip
 from watchman.executors import mcp  # noqa: E402, F401  # isort: skip
 from watchman.executors import obsidian  # noqa: E402, F401  # isort: skip
 from watchman.executors import configfiles  # noqa: E402, F401  # isort: skip
+from watchman.executors import backups  # noqa: E402, F401  # isort: skip

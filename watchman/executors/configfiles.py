@@ -194,7 +194,7 @@ def replace(
 
 def _decrypt(src: Any, path: str, rev: str, stub: bytes, ctx: ExecContext) -> bytes | str:
     """A secret version's content from its age-encrypted copy; a str says why there is none."""
-    import pyrage  # type: ignore[import-untyped]
+    import pyrage
 
     from producers.configfiles.versions import VersionsError, encrypted_path
     from watchman.secrets import SecretError, Secrets

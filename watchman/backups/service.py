@@ -1,0 +1,446 @@
+"""What the backup executor and the CLI do with a job: back up, verify, restore, list and prune, reporting
+each stage as a BackupActivityObserved (the executor emits them to watchman.raw.backups).
+
+Objects of a job in its target: `<job>/<backup_id>/data.tar.zst.age` and `<job>/<backup_id>/manifest.json.age`
+(archive.py), plus `keys/passphrase-identity.age` when a passphrase is used (keys.py). The backup id,
+`<job>-<UTC time>-<8 hex>`, is derived from the command that asked for it, so a command run again after
+a crash (executors run at least once) writes and reports the same backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.events.backups import BackupActivityObserved, Stage, in_place_phrase
+from watchman.backups import archive, keys
+from watchman.domains.backups import BackupJobSettings, BackupSettings, latest_marker
+from watchman.keep import Decision, Duration, KeepPolicy, Snapshot, apply
+from watchman.secrets import Secrets, redact
+from watchman.storage import StorageTarget, open_target
+from watchman.storage.base import CHUNK
+
+Observe = Callable[[BackupActivityObserved], None]
+ID_TIME = "%Y%m%dT%H%M%SZ"
+
+
+class JobError(Exception):
+    """A job that cannot run as configured (unknown, no keys, refused restore). Never holds a secret."""
+
+
+@dataclass
+class Job:
+    name: str
+    settings: BackupJobSettings
+    target: StorageTarget
+    host: str
+    data_dir: Path
+    secrets: Secrets
+    scratch: Path
+    # Opened keys, kept for the job's lifetime: a passphrase identity costs an scrypt run to open.
+    _recipients: list[Any] | None = None
+    _identities: list[Any] | None = None
+
+    @property
+    def storage(self) -> str:
+        return self.target.describe()
+
+
+def open_job(
+    backups: BackupSettings, name: str, *, host: str, data_dir: Path, secrets: Secrets | None = None
+) -> Job:
+    job = backups.jobs.get(name)
+    if job is None:
+        known = ", ".join(sorted(backups.jobs)) or "none"
+        raise JobError(f"no backup job {name!r} (configured: {known})")
+    sec = secrets or Secrets(data_dir / "secrets")
+    target = open_target(job.target, sec.resolve)
+    scratch = backups.scratch_dir or data_dir / "tmp"
+    return Job(name, job, target, host, data_dir, sec, scratch)
+
+
+def backup_id_for(job: str, when: datetime, dedup: str) -> str:
+    return f"{job}-{when.astimezone(UTC):{ID_TIME}}-{hashlib.sha256(dedup.encode()).hexdigest()[:8]}"
+
+
+def time_of(backup_id: str) -> datetime:
+    stamp = backup_id.rsplit("-", 2)[-2]
+    return datetime.strptime(stamp, ID_TIME).replace(tzinfo=UTC)
+
+
+def prefix(job: Job, backup_id: str) -> str:
+    return f"{job.name}/{backup_id}"
+
+
+def recipients(job: Job) -> list[Any]:
+    if job._recipients is None:
+        job._recipients = _recipients(job)
+    return job._recipients
+
+
+def _recipients(job: Job) -> list[Any]:
+    out = [keys.parse_recipient(r) for r in job.settings.recipients]
+    if job.settings.passphrase:
+        out.append(keys.passphrase_recipient(job.target, job.secrets.resolve(job.settings.passphrase)))
+    if not out:
+        raise JobError(f"job {job.name}: no recipients and no passphrase: backups are always encrypted")
+    return out
+
+
+def identities(job: Job) -> list[Any]:
+    if job._identities is None:
+        job._identities = _identities(job)
+    return job._identities
+
+
+def _identities(job: Job) -> list[Any]:
+    out: list[Any] = []
+    if job.settings.identity_file is not None:
+        out.extend(keys.read_identity_file(job.settings.identity_file))
+    if job.settings.passphrase:
+        out.append(keys.passphrase_identity(job.target, job.secrets.resolve(job.settings.passphrase)))
+    if not out:
+        raise JobError(f"job {job.name}: no identity_file and no passphrase: cannot open its backups")
+    return out
+
+
+def _obs(
+    job: Job, stage: Stage, backup_id: str, now: datetime, command_id: str, **fields: Any
+) -> BackupActivityObserved:
+    if "error" in fields:
+        fields["error"] = redact(str(fields["error"]))[:2000]
+    return BackupActivityObserved(
+        stage=stage, ts=now, job=job.name, backup_id=backup_id, kind=job.settings.kind, storage=job.storage,
+        command_id=command_id, **fields,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
+    s = job.settings
+    if s.kind == "paths":
+        paths = s.paths
+        if s.modified_within_days:
+            since = time.time() - s.modified_within_days * 86400
+            paths = tuple(d for root in s.paths for d in active_subdirs(root, since, s.exclude))
+        yield archive.walk(paths, s.exclude)
+    elif s.kind == "eventlog":
+        with eventlog_copy(job) as copy:
+            yield [archive.Item("watchman/log.sqlite", copy)]
+    elif s.kind == "docker-volume":
+        with docker_volumes(job) as items:
+            yield items
+    else:
+        raise JobError(f"job {job.name}: kind {s.kind!r} is not supported by this build")
+
+
+def active_subdirs(root: Path, since: float, excludes: Iterable[str] = ()) -> list[Path]:
+    """The subdirectories of `root` holding a file modified after `since` (Unix time), in name order;
+    each walk stops at the first such file."""
+    import fnmatch
+
+    pats = list(excludes)
+    out = []
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    for d in subdirs:
+        if any(fnmatch.fnmatch(str(d), pat) or fnmatch.fnmatch(d.name, pat) for pat in pats):
+            continue
+        for dirpath, _dirs, files in os.walk(d):
+            if any(_mtime(Path(dirpath) / f) > since for f in files):
+                out.append(d)
+                break
+    return out
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@contextlib.contextmanager
+def docker_volumes(job: Job) -> Iterator[list[archive.Item | archive.TarItem]]:
+    """Each volume through the Docker API: a throwaway container (never started, no network) mounts it
+    read-only and the engine streams its files out as a tar (GET /containers/{id}/archive)."""
+    import docker
+
+    s = job.settings
+    if not s.volumes:
+        raise JobError(f"job {job.name}: kind docker-volume needs volumes = [...]")
+    client = docker.DockerClient(base_url=s.docker_url, timeout=60)
+    made: list[Any] = []
+
+    def opener(volume: str) -> Callable[[], Iterable[bytes]]:
+        def open_stream() -> Iterable[bytes]:
+            c = client.containers.create(
+                s.helper_image, command=["true"], network_disabled=True,
+                volumes={volume: {"bind": "/volume", "mode": "ro"}},
+                labels={"org.thewatchman.backup": job.name},
+            )  # fmt: skip
+            made.append(c)
+            bits, _stat = c.get_archive("/volume", chunk_size=CHUNK)
+            return bits  # type: ignore[no-any-return]
+
+        return open_stream
+
+    try:
+        for v in s.volumes:
+            client.volumes.get(v)  # a missing volume fails the backup before anything is written
+        yield [archive.TarItem(f"docker-volume/{v}", opener(v)) for v in s.volumes]
+    finally:
+        for c in made:
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
+        client.close()
+
+
+@contextlib.contextmanager
+def eventlog_copy(job: Job) -> Iterator[Path]:
+    """A consistent copy of the embedded event log (SQLite's online backup API: readers and the writer
+    go on meanwhile), in a private scratch dir removed afterwards: the one local copy the stream needs."""
+    src = job.data_dir / "log.sqlite"
+    if not src.exists():
+        raise JobError(f"no event log at {src}")
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="eventlog-", dir=job.scratch))
+    try:
+        dst = tmp / "log.sqlite"
+        with (
+            contextlib.closing(sqlite3.connect(f"file:{src}?mode=ro", uri=True)) as a,
+            contextlib.closing(sqlite3.connect(dst)) as b,
+        ):
+            a.backup(b, pages=4096)
+        yield dst
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_backup(
+    job: Job,
+    backup_id: str,
+    *,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str = "",
+    progress: archive.Progress | None = None,
+) -> archive.Manifest | None:
+    """Write one backup (then verify it if the job says so). Reports started and completed/failed; returns
+    the manifest, or None if it failed (the failure is reported, not raised)."""
+    existing = _manifest_if_done(job, backup_id)
+    if existing is not None:  # this command already ran to completion before a crash
+        observe(_completed(job, existing, now(), command_id, 0.0))
+        return existing
+    started = now()
+    observe(_obs(job, "started", backup_id, started, command_id))
+    t0 = time.monotonic()
+    try:
+        with _inputs(job) as items:
+            manifest = archive.create(
+                job.target,
+                prefix(job, backup_id),
+                items,
+                recipients(job),
+                backup_id=backup_id,
+                kind=job.settings.kind,
+                host=job.host,
+                created_at=started.isoformat(),
+                level=job.settings.compression_level,
+                progress=progress,
+            )
+    except Exception as exc:
+        observe(_obs(job, "failed", backup_id, now(), command_id, error=f"{type(exc).__name__}: {exc}",
+                     duration_s=round(time.monotonic() - t0, 3)))  # fmt: skip
+        return None
+    observe(_completed(job, manifest, now(), command_id, round(time.monotonic() - t0, 3)))
+    if job.settings.verify:
+        verify(job, backup_id, now=now, observe=observe, command_id=command_id)
+    return manifest
+
+
+def _completed(
+    job: Job, m: archive.Manifest, ts: datetime, command_id: str, duration: float
+) -> BackupActivityObserved:
+    return _obs(
+        job, "completed", m.id, ts, command_id, size=int(m.data["size"]), files=m.files, bytes=m.bytes,
+        checksum=str(m.data["checksum"]), duration_s=duration,
+        created_at=datetime.fromisoformat(m.created_at),
+    )  # fmt: skip
+
+
+def _manifest_if_done(job: Job, backup_id: str) -> archive.Manifest | None:
+    if job.target.stat(f"{prefix(job, backup_id)}/{archive.MANIFEST}") is None:
+        return None
+    return archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+
+
+def completed_ids(job: Job) -> list[str]:
+    """The backups of the job in its target that are whole (have a manifest), oldest first."""
+    ids = {
+        o.key.split("/")[1]
+        for o in job.target.list(f"{job.name}/")
+        if o.key.count("/") == 2 and o.key.endswith("/" + archive.MANIFEST)
+    }
+    return sorted(ids, key=lambda i: (time_of(i), i))
+
+
+def resolve_id(job: Job, backup_id: str) -> str:
+    if backup_id == latest_marker(job.name) or backup_id == "latest":
+        ids = completed_ids(job)
+        if not ids:
+            raise JobError(f"job {job.name} has no completed backup in {job.storage}")
+        return ids[-1]
+    return backup_id
+
+
+def verify(
+    job: Job,
+    backup_id: str,
+    *,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str = "",
+    recovery_test: bool = False,
+    progress: archive.Progress | None = None,
+) -> bool:
+    backup_id = resolve_id(job, backup_id)
+    t0 = time.monotonic()
+    try:
+        m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+        result = archive.check(job.target, m, identities(job), progress=progress)
+        if m.kind == "eventlog":
+            _check_eventlog(job, m)
+    except (archive.VerificationError, keys.KeyError_, archive.BackupError, Exception) as exc:
+        observe(_obs(job, "verification_failed", backup_id, now(), command_id, error=f"{exc}",
+                     recovery_test=recovery_test))  # fmt: skip
+        return False
+    observe(_obs(job, "verified", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 recovery_test=recovery_test, duration_s=round(time.monotonic() - t0, 3)))  # fmt: skip
+    return True
+
+
+def _check_eventlog(job: Job, m: archive.Manifest) -> None:
+    """An event log backup also opens: restored to scratch, SQLite's integrity check passes, and its domain
+    records replay into a scratch graph, every one of them (the graph is rebuilt from exactly this)."""
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        with contextlib.closing(
+            sqlite3.connect(f"file:{tmp / 'watchman/log.sqlite'}?mode=ro", uri=True)
+        ) as db:
+            (ok,) = db.execute("PRAGMA integrity_check").fetchone()
+            if ok != "ok":
+                raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
+        _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replay_counts(log_path: Path, graph_path: Path) -> None:
+    from projections.stores.ladybug import LadybugStore
+    from schemas.topics import DOMAIN_TOPICS
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import domain_backlog, rebuild
+
+    log = SqliteLog(log_path, read_only=True)
+    try:
+        expected = domain_backlog(log)
+        with LadybugStore(graph_path) as graph:
+            graph.ensure_schema()
+            replayed = rebuild(log, graph)
+            applied = graph.positions()
+        known = {t.name for t in DOMAIN_TOPICS}
+        if replayed != expected or any(name.split("/")[0] not in known for name in applied):
+            raise archive.VerificationError(
+                f"the event log copy replays {replayed} of its {expected} domain records into a scratch graph"
+            )
+    finally:
+        log.close()
+
+
+def restore(
+    job: Job,
+    backup_id: str,
+    *,
+    target_dir: str,
+    in_place: bool,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str = "",
+    progress: archive.Progress | None = None,
+) -> archive.CheckResult:
+    backup_id = resolve_id(job, backup_id)
+    if in_place and job.settings.kind == "eventlog":
+        raise JobError(
+            "the event log is not restored in place (the daemon holds it): restore it to a directory, stop "
+            "the daemon, put watchman/log.sqlite in the data directory, then `watchman replay`"
+        )
+    if in_place:
+        if confirm != in_place_phrase(backup_id):
+            raise JobError(
+                f"an in-place restore overwrites live files: confirm with {in_place_phrase(backup_id)!r}"
+            )
+        dest = Path("/")
+    else:
+        if not target_dir:
+            raise JobError("give a target directory (or restore in place with the confirmation phrase)")
+        dest = Path(target_dir)
+    m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+    result = archive.check(
+        job.target, m, identities(job), restore_to=dest, overwrite=in_place, progress=progress
+    )
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=str(dest), in_place=in_place))  # fmt: skip
+    return result
+
+
+def keep_policy(job: Job) -> KeepPolicy:
+    k = job.settings.keep
+    d = Duration.parse
+    return KeepPolicy(
+        last=k.last, hourly=k.hourly, daily=k.daily, weekly=k.weekly, monthly=k.monthly, yearly=k.yearly,
+        within=d(k.within) if k.within else Duration(),
+        within_hourly=d(k.within_hourly) if k.within_hourly else Duration(),
+        within_daily=d(k.within_daily) if k.within_daily else Duration(),
+        within_weekly=d(k.within_weekly) if k.within_weekly else Duration(),
+        within_monthly=d(k.within_monthly) if k.within_monthly else Duration(),
+        within_yearly=d(k.within_yearly) if k.within_yearly else Duration(),
+    )  # fmt: skip
+
+
+def prune(
+    job: Job, *, dry_run: bool, now: Callable[[], datetime], observe: Observe, command_id: str = ""
+) -> list[Decision]:
+    """Apply the keep rules to the job's completed backups; delete the others unless dry_run."""
+    policy = keep_policy(job)
+    if policy.empty():
+        raise JobError(
+            f"job {job.name} has no keep rules: nothing is pruned (set [backups.jobs.{job.name}.keep])"
+        )
+    snaps = [Snapshot(i, time_of(i)) for i in completed_ids(job)]
+    decisions = apply(snaps, policy, now())
+    if not dry_run:
+        for d in decisions:
+            if d.keep:
+                continue
+            bid = d.snapshot.id
+            # The manifest first: from then on the backup no longer counts as whole, whatever happens next.
+            job.target.delete(f"{prefix(job, bid)}/{archive.MANIFEST}")
+            job.target.delete(f"{prefix(job, bid)}/{archive.DATA}")
+            observe(_obs(job, "pruned", bid, now(), command_id, reasons=(f"not kept by {policy}",)))
+    return decisions
