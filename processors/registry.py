@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from processors import containers, network, packages, security, services
+from processors import containers, network, packages, runners, security, services
 from processors.routing import Route
 
 # One line per domain: a new domain appends its module's ROUTES here.
 ROUTES: tuple[Route, ...] = (
     *packages.ROUTES,
     *containers.ROUTES,
+    *runners.ROUTES,
     *network.ROUTES,
     *services.ROUTES,
     *security.ROUTES,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import commands, containers, network, packages, security, services
+from projections import commands, containers, network, packages, runners, security, services
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -10,6 +10,7 @@ PROJECTORS: dict[str, Project] = {
     **packages.PROJECTORS,
     **commands.PROJECTORS,
     **containers.PROJECTORS,
+    **runners.PROJECTORS,
     **services.PROJECTORS,
     **security.PROJECTORS,
     **network.PROJECTORS,

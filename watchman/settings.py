@@ -20,6 +20,7 @@ from pydantic_settings import (
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
+from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     journald: JournaldSettings = JournaldSettings()
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
+    git_runners: RunnerSettings = RunnerSettings()
 
     @field_validator("api_listen")
     @classmethod

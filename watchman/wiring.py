@@ -11,7 +11,7 @@ from producers.source import Source
 from projections.stores.base import GraphStore
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.domains import DOMAINS, services
+from watchman.domains import DOMAINS, runners, services
 from watchman.settings import Settings
 from watchman.state import CursorStore
 
@@ -109,4 +109,4 @@ def build_sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
     """Per-executor options for the CommandRunner (ExecContext.options), from the acting domains' settings."""
-    return {**services.executor_options(settings)}
+    return {**services.executor_options(settings), **runners.executor_options(settings)}

@@ -1,0 +1,63 @@
+"""The runners domain's questions (CI runners and their jobs); "today": since 00:00 UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from projections.named import NamedQuery, Param, since, since_hours
+
+# Finished without success: what JobFailed records (schemas/events/runners.py JobResult).
+FAILED = ["failed", "cancelled", "abandoned", "unknown"]
+
+
+def _failed(p: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**since(p, now), "failed": FAILED}
+
+
+QUERIES: tuple[NamedQuery, ...] = (
+    NamedQuery(
+        "runners-running-jobs",
+        "Which runners are currently running jobs?",
+        "MATCH (r:GitRunner) WHERE r.status = $busy "
+        "OPTIONAL MATCH (j:CIJob)-[:RAN_ON]->(r) WHERE j.status = $running "
+        "RETURN r.host AS host, r.name AS runner, r.provider AS provider, coalesce(j.name, j.id) AS job, "
+        "j.repo AS repo, j.workflow AS workflow, j.started_at AS started_at "
+        "ORDER BY host, runner, started_at",
+        (),
+        lambda p, now: {"busy": "busy", "running": "running"},
+    ),
+    NamedQuery(
+        "ci-jobs-failed",
+        "Show me failed CI jobs from last week (failed, cancelled or abandoned; the last N days)",
+        "MATCH (j:CIJob)-[:RAN_ON]->(r:GitRunner) WHERE j.status IN $failed AND j.finished_at >= $since "
+        "RETURN j.finished_at AS finished_at, r.host AS host, r.name AS runner, j.repo AS repo, "
+        "j.workflow AS workflow, coalesce(j.name, j.id) AS job, j.id AS job_id, j.status AS result, "
+        "j.duration_seconds AS duration_seconds ORDER BY finished_at DESC, runner",
+        (Param("days", int, 7, "look back this many days"),),
+        _failed,
+    ),
+    NamedQuery(
+        "runner-jobs-today",
+        "How many jobs did runner-01 complete today? (--param runner=NAME; hours=N looks back N hours)",
+        "MATCH (r:GitRunner) WHERE r.name = $runner "
+        "OPTIONAL MATCH (j:CIJob)-[:RAN_ON]->(r) WHERE j.finished_at >= $since "
+        "RETURN r.host AS host, r.name AS runner, r.provider AS provider, count(j) AS jobs, "
+        "sum(CASE WHEN j.status = $ok THEN 1 ELSE 0 END) AS succeeded ORDER BY host",
+        (
+            Param("runner", str, None, "the runner's name"),
+            Param("hours", int, 0, "look back this many hours (0: today)"),
+        ),
+        lambda p, now: {**since_hours(p, now), "ok": "succeeded"},
+    ),
+    NamedQuery(
+        "ci-job-duration",
+        "What's the average CI job duration? (finished jobs of the last N days, per repository)",
+        "MATCH (j:CIJob) WHERE j.finished_at >= $since AND j.duration_seconds IS NOT NULL "
+        "RETURN j.repo AS repo, count(j) AS jobs, avg(j.duration_seconds) AS average_seconds, "
+        "min(j.duration_seconds) AS min_seconds, max(j.duration_seconds) AS max_seconds "
+        "ORDER BY jobs DESC, repo",
+        (Param("days", int, 7, "look back this many days"),),
+        since,
+    ),
+)
