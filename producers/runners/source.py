@@ -259,7 +259,12 @@ class RunnerSource:
     def _github_logs(self, now: datetime, polled: Poll, max_lines: int) -> None:
         for runner, diag in self._diags.values():
             try:
-                names = sorted(p.name for p in diag.iterdir() if github.diag_file_kind(p.name))
+                # Worker files first: a job's message (its repository and workflow) is then decided
+                # before the job's end that the Listener's file may already hold.
+                names = sorted(
+                    (p.name for p in diag.iterdir() if github.diag_file_kind(p.name)),
+                    key=lambda n: (github.diag_file_kind(n) != "Worker", n),
+                )
             except OSError:
                 continue
             for name in names:
