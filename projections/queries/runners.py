@@ -60,4 +60,26 @@ QUERIES: tuple[NamedQuery, ...] = (
         (Param("days", int, 7, "look back this many days"),),
         since,
     ),
+    NamedQuery(
+        "runners",
+        "Which CI runners are installed, and how are they? (GET /admin/runners)",
+        "MATCH (r:GitRunner) RETURN r.host AS host, r.provider AS provider, r.name AS runner, r.id AS id, "
+        "r.repo AS repo, r.status AS status, r.version AS version, r.latest_version AS latest_version, "
+        "r.registered_at AS registered_at, r.last_job AS last_job, r.jobs_completed AS jobs_completed, "
+        "r.service AS service, r.labels AS labels ORDER BY host, provider, runner",
+    ),
+    NamedQuery(
+        "ci-jobs",
+        "Which CI jobs ran in the last N days? (GET /admin/runners/jobs?days=7)",
+        "MATCH (j:CIJob)-[:RAN_ON]->(r:GitRunner) WHERE j.started_at >= $since OR j.finished_at >= $since "
+        "RETURN j.started_at AS started_at, j.finished_at AS finished_at, r.host AS host, r.name AS runner, "
+        "j.provider AS provider, j.id AS job_id, coalesce(j.name, j.id) AS job, j.repo AS repo, "
+        "j.workflow AS workflow, j.status AS status, j.duration_seconds AS duration_seconds "
+        "ORDER BY started_at DESC, runner LIMIT $limit",
+        (
+            Param("days", int, 7, "look back this many days"),
+            Param("limit", int, 1000, "at most this many rows"),
+        ),
+        since,
+    ),
 )

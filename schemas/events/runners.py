@@ -9,7 +9,7 @@ executor (watchman/executors/runners.py takes them from watchman/secrets.py when
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -220,20 +220,21 @@ JOB_EVENTS: tuple[type[JobEvent], ...] = (JobStarted, JobCompleted, JobFailed)
 # --- commands -------------------------------------------------------------------------------------------
 
 
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
 @register_command
 class RegisterRunner(CommandPayload):
-    """Register a runner on this host: GitHub (a registration or JIT token from the REST API, then the
+    """Register a runner on this host with a configured provider (`[[git_runners.providers]]` by name):
+    GitHub (a registration token, or a JIT config for an ephemeral runner, from the REST API, then the
     runner's `config.sh --unattended`), GitLab (`POST /api/v4/user/runners`, then `gitlab-runner register
-    --non-interactive`). The API credentials come from the secrets store, named in the provider settings."""
+    --non-interactive`). The API credentials come from the secrets store, never through the command."""
 
     TYPE: ClassVar[str] = "RegisterRunner"
-    provider: Provider
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    # GitHub: "owner/repo" or an organisation "org"; GitLab: a project id (digits) or a group "group:ID".
-    scope: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
-    labels: tuple[str, ...] = Field(default=(), max_length=20)
+    provider: str = Field(min_length=1, max_length=64, pattern=_NAME)
+    name: str = Field(min_length=1, max_length=64, pattern=_NAME)
+    labels: tuple[Annotated[str, Field(max_length=64, pattern=_NAME)], ...] = Field(default=(), max_length=20)
     ephemeral: bool = False
-    directory: str | None = Field(None, max_length=400)
 
 
 @register_command
@@ -241,17 +242,17 @@ class RemoveRunner(CommandPayload):
     """Remove (unregister) a runner of this host; destructive: refused without confirm."""
 
     TYPE: ClassVar[str] = "RemoveRunner"
-    provider: Provider
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    provider: str = Field(min_length=1, max_length=64, pattern=_NAME)
+    name: str = Field(min_length=1, max_length=64, pattern=_NAME)
     confirm: bool = False
 
 
 @register_command
 class ScaleRunners(CommandPayload):
-    """Start or stop runner containers to reach `target` for one scale set (the autoscaler's decision)."""
+    """Start or stop runner containers of a provider to reach `target` (the autoscaler's decision)."""
 
     TYPE: ClassVar[str] = "ScaleRunners"
-    scale_set: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    provider: str = Field(min_length=1, max_length=64, pattern=_NAME)
     target: int = Field(ge=0, le=1000)
 
 

@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 from watchman.api import limits
 from watchman.api.auth import TokenFile
 from watchman.api.base import VERSION, Backend, Problem, Unsupported
-from watchman.api.routers import commands, operate, packages, query
+from watchman.api.routers import commands, operate, packages, query, runners
 from watchman.api.server import ApiServer
 
 __all__ = ["VERSION", "ApiServer", "Backend", "TokenFile", "Unsupported", "create_app"]
 
 # One line per router: a domain with endpoints adds its APIRouter here.
-ROUTERS = (operate.router, query.router, packages.router, commands.router)
+ROUTERS = (operate.router, query.router, packages.router, commands.router, runners.router)
 
 
 def create_app(
