@@ -11,6 +11,7 @@ by name and inode from its last offset) and the GitLab Runner log file, if one i
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import subprocess
@@ -45,6 +46,8 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class SourceOptions:
     github_dirs: tuple[Path, ...] = ()
+    # Globs searched at every scan (runners registered later appear there): matches holding .runner.
+    github_search: tuple[str, ...] = ()
     gitlab_config: Path | None = None
     gitlab_log: Path | None = None
     scan_interval: float = 30.0
@@ -138,8 +141,15 @@ class RunnerSource:
                 return True
         return False
 
+    def _directories(self) -> list[Path]:
+        dirs = {str(p): p for p in self.opts.github_dirs}
+        for pattern in self.opts.github_search:
+            for match in sorted(glob.glob(pattern)):
+                dirs.setdefault(match, Path(match))
+        return list(dirs.values())
+
     def _github(self, found: _Found, cmdlines: list[list[str]]) -> None:
-        for directory in self.opts.github_dirs:
+        for directory in self._directories():
             settings_file = directory / ".runner"
             try:
                 data = settings_file.read_bytes()

@@ -35,8 +35,33 @@ def _wait(inst: Instance, what: str, check: Callable[[], bool]) -> None:
     raise AssertionError(f"timed out waiting for {what}\n{inst.daemon_log()}")
 
 
+def _ask(inst: Instance, text: str, *params: str) -> list[dict[str, Any]]:
+    """A query through the running daemon's admin API, from this process (the CLI costs a second or
+    more per call; `watchman query` itself is exercised by the first answers of each test)."""
+    from watchman.api_client import ApiClient
+
+    client = ApiClient(
+        (inst.data_dir / "api.url").read_text().strip(), (inst.data_dir / "api.token").read_text().strip()
+    )
+    values: dict[str, Any] = {}
+    for p in params:
+        if p != "-p":
+            key, _, value = p.partition("=")
+            values[key] = int(value) if value.isdigit() and key not in ("n", "t", "name", "runner") else value
+    from projections.catalog import QUERIES
+
+    body = (
+        {"name": text, "params": values}
+        if text in QUERIES
+        else {"cypher": text, "params": values, "read_only": True}
+    )
+    answer = client.post("/query", body)
+    return list(answer["rows"])
+
+
 def _runner(inst: Instance, name: str) -> dict[str, Any] | None:
-    rows = inst.query(
+    rows = _ask(
+        inst,
         "MATCH (r:GitRunner) WHERE r.name = $n RETURN r.status AS status, r.version AS version, "
         "r.repo AS repo, r.id AS id, r.jobs_completed AS jobs, r.service AS service",
         "-p",
@@ -101,8 +126,8 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
         listener = Listener(runner_dir)
         _wait(inst, "runner-01 online", lambda: (_runner(inst, "runner-01") or {}).get("status") == "online")
         listener.send("job build octo-org/octo-app CI")
-        _wait(inst, "a running job", lambda: bool(inst.query("runners-running-jobs")))
-        _wait(inst, "its workflow", lambda: inst.query("runners-running-jobs")[0]["workflow"] == "CI")
+        _wait(inst, "a running job", lambda: bool(_ask(inst, "runners-running-jobs")))
+        _wait(inst, "its workflow", lambda: _ask(inst, "runners-running-jobs")[0]["workflow"] == "CI")
         (running,) = inst.query("runners-running-jobs")
         assert (running["runner"], running["job"], running["repo"]) == (
             "runner-01",
@@ -116,15 +141,15 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
         _wait(
             inst,
             "two jobs today",
-            lambda: inst.query("runner-jobs-today", "-p", "runner=runner-01")[0]["jobs"] == 2,
+            lambda: _ask(inst, "runner-jobs-today", "runner=runner-01")[0]["jobs"] == 2,
         )
-        (today,) = inst.query("runner-jobs-today", "-p", "runner=runner-01")
+        (today,) = _ask(inst, "runner-jobs-today", "runner=runner-01")
         assert today["succeeded"] == 1
         failed = inst.query("ci-jobs-failed")
         assert [(f["runner"], f["job"], f["workflow"], f["result"]) for f in failed] == [
             ("runner-01", "test", "CI", "failed")
         ]
-        assert inst.query("runners-running-jobs") == []
+        assert _ask(inst, "runners-running-jobs") == []
         r = _runner(inst, "runner-01")
         assert r is not None and (r["version"], r["jobs"], r["status"]) == ("2.336.0", 2, "online")
 
@@ -152,9 +177,9 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
         _wait(
             inst,
             "the GitLab job",
-            lambda: inst.query("runner-jobs-today", "-p", "runner=gl-runner-01")[0]["jobs"] == 1,
+            lambda: _ask(inst, "runner-jobs-today", "runner=gl-runner-01")[0]["jobs"] == 1,
         )
-        durations = {d["repo"]: d for d in inst.query("ci-job-duration")}
+        durations = {d["repo"]: d for d in _ask(inst, "ci-job-duration")}
         assert durations["platform/api"]["average_seconds"] == pytest.approx(12.5)
         assert durations["octo-org/octo-app"]["jobs"] == 2
         gl = _runner(inst, "gl-runner-01")
@@ -167,7 +192,8 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
             "runner-01 offline again",
             lambda: (_runner(inst, "runner-01") or {}).get("status") == "offline",
         )
-        alerts = inst.query(
+        alerts = _ask(
+            inst,
             "MATCH (e:Event)-[:ACTED_ON]->(r:GitRunner) WHERE r.name = $n AND e.type = $t "
             "RETURN e.summary AS summary ORDER BY e.ts",
             "-p",
@@ -176,6 +202,9 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
             "t=RunnerStatusChanged",
         )
         assert [a["summary"] for a in alerts][-1] == "github runner runner-01: online -> offline"
+        # The alert's event (RunnerOfflineWhileServiceRuns fires on it): in the event log.
+        events = b"".join(p.read_bytes() for p in inst.data_dir.glob("log.sqlite*"))
+        assert b'"offline_while_service_runs":true' in events
         # Nothing of the credentials file or the GitLab tokens reached the log.
         dump = inst.cli("query", "MATCH (e:Event) RETURN e.summary AS s, e.subject AS subject").stdout
         raw = b"".join(p.read_bytes() for p in inst.data_dir.glob("log.sqlite*"))
@@ -190,3 +219,107 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
         if listener is not None:
             listener.stop()
         inst.stop(daemon)
+
+
+API_TOKEN = "ghp_KnownTestSecret0123456789abcdefABCDEF"
+
+
+def test_register_and_remove_through_the_api(tmp_path: Path) -> None:
+    """Register and remove GitHub (classic and just-in-time) and GitLab runners with `watchman runners`,
+    against the local stand-in of both APIs (checked against GitHub's OpenAPI description), with the
+    runners' tools played by stand-ins that write what the real ones write; no token leaks anywhere."""
+    from tests.support.ci_apis import running_ci_api
+    from tests.support.runners import GITLAB_RUNNER, install_tool, runner_release
+
+    inst = Instance(tmp_path / "w")
+    inst.write_config()
+    release = tmp_path / "release"
+    config_sh = runner_release(release)
+    runners_dir = tmp_path / "runners"
+    runners_dir.mkdir()
+    gitlab_runner = install_tool(tmp_path / "bin" / "gitlab-runner", GITLAB_RUNNER)
+    config_toml = tmp_path / "gitlab" / "config.toml"
+    config_toml.parent.mkdir()
+    secrets = inst.data_dir / "secrets"
+    secrets.mkdir(parents=True, mode=0o700)
+    for name in ("github-token", "gitlab-token"):
+        (secrets / name).write_text(API_TOKEN)
+        (secrets / name).chmod(0o600)
+    with running_ci_api(API_TOKEN) as api:
+        with inst.config.open("a") as f:
+            f.write(
+                "[git_runners]\n"
+                "enabled = true\n"
+                f'github_search = ["{runners_dir}/*"]\n'
+                f'gitlab_config = "{config_toml}"\n'
+                "scan_interval = 0.3\n"
+                'systemctl = ""\n'  # no service manager: its state is unknown
+                "[[git_runners.providers]]\n"
+                'name = "octo"\nkind = "github"\nscope = "octo-org/octo-app"\n'
+                f'api_url = "{api.url}"\ntoken = "secret:github-token"\n'
+                f'runner_command = "{config_sh}"\nrunners_dir = "{runners_dir}"\nlabels = ["linux"]\n'
+                "[[git_runners.providers]]\n"
+                'name = "lab"\nkind = "gitlab"\nscope = "42"\n'
+                f'api_url = "{api.url}"\ntoken = "secret:gitlab-token"\nrunner_command = "{gitlab_runner}"\n'
+            )
+        daemon = inst.start("run")
+        try:
+            inst.wait_ready(daemon)
+
+            def done(kind: str, n: int) -> list[dict[str, Any]]:
+                rows = _ask(
+                    inst,
+                    "MATCH (c:Command) WHERE c.type = $t RETURN c.status AS status, c.detail AS detail "
+                    "ORDER BY c.finished_at",
+                    f"t={kind}",
+                )
+                assert len(rows) >= n
+                return rows
+
+            inst.cli("runners", "register", "--provider", "octo", "--name", "runner-02", "--label", "gpu")
+            _wait(inst, "the registration", lambda: bool(done("RegisterRunner", 1)))
+            (reg,) = done("RegisterRunner", 1)
+            assert reg["status"] == "succeeded", reg
+            _wait(inst, "runner-02 discovered", lambda: _runner(inst, "runner-02") is not None)
+            r2 = _runner(inst, "runner-02")
+            assert r2 is not None and r2["repo"] == "octo-org/octo-app"
+
+            inst.cli("runners", "register", "--provider", "octo", "--name", "jit-01", "--ephemeral")
+            inst.cli("runners", "register", "--provider", "lab", "--name", "gl-new", "--label", "docker")
+            _wait(inst, "jit-01 discovered", lambda: _runner(inst, "jit-01") is not None)
+            _wait(inst, "gl-new discovered", lambda: _runner(inst, "gl-new") is not None)
+            assert all(c["status"] == "succeeded" for c in done("RegisterRunner", 3)), done(
+                "RegisterRunner", 3
+            )
+
+            refused = inst.cli("runners", "remove", "--provider", "octo", "--name", "runner-02", check=False)
+            assert refused.returncode == 2 and "--yes" in refused.stderr
+            inst.cli("runners", "remove", "--provider", "octo", "--name", "runner-02", "--yes")
+            inst.cli("runners", "remove", "--provider", "lab", "--name", "gl-new", "--yes")
+            _wait(
+                inst,
+                "runner-02 removed",
+                lambda: (_runner(inst, "runner-02") or {}).get("status") == "removed",
+            )
+            _wait(inst, "gl-new removed", lambda: (_runner(inst, "gl-new") or {}).get("status") == "removed")
+            assert all(c["status"] == "succeeded" for c in done("RemoveRunner", 2))
+            listed = inst.cli("runners", "list").stdout
+            assert "runner-02" in listed and "jit-01" in listed
+        finally:
+            inst.stop(daemon)
+        assert api.violations == []
+        assert ("POST", "/repos/octo-org/octo-app/actions/runners/registration-token") in api.calls
+        assert ("POST", "/repos/octo-org/octo-app/actions/runners/generate-jitconfig") in api.calls
+        assert ("POST", "/repos/octo-org/octo-app/actions/runners/remove-token") in api.calls
+        assert ("POST", "/api/v4/user/runners") in api.calls
+        # The API token and every token the APIs handed out are nowhere the product writes.
+        secrets_used = [API_TOKEN, *api.issued]
+        places = [*inst.data_dir.glob("log.sqlite*"), inst.root / "run.log"]
+        places += [p for p in (inst.data_dir / "graph").rglob("*") if p.is_file()]
+        for path in places:
+            data = path.read_bytes()
+            for secret in secrets_used:
+                assert secret.encode() not in data, (path, secret[:4])
+        outputs = inst.cli("query", "MATCH (c:Command) RETURN c.params AS p, c.detail AS d").stdout + listed
+        for secret in secrets_used:
+            assert secret not in outputs

@@ -47,8 +47,13 @@ class ProviderSettings(BaseModel):
     api_url: str = ""  # default https://api.github.com or https://gitlab.com
     # A `secret:NAME` reference: a GitHub token with administration rights, a GitLab one with create_runner.
     token: str = ""
-    # The runner's own tool: GitHub `config.sh` of a runner directory, GitLab `gitlab-runner`.
+    # GitHub: the web address runners register with (`config.sh --url`); GHES: https://HOST.
+    web_url: str = "https://github.com"
+    # The runner's own tool: GitHub `config.sh` of an unpacked runner release (its directory is copied to
+    # <runners_dir>/<name> for each new runner), GitLab `gitlab-runner`.
     runner_command: str = ""
+    # GitLab: the executor `gitlab-runner register` configures.
+    executor: str = "shell"
     # Where a new GitHub runner is configured: <runners_dir>/<name> (a copy of the runner's files).
     runners_dir: Path | None = None
     labels: tuple[str, ...] = ()
@@ -57,6 +62,8 @@ class ProviderSettings(BaseModel):
     max_runners: int = Field(0, ge=0, le=1000)
     cool_down_minutes: float = Field(10.0, ge=0, description="no scale-down this soon after a scale-up")
     image: str = ""  # the runner container image the autoscaler starts
+    container_command: tuple[str, ...] = ()  # its command (empty: the image's own)
+    container_network: str = "bridge"
     docker_url: str = "unix:///var/run/docker.sock"
 
     @field_validator("token")
@@ -81,7 +88,8 @@ class RunnerSettings(BaseModel):
     # The GitLab Runner's log when it is written to a file (its default is the journal: see the docs).
     gitlab_log: Path | None = None
     scan_interval: float = Field(30.0, gt=0, description="seconds between discovery scans")
-    systemctl: str | None = "systemctl"
+    # The program asked `is-active UNIT`; "" does not ask (the service state is then unknown).
+    systemctl: str = "systemctl"
     systemd_dir: Path = Path("/run/systemd/system")
     providers: tuple[ProviderSettings, ...] = ()
     # Where the registration executor may run the runners' tools (config.sh, gitlab-runner); tests point
@@ -113,11 +121,12 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     from producers.runners.source import RunnerSource, SourceOptions
 
     options = SourceOptions(
-        github_dirs=r.github_directories(),
+        github_dirs=r.github_dirs,
+        github_search=r.github_search,
         gitlab_config=r.gitlab_config,
         gitlab_log=r.gitlab_log,
         scan_interval=r.scan_interval,
-        systemctl=r.systemctl,
+        systemctl=r.systemctl or None,
         systemd_dir=r.systemd_dir,
     )
     return [RunnerSource(settings.host, options, cursors.get("runners"))]

@@ -53,3 +53,4 @@ def executor(type_name: str) -> Callable[[Executor], Executor]:
 from watchman.executors import graph, scan  # noqa: E402, F401
 
 from watchman.executors import systemd  # noqa: E402, F401  # isort: skip
+from watchman.executors import runners  # noqa: E402, F401  # isort: skip
