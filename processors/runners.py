@@ -21,7 +21,7 @@ flight. So:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from processors.memo import recall, remember
@@ -29,6 +29,7 @@ from processors.routing import Route, typed
 from processors.tables import Table
 from schemas.envelope import Envelope, event_id
 from schemas.events.base import EventPayload
+from schemas.events.commands import command_envelope
 from schemas.events.runners import (
     EVENTS_RUNNERS,
     RAW_RUNNERS,
@@ -40,9 +41,11 @@ from schemas.events.runners import (
     RunnerDiscovered,
     RunnerLogObserved,
     RunnerObserved,
+    RunnerQueueObserved,
     RunnerRemoved,
     RunnerStatusChanged,
     RunnerVersionObserved,
+    ScaleRunners,
 )
 
 SOURCE = "processors.runners"
@@ -258,6 +261,56 @@ def _api(out: _Out, rec: dict[str, Any], obs: RunnerApiObserved) -> None:
     _status(out, rec, status, obs.ts, f"{obs.provider} API: {obs.status}")
 
 
+# --- autoscaling ----------------------------------------------------------------------------------------
+
+
+def scale_target(min_runners: int, max_runners: int, assigned_jobs: int) -> int:
+    """actions-runner-controller's rule for a scale set: min(min_runners + assigned jobs, max_runners)."""
+    return max(0, min(min_runners + assigned_jobs, max_runners))
+
+
+def decide_scale(
+    last_target: int | None, last_up: datetime | None, desired: int, now: datetime, cool_down: timedelta
+) -> int | None:
+    """The target to ask for now, or None to leave things as they are: up at once; down only once the
+    cool-down since the last scale-up has passed (a burst's runners are kept for the next burst)."""
+    if last_target is None or desired > last_target:
+        return desired
+    if desired < last_target and (last_up is None or now - last_up >= cool_down):
+        return desired
+    return None
+
+
+def decide_queue(raw: Envelope, obs: RunnerQueueObserved, table: Table) -> list[Envelope]:
+    key = f"scale/{raw.host}/{obs.provider}"
+    again = recall(table, key, raw.id)
+    if again is not None:
+        return again
+    state: dict[str, Any] = table.get(key) or {}
+    desired = scale_target(obs.min_runners, obs.max_runners, obs.queued_jobs + obs.running_jobs)
+    last_up = datetime.fromisoformat(state["up_at"]) if state.get("up_at") else None
+    target = decide_scale(
+        state.get("target"), last_up, desired, obs.ts, timedelta(minutes=obs.cool_down_minutes)
+    )
+    out: list[Envelope] = []
+    if target is not None:
+        if state.get("target") is None or target > state["target"]:
+            state["up_at"] = obs.ts.isoformat()
+        state["target"] = target
+        bounds = f"{obs.min_runners}..{obs.max_runners}"
+        reason = f"{obs.queued_jobs} queued + {obs.running_jobs} running jobs, bounds {bounds}"
+        command = ScaleRunners(
+            issued_by="policy:runners.autoscale", reason=reason, provider=obs.provider, target=target
+        )
+        out.append(
+            command_envelope(
+                command, host=raw.host, source=SOURCE, issued_at=obs.ts, dedup_key=raw.id, causation_id=raw.id
+            )
+        )
+    table.set(key, state)
+    return remember(table, key, raw.id, out)
+
+
 # --- entry points ---------------------------------------------------------------------------------------
 
 
@@ -302,6 +355,7 @@ ROUTES: tuple[Route, ...] = (
             RunnerObserved.TYPE: typed(RunnerObserved, decide_scan),
             RunnerLogObserved.TYPE: typed(RunnerLogObserved, decide_log),
             RunnerApiObserved.TYPE: typed(RunnerApiObserved, decide_api),
+            RunnerQueueObserved.TYPE: typed(RunnerQueueObserved, decide_queue),
         },
     ),
 )

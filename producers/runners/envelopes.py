@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.envelope import Envelope, event_id
-from schemas.events.runners import RunnerApiObserved, RunnerLogObserved, RunnerObserved
+from schemas.events.runners import RunnerApiObserved, RunnerLogObserved, RunnerObserved, RunnerQueueObserved
 
 SOURCE_SCAN = "runners.scan"
 SOURCE_LOG = "runners.log"
@@ -57,5 +57,19 @@ def api_envelope(host: str, obs: RunnerApiObserved, observed_at: datetime) -> En
         ts=obs.ts,
         observed_at=observed_at,
         subject=subject(obs.provider, obs.runner),
+        payload=obs.model_dump(mode="json"),
+    )
+
+
+def queue_envelope(host: str, obs: RunnerQueueObserved, observed_at: datetime) -> Envelope:
+    return Envelope(
+        id=event_id("raw", host, SOURCE_API, "queue", obs.provider, obs.ts.isoformat()),
+        type=obs.TYPE,
+        schema_version=obs.VERSION,
+        host=host,
+        source=SOURCE_API,
+        ts=obs.ts,
+        observed_at=observed_at,
+        subject=f"queue/{obs.provider}",
         payload=obs.model_dump(mode="json"),
     )

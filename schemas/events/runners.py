@@ -112,6 +112,26 @@ class RunnerApiObserved(EventPayload):
     _utc = field_validator("ts")(_utc_or_none)
 
 
+@register
+class RunnerQueueObserved(EventPayload):
+    """A provider's queue as its API shows it: jobs waiting for (or running on) runners whose labels
+    match the provider's, with the scaling bounds the settings held when it was observed (so the decision
+    replays the same)."""
+
+    TYPE: ClassVar[str] = "RunnerQueueObserved"
+    VERSION: ClassVar[int] = 1
+
+    ts: datetime
+    provider: str
+    queued_jobs: int = Field(ge=0)
+    running_jobs: int = Field(ge=0)
+    min_runners: int = Field(ge=0)
+    max_runners: int = Field(ge=0)
+    cool_down_minutes: float = Field(ge=0)
+
+    _utc = field_validator("ts")(_utc_or_none)
+
+
 # --- domain events (watchman.events.runners) -----------------------------------------------------------
 
 

@@ -323,3 +323,59 @@ def test_register_and_remove_through_the_api(tmp_path: Path) -> None:
         outputs = inst.cli("query", "MATCH (c:Command) RETURN c.params AS p, c.detail AS d").stdout + listed
         for secret in secrets_used:
             assert secret not in outputs
+
+
+def test_autoscale_from_the_queue_with_real_containers(tmp_path: Path) -> None:
+    """The provider's queue (the stand-in API: queued runs and their jobs) scales runner containers on a
+    real dockerd: up at once to min + assigned jobs (capped at max), down to min after the cool-down."""
+    from tests.support.ci_apis import running_ci_api
+    from tests.support.dockerd import running_dockerd
+
+    inst = Instance(tmp_path / "w")
+    inst.write_config()
+    secrets = inst.data_dir / "secrets"
+    secrets.mkdir(parents=True, mode=0o700)
+    (secrets / "github-token").write_text(API_TOKEN)
+    (secrets / "github-token").chmod(0o600)
+    with running_ci_api(API_TOKEN) as api, running_dockerd() as engine:
+        engine.import_busybox("tiny:1")
+        # Two queued jobs this provider's runners can take, one they cannot (a label they lack).
+        api.queue[901] = [["self-hosted", "linux"], ["self-hosted", "Linux", "X64"], ["self-hosted", "gpu"]]
+        with inst.config.open("a") as f:
+            f.write(
+                "[git_runners]\n"
+                "enabled = false\n"  # no runners on this host to discover: the API's side only
+                "api_interval = 0.5\n"
+                "[[git_runners.providers]]\n"
+                'name = "octo"\nkind = "github"\nscope = "octo-org/octo-app"\n'
+                f'api_url = "{api.url}"\ntoken = "secret:github-token"\n'
+                "min_runners = 1\nmax_runners = 4\ncool_down_minutes = 0.05\n"
+                f'image = "tiny:1"\ncontainer_command = ["/bin/busybox", "sleep", "3600"]\n'
+                f'container_network = "none"\ndocker_url = "{engine.url}"\n'
+            )
+        daemon = inst.start("run")
+
+        def running() -> list[str]:
+            out = engine.cli(
+                "ps", "--filter", "label=watchman.runners.provider=octo", "--format", "{{.Names}}"
+            )
+            return sorted(out.stdout.split())
+
+        try:
+            inst.wait_ready(daemon)
+            _wait(inst, "three runner containers", lambda: len(running()) == 3)
+            assert running() == [f"watchman-runner-octo-{i}" for i in (1, 2, 3)]
+            api.queue.clear()
+            _wait(inst, "back to one", lambda: running() == ["watchman-runner-octo-1"])
+            rows = _ask(
+                inst,
+                "MATCH (c:Command) WHERE c.type = $t RETURN c.status AS status, c.detail AS detail "
+                "ORDER BY c.finished_at",
+                "t=ScaleRunners",
+            )
+            assert [r["status"] for r in rows] == ["succeeded"] * len(rows) and len(rows) >= 2
+            assert rows[-1]["detail"].startswith("octo: 1 runner container(s) (target 1)")
+        finally:
+            inst.stop(daemon)
+        assert api.violations == []
+        assert ("GET", "/repos/octo-org/octo-app/actions/runs/901/jobs") in api.calls

@@ -13,6 +13,8 @@ and every response it gives:
     POST /repos/{owner}/{repo}/actions/runners/remove-token          (and /orgs/{org}/...)
     POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig
     GET  /repos/{owner}/{repo}/actions/runners
+    GET  /repos/{owner}/{repo}/actions/runs?status=queued, GET .../runs/{run_id}/jobs (answers built from
+         the description's own examples, with the test's queue in them)
 - GitLab: `POST /api/v4/user/runners` against its documentation (docs.gitlab.com, "Users API: create a
   runner linked to a user", GitLab 15.10+): `runner_type` required (instance_type, group_type,
   project_type), `group_id` with group_type, `project_id` with project_type, optional description, paused,
@@ -82,18 +84,33 @@ class OpenApi:
     """The operations of an OpenAPI 3.0 description, and validation of bodies against their schemas."""
 
     def __init__(self, path: Path) -> None:
+        from jsonschema import validators
+        from jsonschema._keywords import enum as _enum
         from openapi_schema_validator import OAS30Validator
         from referencing import Registry, Resource
         from referencing.jsonschema import DRAFT4
 
         self.doc = json.loads(path.read_text())
-        self._validator = OAS30Validator
+
+        def enum(validator: Any, enums: Any, instance: Any, schema: dict[str, Any]) -> Any:
+            # GitHub's description marks such fields `nullable: true` with an enum of the non-null values
+            # (a queued job's conclusion is null): null is what nullable means there.
+            if instance is None and schema.get("nullable") is True:
+                return
+            yield from _enum(validator, enums, instance, schema)
+
+        self._validator = validators.extend(OAS30Validator, {"enum": enum})
         resource = Resource.from_contents(self.doc, default_specification=DRAFT4)
         self._registry = Registry().with_resource("spec", resource)
         self._templates = [
             (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$"), p)
             for p in self.doc["paths"]
         ]
+
+    def example(self, path: str, name: str) -> Any:
+        """A named example of the description (components/examples/NAME) of PATH's answers."""
+        assert path in self.doc["paths"], path
+        return self.doc["components"]["examples"][name]["value"]
 
     def operation(self, method: str, path: str) -> list[str] | None:
         """The JSON pointer (as parts) of the operation serving METHOD PATH, or None."""
@@ -159,6 +176,8 @@ class CiApi:
     issued: list[str] = field(default_factory=list)
     # GitHub runners the API reports (GET .../actions/runners): name -> (id, status, busy).
     runners: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
+    # Queued workflow runs: run id -> the labels of each of its queued jobs.
+    queue: dict[int, list[list[str]]] = field(default_factory=dict)
     next_id: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -203,6 +222,25 @@ def _github(api: CiApi, method: str, path: str, body: Any) -> tuple[int, Any]:
         ).decode()
         api.issued.append(encoded)
         return 201, {"runner": runner, "encoded_jit_config": encoded}
+    if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs", path) and method == "GET":
+        # Built from the description's own example of this answer, with the test's queue in it.
+        example = api.github.example("/repos/{owner}/{repo}/actions/runs", "workflow-run-paginated")
+        runs = []
+        for run_id in sorted(api.queue):
+            run = json.loads(json.dumps(example["workflow_runs"][0]))
+            run.update(id=run_id, status="queued", conclusion=None)
+            runs.append(run)
+        return 200, {"total_count": len(runs), "workflow_runs": runs}
+    if m := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/jobs", path):
+        example = api.github.example("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "job-paginated")
+        jobs = []
+        for i, labels in enumerate(api.queue.get(int(m.group(1)), [])):
+            job = json.loads(json.dumps(example["jobs"][0]))
+            job.update(id=int(m.group(1)) * 100 + i, run_id=int(m.group(1)), status="queued", conclusion=None)
+            job.update(labels=labels, runner_id=None, runner_name=None, completed_at=None, steps=[])
+            job.setdefault("created_at", job["started_at"])  # required since the example was written
+            jobs.append(job)
+        return 200, {"total_count": len(jobs), "jobs": jobs}
     if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runners", path) and method == "GET":
         listed = [
             _runner_json(rid, name, status, busy, [])

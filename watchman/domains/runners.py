@@ -88,6 +88,8 @@ class RunnerSettings(BaseModel):
     # The GitLab Runner's log when it is written to a file (its default is the journal: see the docs).
     gitlab_log: Path | None = None
     scan_interval: float = Field(30.0, gt=0, description="seconds between discovery scans")
+    # Seconds between polls of each GitHub provider's API (runner status, queue); 0: never.
+    api_interval: float = Field(60.0, ge=0)
     # The program asked `is-active UNIT`; "" does not ask (the service state is then unknown).
     systemctl: str = "systemctl"
     systemd_dir: Path = Path("/run/systemd/system")
@@ -117,7 +119,7 @@ class RunnerSettings(BaseModel):
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     r = settings.git_runners
     if not r.active():
-        return []
+        return _pollers(settings) if r.providers else []
     from producers.runners.source import RunnerSource, SourceOptions
 
     options = SourceOptions(
@@ -129,7 +131,29 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
         systemctl=r.systemctl or None,
         systemd_dir=r.systemd_dir,
     )
-    return [RunnerSource(settings.host, options, cursors.get("runners"))]
+    out: list[Source] = [RunnerSource(settings.host, options, cursors.get("runners"))]
+    out += _pollers(settings)
+    return out
+
+
+def _pollers(settings: Settings) -> list[Source]:
+    """A poller of each GitHub provider's API (runner health, the queue for autoscaling)."""
+    from producers.runners.api import ProviderPoller
+    from watchman.secrets import SecretError, Secrets
+
+    r = settings.git_runners
+    out: list[Source] = []
+    secrets = Secrets(settings.data_dir / "secrets")
+    for p in r.providers:
+        if p.kind != "github" or not p.token or r.api_interval <= 0:
+            continue
+        try:
+            token = secrets.resolve(p.token)
+        except SecretError as exc:
+            log.warning("runner provider %s: not polling its API: %s", p.name, exc)
+            continue
+        out.append(ProviderPoller(settings.host, p, token, interval=r.api_interval))
+    return out
 
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:

@@ -177,3 +177,48 @@ def test_gitlab_job_with_its_own_duration() -> None:
     )
     assert types(out) == ["JobStarted", "RunnerStatusChanged", "JobCompleted", "RunnerStatusChanged"]
     assert out[2].payload["duration_seconds"] == 41.5
+
+
+def test_scale_target_is_arcs_rule() -> None:
+    assert runners.scale_target(1, 5, 0) == 1
+    assert runners.scale_target(1, 5, 3) == 4
+    assert runners.scale_target(1, 5, 9) == 5
+    assert runners.scale_target(0, 0, 9) == 0
+
+
+def test_scale_up_at_once_down_after_the_cool_down() -> None:
+    cool = timedelta(minutes=10)
+    assert runners.decide_scale(None, None, 1, at(0), cool) == 1
+    assert runners.decide_scale(1, at(0), 3, at(1), cool) == 3
+    assert runners.decide_scale(3, at(1), 1, at(60), cool) is None  # within the cool-down: hold
+    assert runners.decide_scale(3, at(1), 1, at(601), cool) == 1
+    assert runners.decide_scale(3, at(1), 3, at(700), cool) is None  # nothing to change
+
+
+def test_queue_observations_issue_scale_commands() -> None:
+    from producers.runners.envelopes import queue_envelope
+    from schemas.events.runners import RunnerQueueObserved
+
+    def q(s: float, queued: int, running: int = 0) -> Envelope:
+        obs = RunnerQueueObserved(
+            ts=at(s),
+            provider="octo",
+            queued_jobs=queued,
+            running_jobs=running,
+            min_runners=1,
+            max_runners=4,
+            cool_down_minutes=10,
+        )
+        return queue_envelope("vm", obs, at(s))
+
+    table = MemoryTable()
+    envs = [q(0, 0), q(30, 2), q(60, 5, 1), q(90, 0), q(700, 0), q(710, 0)]
+    out = run(envs, table)
+    assert [(e.type, e.payload["target"]) for e in out] == [
+        ("ScaleRunners", 1),
+        ("ScaleRunners", 3),
+        ("ScaleRunners", 4),
+        ("ScaleRunners", 1),  # after the cool-down, not at 90 s
+    ]
+    assert all(ROUTE.sink_for(e).name == "watchman.commands" for e in out)
+    assert [e.id for e in run(envs, table)] == [e.id for e in out]  # redelivered: the same commands
