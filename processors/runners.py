@@ -189,7 +189,8 @@ def _log(out: _Out, rec: dict[str, Any], obs: RunnerLogObserved) -> None:
     if kind == "version":
         if obs.version and obs.version != rec.get("version"):
             rec["version"] = obs.version
-            out.add(RunnerVersionObserved(**_runner_fields(rec)), out.raw.subject, ts, obs.version)
+            payload = RunnerVersionObserved(**_runner_fields(rec), latest_version=rec.get("latest_version"))
+            out.add(payload, out.raw.subject, ts, obs.version)
         return
     if kind == "listening":
         _status(out, rec, "online", ts, "runner log: listening for jobs")
@@ -257,6 +258,10 @@ def _log(out: _Out, rec: dict[str, Any], obs: RunnerLogObserved) -> None:
 def _api(out: _Out, rec: dict[str, Any], obs: RunnerApiObserved) -> None:
     if obs.runner_id is not None:
         rec["runner_id"] = obs.runner_id
+    if obs.latest_version and obs.latest_version != rec.get("latest_version"):
+        rec["latest_version"] = obs.latest_version
+        payload = RunnerVersionObserved(**_runner_fields(rec), latest_version=obs.latest_version)
+        out.add(payload, out.raw.subject, obs.ts, "latest", obs.latest_version)
     status = "offline" if obs.status != "online" else ("busy" if obs.busy else "online")
     _status(out, rec, status, obs.ts, f"{obs.provider} API: {obs.status}")
 

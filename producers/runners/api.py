@@ -2,7 +2,8 @@
 
 Per GitHub provider (`[[git_runners.providers]]` with kind = "github"), every `interval` seconds:
 - `GET /repos/{owner}/{repo}/actions/runners` (or `/orgs/{org}/...`): each runner's status (online,
-  offline) and busy flag -> RunnerApiObserved (health from the provider's side);
+  offline) and busy flag, with the newest runner release the provider offers (`GET .../runners/downloads`)
+  -> RunnerApiObserved (health from the provider's side, and whether a runner is out of date);
 - for a provider that autoscales (max_runners > 0) and names a repository: the queue, as
   actions-runner-controller counts it, `GET .../actions/runs?status=queued` and each run's
   `GET .../runs/{run_id}/jobs`: the queued jobs whose labels this provider's runners all carry, plus the
@@ -14,6 +15,7 @@ redacts it) nor put in an observation.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # The labels every self-hosted runner carries besides its own (actions/runner's defaults on Linux x64).
 DEFAULT_LABELS = frozenset({"self-hosted", "linux", "x64"})
+# actions-runner-linux-x64-2.336.0.tar.gz
+VERSION = re.compile(r"-(\d+\.\d+\.\d+)\.(?:tar\.gz|zip)$")
 
 
 def _now() -> datetime:
@@ -76,6 +80,16 @@ class ProviderPoller:
             gh.rest.actions.list_self_hosted_runners_for_repo(owner, repo, per_page=100).parsed_data.runners
         )
 
+    @staticmethod
+    def _latest(gh: GitHub[Any], owner: str, repo: str | None) -> str | None:
+        """The runner release the provider offers now (its downloads name the version)."""
+        if repo is None:
+            apps = gh.rest.actions.list_runner_applications_for_org(owner).parsed_data
+        else:
+            apps = gh.rest.actions.list_runner_applications_for_repo(owner, repo).parsed_data
+        versions = {m.group(1) for a in apps if (m := VERSION.search(a.filename))}
+        return max(versions, key=lambda v: tuple(int(x) for x in v.split("."))) if versions else None
+
     def _queued(self, gh: GitHub[Any], owner: str, repo: str) -> int:
         ours = DEFAULT_LABELS | {label.lower() for label in self.provider.labels}
         runs = gh.rest.actions.list_workflow_runs_for_repo(owner, repo, status="queued", per_page=100)
@@ -95,6 +109,7 @@ class ProviderPoller:
         repo = repo_part or None
         gh = self._client()
         runners = self._runners(gh, owner, repo)
+        latest = self._latest(gh, owner, repo)
         for r in runners:
             obs = RunnerApiObserved(
                 ts=now,
@@ -104,6 +119,7 @@ class ProviderPoller:
                 status=r.status,
                 busy=r.busy,
                 labels=tuple(label.name for label in r.labels),
+                latest_version=latest,
             )
             polled.observations.append(api_envelope(self.host, obs, now))
         if self.provider.max_runners > 0 and repo is not None:

@@ -82,4 +82,14 @@ QUERIES: tuple[NamedQuery, ...] = (
         ),
         since,
     ),
+    NamedQuery(
+        "runners-outdated",
+        "Which runners run an older version than the newest their provider offers?",
+        "MATCH (r:GitRunner) WHERE r.version IS NOT NULL AND r.latest_version IS NOT NULL "
+        "AND r.version <> r.latest_version AND r.status <> $removed "
+        "RETURN r.host AS host, r.provider AS provider, r.name AS runner, r.version AS version, "
+        "r.latest_version AS latest_version ORDER BY host, runner",
+        (),
+        lambda p, now: {"removed": "removed"},
+    ),
 )

@@ -108,6 +108,8 @@ class RunnerApiObserved(EventPayload):
     status: str  # online | offline (GitHub); online | offline | stale | never_contacted (GitLab)
     busy: bool | None = None
     labels: tuple[str, ...] = ()
+    # The newest runner release the provider offers (GitHub: GET .../actions/runners/downloads).
+    latest_version: str | None = None
 
     _utc = field_validator("ts")(_utc_or_none)
 

@@ -12,7 +12,7 @@ and every response it gives:
     POST /repos/{owner}/{repo}/actions/runners/registration-token    (and /orgs/{org}/...)
     POST /repos/{owner}/{repo}/actions/runners/remove-token          (and /orgs/{org}/...)
     POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig
-    GET  /repos/{owner}/{repo}/actions/runners
+    GET  /repos/{owner}/{repo}/actions/runners, GET .../actions/runners/downloads
     GET  /repos/{owner}/{repo}/actions/runs?status=queued, GET .../runs/{run_id}/jobs (answers built from
          the description's own examples, with the test's queue in them)
 - GitLab: `POST /api/v4/user/runners` against its documentation (docs.gitlab.com, "Users API: create a
@@ -176,6 +176,7 @@ class CiApi:
     issued: list[str] = field(default_factory=list)
     # GitHub runners the API reports (GET .../actions/runners): name -> (id, status, busy).
     runners: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
+    latest_version: str = "2.337.0"
     # Queued workflow runs: run id -> the labels of each of its queued jobs.
     queue: dict[int, list[list[str]]] = field(default_factory=dict)
     next_id: int = 100
@@ -222,6 +223,17 @@ def _github(api: CiApi, method: str, path: str, body: Any) -> tuple[int, Any]:
         ).decode()
         api.issued.append(encoded)
         return 201, {"runner": runner, "encoded_jit_config": encoded}
+    if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runners/downloads", path):
+        v = api.latest_version
+        return 200, [
+            {
+                "os": "linux",
+                "architecture": arch,
+                "download_url": f"https://github.com/actions/runner/releases/download/v{v}/actions-runner-linux-{arch}-{v}.tar.gz",
+                "filename": f"actions-runner-linux-{arch}-{v}.tar.gz",
+            }
+            for arch in ("x64", "arm64")
+        ]
     if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs", path) and method == "GET":
         # Built from the description's own example of this answer, with the test's queue in it.
         example = api.github.example("/repos/{owner}/{repo}/actions/runs", "workflow-run-paginated")

@@ -14,14 +14,14 @@ from processors.runners import SOURCE
 from processors.tables import MemoryTable
 from producers.kinds import KINDS
 from producers.parse_kind import ParseOptions
-from producers.runners.envelopes import scan_envelope
+from producers.runners.envelopes import api_envelope, scan_envelope
 from projections.catalog import resolve
 from projections.graph_ops import UpsertNode, UpsertRel, fold
 from projections.registry import PROJECTORS
 from projections.stores.ladybug import LadybugStore
 from schemas.envelope import Envelope
 from schemas.events import decode_payload
-from schemas.events.runners import JOB_EVENTS, RUNNER_EVENTS, RunnerObserved
+from schemas.events.runners import JOB_EVENTS, RUNNER_EVENTS, RunnerApiObserved, RunnerObserved
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "runners"
 ROUTE = next(r for r in ROUTES if r.name == SOURCE)
@@ -55,6 +55,11 @@ def _decided() -> list[Envelope]:
     # A Listener file and a Worker file are read one after the other: order them as the source does
     # within one poll (the message of the job then comes before its end).
     raws.sort(key=lambda e: e.ts)
+    # The provider's API: the runner online, and a newer runner release offered.
+    api = RunnerApiObserved(
+        ts=NOW, provider="github", runner="runner-01", runner_id=17, status="online", latest_version="2.337.0"
+    )
+    raws.append(api_envelope("vm", api, NOW))
     gl = KINDS["gitlab-runner-log"].parse(DATA / "gitlab" / "gitlab-runner.log", opts)
     raws += [e for e in gl if isinstance(e, Envelope)]
     table = MemoryTable()
@@ -122,3 +127,10 @@ def test_average_duration(graph: LadybugStore) -> None:
 
 def test_no_runner_is_busy_after_the_logs(graph: LadybugStore) -> None:
     assert ask(graph, "runners-running-jobs") == []
+
+
+def test_outdated_runners(graph: LadybugStore) -> None:
+    rows = ask(graph, "runners-outdated")
+    assert [(r["runner"], r["version"], r["latest_version"]) for r in rows] == [
+        ("runner-01", "2.336.0", "2.337.0")
+    ]
