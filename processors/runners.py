@@ -346,6 +346,10 @@ def decide_log(raw: Envelope, obs: RunnerLogObserved, table: Table) -> list[Enve
 
 
 def decide_api(raw: Envelope, obs: RunnerApiObserved, table: Table) -> list[Envelope]:
+    # The provider lists its runners wherever they run: only those installed on this host are ours.
+    known = table.get(f"runner/{runner_key(raw.host, obs.provider, obs.runner)}")
+    if not known or not known.get("registration"):
+        return []
     return _decide(raw, obs.provider, obs.runner, table, _api, obs)
 
 

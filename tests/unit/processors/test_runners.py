@@ -152,6 +152,12 @@ def test_the_provider_api_says_offline() -> None:
     )
 
 
+def test_the_api_speaks_only_of_runners_installed_here() -> None:
+    api = RunnerApiObserved(ts=at(40), provider="github", runner="elsewhere", runner_id=99, status="online")
+    assert run([scan(0), api_envelope("vm", api, at(40))])[-1].payload["runner"] == "runner-01"
+    assert run([api_envelope("vm", api, at(40))]) == []
+
+
 def test_removal_and_reregistration() -> None:
     out = run([scan(0), scan(10, "removed"), scan(20, "added", runner_id=18)])
     assert types(out) == [
