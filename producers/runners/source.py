@@ -246,8 +246,9 @@ class RunnerSource:
 
     # --- logs -----------------------------------------------------------------------------------------
 
-    def _read_new(self, path: Path) -> tuple[int, bytes, int] | None:
-        """(start offset, complete lines appended since the cursor, inode), or None when nothing is new."""
+    def _read_new(self, path: Path) -> tuple[int, bytes, int, bool] | None:
+        """(start offset, complete lines appended since the cursor, inode, whether more is there than was
+        read), or None when nothing is new."""
         try:
             st = path.stat()
         except OSError:
@@ -264,7 +265,7 @@ class RunnerSource:
         end = data.rfind(b"\n")
         if end < 0:
             return None
-        return start, data[: end + 1], st.st_ino
+        return start, data[: end + 1], st.st_ino, len(data) >= READ_LIMIT
 
     def _github_logs(self, now: datetime, polled: Poll, max_lines: int) -> None:
         for runner, diag in self._diags.values():
@@ -284,7 +285,7 @@ class RunnerSource:
                 got = self._read_new(path)
                 if got is None:
                     continue
-                start, data, inode = got
+                start, data, inode, more = got
                 asm = github.DiagAssembler()
                 records: list[github.DiagRecord] = []
                 pos = start
@@ -292,9 +293,8 @@ class RunnerSource:
                     records += asm.feed(raw.decode("utf-8", "replace"), pos)
                     pos += len(raw)
                     polled.lines += 1
-                truncated = len(data) >= READ_LIMIT - 1 and asm.pending_at is not None
                 end = start + len(data)
-                if truncated and asm.pending_at is not None:
+                if more and asm.pending_at is not None and asm.pending_at > start:
                     end = asm.pending_at  # read the unfinished record again, whole, next time
                 else:
                     records += asm.flush()
@@ -330,7 +330,7 @@ class RunnerSource:
         got = self._read_new(path)
         if got is None:
             return
-        start, data, inode = got
+        start, data, inode, _ = got
         pos = start
         for raw in data.splitlines(keepends=True):
             here, pos = pos, pos + len(raw)

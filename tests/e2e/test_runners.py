@@ -152,6 +152,23 @@ def test_runners_end_to_end(setup: tuple[Instance, Path, Path]) -> None:
         assert _ask(inst, "runners-running-jobs") == []
         r = _runner(inst, "runner-01")
         assert r is not None and (r["version"], r["jobs"], r["status"]) == ("2.336.0", 2, "online")
+        # The admin API's runner endpoints (bearer token) and the CLI over them.
+        from watchman.api_client import ApiClient, ApiError
+
+        api = ApiClient(
+            (inst.data_dir / "api.url").read_text().strip(), (inst.data_dir / "api.token").read_text().strip()
+        )
+        jobs = api.get("/admin/runners/jobs?days=7")["rows"]
+        assert sorted((j["job"], j["status"]) for j in jobs) == [("build", "succeeded"), ("test", "failed")]
+        listed = {row["runner"]: row for row in api.get("/admin/runners")["rows"]}
+        assert listed["runner-01"]["jobs_completed"] == 2 and listed["gl-runner-01"]["provider"] == "gitlab"
+        with pytest.raises(ApiError) as refused:
+            ApiClient(api.url, "not-the-token").get("/admin/runners")
+        assert refused.value.status == 401
+        cli_jobs = [
+            json.loads(line) for line in inst.cli("runners", "jobs", "--days", "1").stdout.splitlines()
+        ]
+        assert {j["job"] for j in cli_jobs} == {"build", "test"}
 
         # GitLab: a process appending the runner's lines to its log.
         with gitlab_log.open("a") as f:
