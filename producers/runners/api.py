@@ -1,6 +1,7 @@
 """ProviderPoller (I/O): what a GitHub provider's API says of its runners and of its queue, on an interval.
 
-Per GitHub provider (`[[git_runners.providers]]` with kind = "github"), every `interval` seconds:
+Per provider (`[[git_runners.providers]]`), every `interval` seconds. GitLab: `GET /api/v4/runners`, each
+runner's status (online, offline, stale, never_contacted) -> RunnerApiObserved. GitHub:
 - `GET /repos/{owner}/{repo}/actions/runners` (or `/orgs/{org}/...`): each runner's status (online,
   offline) and busy flag, with the newest runner release the provider offers (`GET .../runners/downloads`)
   -> RunnerApiObserved (health from the provider's side, and whether a runner is out of date);
@@ -103,7 +104,31 @@ class ProviderPoller:
                     count += 1
         return count
 
+    def _gitlab(self, now: datetime) -> Poll:
+        """GitLab: `GET /api/v4/runners` (the runners the token's user owns): each one's status."""
+        import gitlab
+
+        url = (self.provider.api_url or "https://gitlab.com").rstrip("/")
+        client = gitlab.Gitlab(url, private_token=self._token, timeout=30)
+        polled = Poll()
+        for r in client.runners.list(iterator=True, per_page=100):
+            attrs = r.attributes
+            name = attrs.get("description") or attrs.get("name")
+            if not name:
+                continue
+            obs = RunnerApiObserved(
+                ts=now,
+                provider="gitlab",
+                runner=str(name),
+                runner_id=attrs.get("id"),
+                status=str(attrs["status"]),
+            )
+            polled.observations.append(api_envelope(self.host, obs, now))
+        return polled
+
     def observe(self, now: datetime) -> Poll:
+        if self.provider.kind == "gitlab":
+            return self._gitlab(now)
         polled = Poll()
         owner, _, repo_part = self.provider.scope.partition("/")
         repo = repo_part or None

@@ -15,7 +15,8 @@ and every response it gives:
     GET  /repos/{owner}/{repo}/actions/runners, GET .../actions/runners/downloads
     GET  /repos/{owner}/{repo}/actions/runs?status=queued, GET .../runs/{run_id}/jobs (answers built from
          the description's own examples, with the test's queue in them)
-- GitLab: `POST /api/v4/user/runners` against its documentation (docs.gitlab.com, "Users API: create a
+- GitLab: `GET /api/v4/runners` (the documented fields), and `POST /api/v4/user/runners` against its
+  documentation (docs.gitlab.com, "Users API: create a
   runner linked to a user", GitLab 15.10+): `runner_type` required (instance_type, group_type,
   project_type), `group_id` with group_type, `project_id` with project_type, optional description, paused,
   locked, run_untagged, tag_list, access_level, maximum_timeout, maintenance_note; answer 201 with id,
@@ -177,6 +178,8 @@ class CiApi:
     # GitHub runners the API reports (GET .../actions/runners): name -> (id, status, busy).
     runners: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
     latest_version: str = "2.337.0"
+    # GitLab runners the API lists (GET /api/v4/runners): description -> (id, status).
+    gitlab_runners: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Queued workflow runs: run id -> the labels of each of its queued jobs.
     queue: dict[int, list[list[str]]] = field(default_factory=dict)
     next_id: int = 100
@@ -292,6 +295,25 @@ GITLAB_CREATE = {
 
 
 def _gitlab(api: CiApi, method: str, path: str, body: Any) -> tuple[int, Any]:
+    if path == "/api/v4/runners" and method == "GET":
+        # docs.gitlab.com "Runners API: list owned runners": id, description, ip_address, active, paused,
+        # is_shared, runner_type, name, online, status (online, offline, stale, never_contacted).
+        rows = [
+            {
+                "id": rid,
+                "description": name,
+                "ip_address": None,
+                "active": True,
+                "paused": False,
+                "is_shared": False,
+                "runner_type": "project_type",
+                "name": "gitlab-runner",
+                "online": status == "online",
+                "status": status,
+            }
+            for name, (rid, status) in sorted(api.gitlab_runners.items())
+        ]
+        return 200, rows
     if path != "/api/v4/user/runners" or method != "POST":
         return 404, {"message": "404 Not Found"}
     problems = []

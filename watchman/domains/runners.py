@@ -137,7 +137,7 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 
 def _pollers(settings: Settings) -> list[Source]:
-    """A poller of each GitHub provider's API (runner health, the queue for autoscaling)."""
+    """A poller of each provider's API: runner health; GitHub also the queue and the newest release."""
     from producers.runners.api import ProviderPoller
     from watchman.secrets import SecretError, Secrets
 
@@ -145,7 +145,7 @@ def _pollers(settings: Settings) -> list[Source]:
     out: list[Source] = []
     secrets = Secrets(settings.data_dir / "secrets")
     for p in r.providers:
-        if p.kind != "github" or not p.token or r.api_interval <= 0:
+        if not p.token or r.api_interval <= 0:
             continue
         try:
             token = secrets.resolve(p.token)
