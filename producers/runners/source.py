@@ -25,6 +25,7 @@ import psutil  # type: ignore[import-untyped]
 
 from producers.runners import github, gitlab
 from producers.runners.envelopes import log_envelope, scan_envelope
+from producers.runners.journal import GitLabJournal
 from producers.snapshot import diff, from_cursor
 from producers.source import Poll
 from schemas.dlq import DeadLetter
@@ -50,6 +51,10 @@ class SourceOptions:
     github_search: tuple[str, ...] = ()
     gitlab_config: Path | None = None
     gitlab_log: Path | None = None
+    # Read GitLab Runner's lines from the journal (its unit's entries); files: journal files to read
+    # instead of the local journal.
+    gitlab_journal: bool = False
+    gitlab_journal_files: tuple[Path, ...] = ()
     scan_interval: float = 30.0
     # The program asked `is-active UNIT` (systemctl); None: do not ask (service state unknown).
     systemctl: str | None = "systemctl"
@@ -87,6 +92,11 @@ class RunnerSource:
         self._next_scan: datetime | None = None
         self._diags: dict[str, tuple[str, Path]] = {}
         self._gitlab_names: tuple[str, ...] = ()
+        self._journal: GitLabJournal | None = None
+        if options.gitlab_journal:
+            self._journal = GitLabJournal(
+                options.gitlab_service, options.gitlab_journal_files, cursor.get("journal")
+            )
 
     def scan_now(self) -> None:
         self._next_scan = None
@@ -323,6 +333,32 @@ class RunnerSource:
         gl = str(self.opts.gitlab_log) if self.opts.gitlab_log else None
         self._files = {k: v for k, v in self._files.items() if k in live or k == gl}
 
+    def _gitlab_line(
+        self, text: str, when: datetime, where: str, position: str, now: datetime, polled: Poll
+    ) -> None:
+        polled.lines += 1
+        line = gitlab.parse_line(text)
+        fact = gitlab.interpret(line) if line is not None else None
+        if fact is None or line is None:
+            return
+        # The runtime platform line is the process's: it tells the version of every runner it runs.
+        names = (fact.runner,) if fact.runner else (self._gitlab_names if fact.kind == "version" else ())
+        for name in names:
+            obs = RunnerLogObserved(
+                ts=line.ts or when,
+                provider="gitlab",
+                runner=name,
+                kind=fact.kind,
+                file=where,
+                job=fact.job,
+                repo=fact.repo,
+                result=fact.result,
+                detail=fact.detail,
+                duration_seconds=fact.duration_seconds,
+                version=fact.version,
+            )
+            polled.observations.append(log_envelope(self.host, obs, position, now))
+
     def _gitlab_log(self, now: datetime, polled: Poll) -> None:
         path = self.opts.gitlab_log
         if path is None:
@@ -334,29 +370,16 @@ class RunnerSource:
         pos = start
         for raw in data.splitlines(keepends=True):
             here, pos = pos, pos + len(raw)
-            polled.lines += 1
-            line = gitlab.parse_line(raw.decode("utf-8", "replace"))
-            fact = gitlab.interpret(line) if line is not None else None
-            if fact is None or line is None:
-                continue
-            # The runtime platform line is the process's: it tells the version of every runner it runs.
-            names = (fact.runner,) if fact.runner else (self._gitlab_names if fact.kind == "version" else ())
-            for name in names:
-                obs = RunnerLogObserved(
-                    ts=line.ts or now,
-                    provider="gitlab",
-                    runner=name,
-                    kind=fact.kind,
-                    file=str(path),
-                    job=fact.job,
-                    repo=fact.repo,
-                    result=fact.result,
-                    detail=fact.detail,
-                    duration_seconds=fact.duration_seconds,
-                    version=fact.version,
-                )
-                polled.observations.append(log_envelope(self.host, obs, str(here), now))
+            self._gitlab_line(raw.decode("utf-8", "replace"), now, str(path), str(here), now, polled)
         self._files[str(path)] = {"inode": inode, "offset": start + len(data)}
+
+    def _gitlab_journal(self, now: datetime, polled: Poll, max_lines: int) -> None:
+        if self._journal is None:
+            return
+        where = f"journal:{self._journal.unit}"
+        for cursor, when, message in self._journal.entries(max_lines):
+            # A message holds one line; gitlab-runner never writes more in one write.
+            self._gitlab_line(message, when, where, cursor, now, polled)
 
     # --- Source ---------------------------------------------------------------------------------------
 
@@ -370,16 +393,21 @@ class RunnerSource:
             self._next_scan = now + timedelta(seconds=self.opts.scan_interval)
         self._github_logs(now, polled, max_lines)
         self._gitlab_log(now, polled)
+        self._gitlab_journal(now, polled, max_lines)
         polled.cursor = self.cursor()
         return polled
 
     def cursor(self) -> dict[str, Any]:
         from producers.snapshot import to_cursor
 
-        return {"v": CURSOR_VERSION, "scan": to_cursor(self._snapshot or {}), "files": dict(self._files)}
+        out = {"v": CURSOR_VERSION, "scan": to_cursor(self._snapshot or {}), "files": dict(self._files)}
+        if self._journal is not None and self._journal.cursor:
+            out["journal"] = self._journal.cursor
+        return out
 
     def close(self) -> None:
-        pass
+        if self._journal is not None:
+            self._journal.close()
 
 
 def _listdir(directory: Path) -> list[str]:

@@ -84,3 +84,53 @@ def test_the_credentials_file_is_never_opened(tmp_path: Path, monkeypatch: pytes
     monkeypatch.undo()
     assert obs and ".runner" in opened
     assert not [n for n in opened if n.startswith(".credentials")]
+
+
+def test_gitlab_runner_lines_from_a_real_journal(tmp_path: Path) -> None:
+    """GitLab Runner under systemd logs to the journal: a real journal file (systemd-journal-remote) with
+    the runner's lines as its unit writes them, read from a saved cursor on."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.journal import Entries, build_journal
+    from tests.support.runners import gitlab_line
+
+    config = tmp_path / "config.toml"
+    config.write_text((DATA / "gitlab" / "config.toml").read_text())
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    entries = Entries()
+    base = {"runner": "t3_NotAR", "runner_name": "gl-runner-01"}
+    lines = [
+        gitlab_line("Runtime platform", {"arch": "amd64", "os": "linux", "pid": 811, "version": "19.4.0"}),
+        gitlab_line(
+            "Checking for jobs... received",
+            {**base, "job": 77, "repo_url": "https://gitlab.example.com/g/p.git"},
+        ),
+        gitlab_line(
+            "Job failed: exit code 2",
+            {**base, "job": 77, "duration_s": 3.5, "failure_reason": "script_failure"},
+            "warning",
+        ),
+    ]
+    for i, line in enumerate(lines):
+        entries.service_log(t0 + timedelta(seconds=i), "gitlab-runner.service", line.rstrip("\n"))
+    entries.service_log(t0 + timedelta(seconds=9), "nginx.service", "not the runner's")
+    journal = build_journal(tmp_path / "j" / "system.journal", entries)
+    opts = SourceOptions(
+        gitlab_config=config,
+        gitlab_journal=True,
+        gitlab_journal_files=(journal,),
+        systemctl=None,
+        scan_interval=3600,
+    )
+    src = RunnerSource("vm", opts)
+    obs = [e.payload for e in src.poll(10_000).observations if e.type == "RunnerLogObserved"]
+    assert [(o["runner"], o["kind"], o["job"]) for o in obs] == [
+        ("gl-runner-01", "version", None),
+        ("gl-docker", "version", None),  # the process's version: every runner of its config
+        ("gl-runner-01", "job_started", "77"),
+        ("gl-runner-01", "job_finished", "77"),
+    ]
+    assert obs[2]["ts"].startswith(t0.strftime("%Y-%m-%dT%H:%M"))  # the journal's time, not the read's
+    cursor = src.cursor()
+    assert cursor["journal"]
+    assert RunnerSource("vm", opts, cursor).poll(10_000).observations == []  # nothing new since the cursor

@@ -85,8 +85,12 @@ class RunnerSettings(BaseModel):
     # Globs searched for runner directories besides github_dirs (each match holding .runner or config.sh).
     github_search: tuple[str, ...] = GITHUB_SEARCH
     gitlab_config: Path | None = Path("/etc/gitlab-runner/config.toml")
-    # The GitLab Runner's log when it is written to a file (its default is the journal: see the docs).
+    # The GitLab Runner's log when it is written to a file; else its lines are read from the journal
+    # (gitlab_journal: None = when gitlab_config exists; journal files instead of the local journal).
     gitlab_log: Path | None = None
+    gitlab_journal: bool | None = None
+    gitlab_journal_files: tuple[Path, ...] = ()
+    gitlab_service: str = "gitlab-runner.service"
     scan_interval: float = Field(30.0, gt=0, description="seconds between discovery scans")
     # Seconds between polls of each GitHub provider's API (runner status, queue); 0: never.
     api_interval: float = Field(60.0, ge=0)
@@ -112,6 +116,11 @@ class RunnerSettings(BaseModel):
             return self.enabled
         return bool(self.github_directories()) or bool(self.gitlab_config and self.gitlab_config.exists())
 
+    def read_gitlab_journal(self) -> bool:
+        if self.gitlab_journal is not None:
+            return self.gitlab_journal
+        return self.gitlab_log is None and bool(self.gitlab_config and self.gitlab_config.exists())
+
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
 
@@ -127,6 +136,9 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
         github_search=r.github_search,
         gitlab_config=r.gitlab_config,
         gitlab_log=r.gitlab_log,
+        gitlab_journal=r.read_gitlab_journal(),
+        gitlab_journal_files=r.gitlab_journal_files,
+        gitlab_service=r.gitlab_service,
         scan_interval=r.scan_interval,
         systemctl=r.systemctl or None,
         systemd_dir=r.systemd_dir,
