@@ -131,6 +131,7 @@ def project_job(event: Envelope, payload: JobEvent) -> list[GraphOp]:
         "workflow": payload.workflow,
         "status": (payload.result or "unknown") if finished else "running",
         "started_at": payload.started_at,
+        "started_minute": payload.started_at.replace(second=0, microsecond=0) if payload.started_at else None,
         "finished_at": ts if finished else None,
         "duration_seconds": payload.duration_seconds,
         "updated_at": ts,

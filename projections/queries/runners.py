@@ -92,4 +92,16 @@ QUERIES: tuple[NamedQuery, ...] = (
         (),
         lambda p, now: {"removed": "removed"},
     ),
+    NamedQuery(
+        "ci-job-resources",
+        "How much CPU and memory did each CI job use? (its runner service's per-minute samples)",
+        "MATCH (j:CIJob)-[:RAN_ON]->(r:GitRunner) WHERE j.finished_at >= $since "
+        "MATCH (m:ServiceMetrics) WHERE m.host = r.host AND m.service = r.service "
+        "AND m.ts >= j.started_minute AND m.ts <= j.finished_at "
+        "RETURN j.finished_at AS finished_at, r.name AS runner, coalesce(j.name, j.id) AS job, "
+        "j.repo AS repo, j.status AS status, max(m.cpu_percent) AS max_cpu_percent, "
+        "max(m.rss_bytes) AS max_rss_bytes, count(m) AS minutes ORDER BY finished_at DESC, runner",
+        (Param("days", int, 7, "look back this many days"),),
+        since,
+    ),
 )

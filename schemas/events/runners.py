@@ -333,6 +333,9 @@ CI_JOB = NodeLabel(
         Prop("workflow", "STRING", "latest"),
         Prop("status", "STRING", "latest"),  # running | succeeded | failed | cancelled | ...
         Prop("started_at", "TIMESTAMP", "min"),
+        # started_at cut to its minute: joins the services domain's per-minute ServiceMetrics of the runner's
+        # unit (resource use per job is a graph query, not an import).
+        Prop("started_minute", "TIMESTAMP", "min"),
         Prop("finished_at", "TIMESTAMP", "max"),
         Prop("duration_seconds", "DOUBLE", "latest"),
         UPDATED_AT,

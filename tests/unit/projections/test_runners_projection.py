@@ -73,6 +73,30 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LadybugStore]:
     ops = []
     for e in _decided():
         ops += PROJECTORS[e.type](e, decode_payload(e.type, e.schema_version, e.payload))
+    # The services domain's per-minute metrics of the runner's unit during the first job (10:16:10-10:16:42).
+    from schemas.events.services import ServiceMetricsSampled
+
+    minute = datetime(2026, 12, 4, 10, 16, tzinfo=UTC)
+    sample = ServiceMetricsSampled(
+        unit="actions.runner.octo-org-octo-app.runner-01.service",
+        minute=minute,
+        cpu_percent=87.5,
+        rss_bytes=512 * 2**20,
+        processes=4,
+        samples=4,
+    )
+    metrics = Envelope(
+        id="m" * 32,
+        type=sample.TYPE,
+        schema_version=1,
+        host="vm",
+        source="processors.services",
+        ts=minute,
+        observed_at=minute,
+        subject=sample.unit,
+        payload=sample.model_dump(mode="json"),
+    )
+    ops += PROJECTORS[metrics.type](metrics, sample)
     store.apply(ops, {})
     store.apply(ops, {})  # idempotent: a replay changes nothing
     yield store
@@ -133,4 +157,11 @@ def test_outdated_runners(graph: LadybugStore) -> None:
     rows = ask(graph, "runners-outdated")
     assert [(r["runner"], r["version"], r["latest_version"]) for r in rows] == [
         ("runner-01", "2.336.0", "2.337.0")
+    ]
+
+
+def test_resources_per_job_from_the_runner_services_metrics(graph: LadybugStore) -> None:
+    rows = ask(graph, "ci-job-resources")
+    assert [(r["job"], r["max_cpu_percent"], r["max_rss_bytes"], r["minutes"]) for r in rows] == [
+        ("build", 87.5, 512 * 2**20, 1)
     ]
