@@ -304,10 +304,17 @@ class RunnerSource:
                     pos += len(raw)
                     polled.lines += 1
                 end = start + len(data)
-                if more and asm.pending_at is not None and asm.pending_at > start:
-                    end = asm.pending_at  # read the unfinished record again, whole, next time
+                pending_at = asm.pending_at
+                if more and pending_at is not None and pending_at > start:
+                    end = pending_at  # read the unfinished record again, whole, next time
                 else:
-                    records += asm.flush()
+                    tail = asm.flush()
+                    if tail and pending_at is not None and _unfinished(tail[0]):
+                        # The runner's StreamWriter flushes a long record (the job message) in pieces:
+                        # what is there so far is not the record yet. Read it again from its start.
+                        end = pending_at
+                    else:
+                        records += tail
                 for rec in records:
                     fact = github.interpret(rec)
                     if fact is None:
@@ -415,3 +422,12 @@ def _listdir(directory: Path) -> list[str]:
         return os.listdir(directory)
     except OSError:
         return []
+
+
+def _unfinished(record: github.DiagRecord) -> bool:
+    """A Worker's job message whose JSON is not whole yet (more of it is still being written)."""
+    return (
+        record.source == "Worker"
+        and record.message.startswith("Job message:")
+        and github.interpret(record) is None
+    )

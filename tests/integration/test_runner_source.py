@@ -134,3 +134,21 @@ def test_gitlab_runner_lines_from_a_real_journal(tmp_path: Path) -> None:
     cursor = src.cursor()
     assert cursor["journal"]
     assert RunnerSource("vm", opts, cursor).poll(10_000).observations == []  # nothing new since the cursor
+
+
+def test_a_job_message_written_in_pieces_is_read_whole(tmp_path: Path) -> None:
+    """The runner's StreamWriter may put a long record on disk in pieces: half a job message is waited for."""
+    runner = tmp_path / "actions-runner"
+    (runner / "_diag").mkdir(parents=True)
+    (runner / ".runner").write_bytes((DATA / "github" / ".runner").read_bytes())
+    src = RunnerSource("vm", SourceOptions(github_dirs=(runner,), gitlab_config=None, systemctl=None))
+    whole = (DATA / "github" / "_diag" / "Worker_20261204-101611-utc.log").read_text()
+    cut = whole.index('"contextData"')
+    worker = runner / "_diag" / "Worker_20261204-101611-utc.log"
+    worker.write_text(whole[:cut])
+    assert [
+        e.payload.get("kind") for e in src.poll(10_000).observations if e.type == "RunnerLogObserved"
+    ] == []
+    worker.write_text(whole)
+    got = [e.payload for e in src.poll(10_000).observations if e.type == "RunnerLogObserved"]
+    assert [(g["kind"], g["workflow"]) for g in got] == [("job_message", "CI")]
