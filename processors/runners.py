@@ -122,6 +122,7 @@ def _scan(out: _Out, rec: dict[str, Any], obs: RunnerObserved) -> None:
     if obs.change == "removed":
         rec["status"] = "removed"
         rec["alerting"] = False
+        rec["registration"] = None  # the provider's API no longer speaks for it here
         out.add(RunnerRemoved(**{**_runner_fields(rec), "status": "removed"}), out.raw.subject, ts)
         return
     registration = [obs.runner_id, obs.repo, obs.registered_at.isoformat() if obs.registered_at else None]

@@ -168,6 +168,9 @@ def test_removal_and_reregistration() -> None:
         "RunnerStatusChanged",
     ]
     assert out[3].payload["runner_id"] == 18
+    api = RunnerApiObserved(ts=at(15), provider="github", runner="runner-01", runner_id=17, status="online")
+    gone = run([scan(0), scan(10, "removed"), api_envelope("vm", api, at(15))])
+    assert types(gone) == ["RunnerDiscovered", "RunnerStatusChanged", "RunnerRemoved"]
 
 
 def test_gitlab_job_with_its_own_duration() -> None:
