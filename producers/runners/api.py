@@ -1,7 +1,9 @@
 """ProviderPoller (I/O): what a GitHub provider's API says of its runners and of its queue, on an interval.
 
 Per provider (`[[git_runners.providers]]`), every `interval` seconds. GitLab: `GET /api/v4/runners`, each
-runner's status (online, offline, stale, never_contacted) -> RunnerApiObserved. GitHub:
+runner's status (online, offline, stale, never_contacted) -> RunnerApiObserved; for a project provider that
+autoscales, `GET /api/v4/projects/:id/jobs?scope[]=pending` (jobs whose tags the provider's runners carry)
+and `?scope[]=running` -> RunnerQueueObserved. GitHub:
 - `GET /repos/{owner}/{repo}/actions/runners` (or `/orgs/{org}/...`): each runner's status (online,
   offline) and busy flag, with the newest runner release the provider offers (`GET .../runners/downloads`)
   -> RunnerApiObserved (health from the provider's side, and whether a runner is out of date);
@@ -124,6 +126,26 @@ class ProviderPoller:
                 status=str(attrs["status"]),
             )
             polled.observations.append(api_envelope(self.host, obs, now))
+        if self.provider.max_runners > 0 and self.provider.scope.isdigit():
+            # The queue of a project: pending jobs whose tags this provider's runners carry, and running ones.
+            project = client.projects.get(int(self.provider.scope), lazy=True)
+            ours = {t.lower() for t in self.provider.labels}
+            pending = [
+                j
+                for j in project.jobs.list(scope=["pending"], iterator=True, per_page=100)
+                if {t.lower() for t in j.attributes.get("tag_list") or []} <= ours
+            ]
+            running = list(project.jobs.list(scope=["running"], iterator=True, per_page=100))
+            queue = RunnerQueueObserved(
+                ts=now,
+                provider=self.provider.name,
+                queued_jobs=len(pending),
+                running_jobs=len(running),
+                min_runners=self.provider.min_runners,
+                max_runners=self.provider.max_runners,
+                cool_down_minutes=self.provider.cool_down_minutes,
+            )
+            polled.observations.append(queue_envelope(self.host, queue, now))
         return polled
 
     def observe(self, now: datetime) -> Poll:

@@ -39,17 +39,33 @@ def test_github_runners_queue_and_latest_release() -> None:
         assert api.violations == []
 
 
-def test_gitlab_runner_status() -> None:
+def test_gitlab_runner_status_and_queue() -> None:
     with running_ci_api(TOKEN) as api:
         api.gitlab_runners["gl-runner-01"] = (42, "online")
         api.gitlab_runners["gl-old"] = (43, "stale")
-        provider = ProviderSettings(name="lab", kind="gitlab", scope="42", api_url=api.url)
-        polled = ProviderPoller("vm", provider, TOKEN).observe(NOW)
-        got = sorted(
-            (e.payload["runner"], e.payload["runner_id"], e.payload["status"]) for e in polled.observations
+        api.gitlab_jobs = {
+            1: ("pending", ["docker"]),
+            2: ("pending", ["gpu"]),
+            3: ("running", []),
+            4: ("success", []),
+        }
+        provider = ProviderSettings(
+            name="lab",
+            kind="gitlab",
+            scope="42",
+            api_url=api.url,
+            labels=("docker",),
+            max_runners=5,
+            min_runners=1,
         )
+        polled = ProviderPoller("vm", provider, TOKEN).observe(NOW)
+        status = [e.payload for e in polled.observations if e.type == "RunnerApiObserved"]
+        got = sorted((p["runner"], p["runner_id"], p["status"]) for p in status)
         assert got == [("gl-old", 43, "stale"), ("gl-runner-01", 42, "online")]
-        assert api.violations == [] and ("GET", "/api/v4/runners") in api.calls
+        (queue,) = [e.payload for e in polled.observations if e.type == "RunnerQueueObserved"]
+        # One pending job this provider's runners can take (the gpu one they cannot), one running.
+        assert (queue["queued_jobs"], queue["running_jobs"]) == (1, 1)
+        assert api.violations == [] and ("GET", "/api/v4/projects/42/jobs") in api.calls
 
 
 def test_an_api_that_fails_is_asked_again_later() -> None:

@@ -15,7 +15,8 @@ and every response it gives:
     GET  /repos/{owner}/{repo}/actions/runners, GET .../actions/runners/downloads
     GET  /repos/{owner}/{repo}/actions/runs?status=queued, GET .../runs/{run_id}/jobs (answers built from
          the description's own examples, with the test's queue in them)
-- GitLab: `GET /api/v4/runners` (the documented fields), and `POST /api/v4/user/runners` against its
+- GitLab: `GET /api/v4/runners` and `GET /api/v4/projects/:id/jobs?scope[]=` (the documented fields), and
+  `POST /api/v4/user/runners` against its
   documentation (docs.gitlab.com, "Users API: create a
   runner linked to a user", GitLab 15.10+): `runner_type` required (instance_type, group_type,
   project_type), `group_id` with group_type, `project_id` with project_type, optional description, paused,
@@ -43,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 OCTOKIT_OPENAPI = "@octokit/openapi@23.0.2"
 OCTOKIT_SHA512 = "pV8M7L9GY23AybNvTmo2nyjmpmnt6+2sRE/tqr0ZLQcPS4lnw7u5eZGNmwRNkBC3D7gZXbFx5AHzLUVRBXGDhg=="
@@ -178,6 +180,10 @@ class CiApi:
     # GitHub runners the API reports (GET .../actions/runners): name -> (id, status, busy).
     runners: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
     latest_version: str = "2.337.0"
+    # GitLab project jobs (GET /api/v4/projects/:id/jobs): id -> (status, tag_list).
+    gitlab_jobs: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    # The query string of the request being answered (parameter -> values).
+    query: dict[str, list[str]] = field(default_factory=dict)
     # GitLab runners the API lists (GET /api/v4/runners): description -> (id, status).
     gitlab_runners: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Queued workflow runs: run id -> the labels of each of its queued jobs.
@@ -314,6 +320,24 @@ def _gitlab(api: CiApi, method: str, path: str, body: Any) -> tuple[int, Any]:
             for name, (rid, status) in sorted(api.gitlab_runners.items())
         ]
         return 200, rows
+    if re.fullmatch(r"/api/v4/projects/\d+/jobs", path):
+        # docs.gitlab.com "Jobs API: list project jobs": scope[] filters by status; fields used here:
+        # id, status, name, stage, tag_list, created_at, runner.
+        scopes = api.query.get("scope[]", [])
+        rows = [
+            {
+                "id": jid,
+                "status": status,
+                "name": f"job-{jid}",
+                "stage": "test",
+                "tag_list": tags,
+                "created_at": "2026-12-04T10:00:00.000Z",
+                "runner": None,
+            }
+            for jid, (status, tags) in sorted(api.gitlab_jobs.items())
+            if not scopes or status in scopes
+        ]
+        return 200, rows
     if path != "/api/v4/user/runners" or method != "POST":
         return 404, {"message": "404 Not Found"}
     problems = []
@@ -360,7 +384,8 @@ def _serve(api_token: str) -> Iterator[CiApi]:
             self.wfile.write(data)
 
         def _handle(self, method: str) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
+            api.query = parse_qs(query)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             try:
