@@ -11,6 +11,7 @@ from processors import (
     obsidian,
     packages,
     resources,
+    runners,
     scheduler,
     security,
     services,
@@ -21,6 +22,7 @@ from processors.routing import Route
 ROUTES: tuple[Route, ...] = (
     *packages.ROUTES,
     *containers.ROUTES,
+    *runners.ROUTES,
     *network.ROUTES,
     *services.ROUTES,
     *security.ROUTES,

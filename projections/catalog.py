@@ -21,6 +21,7 @@ from projections.queries import (
     obsidian,
     packages,
     resources,
+    runners,
     security,
     services,
 )
@@ -41,6 +42,7 @@ QUERIES: dict[str, NamedQuery] = {
         *alerts.QUERIES,
         *configfiles.QUERIES,
         *backups.QUERIES,
+        *runners.QUERIES,
     )
 }
 

@@ -7,43 +7,10 @@ use (ACTED_ON, HAPPENED_ON) is declared by each with its own endpoints and merge
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from schemas import core
-from schemas.events import (
-    alerts,
-    backups,
-    commands,
-    configfiles,
-    containers,
-    mcp,
-    network,
-    obsidian,
-    packages,
-    resources,
-    scheduler,
-    security,
-    services,
-)
 from schemas.model import NodeLabel, RelType
 
-# One entry per domain: a new domain adds its schema module here.
-DOMAINS: tuple[ModuleType, ...] = (
-    core,
-    packages,
-    commands,
-    containers,
-    services,
-    security,
-    network,
-    mcp,
-    obsidian,
-    alerts,
-    resources,
-    configfiles,
-    backups,
-    scheduler,
-)
+# The domains are collected once, in schemas/topics.py: a new domain adds its schema module there.
+from schemas.topics import DOMAINS
 
 
 def _collect_nodes() -> dict[str, NodeLabel]:

@@ -17,6 +17,7 @@ from schemas.events import (
     obsidian,
     packages,
     resources,
+    runners,
     scheduler,
     security,
     services,
@@ -40,6 +41,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     configfiles,
     backups,
     scheduler,
+    runners,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

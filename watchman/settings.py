@@ -26,6 +26,7 @@ from watchman.domains.network import NetworkSettings
 from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.resources import ResourceSettings
+from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
     resources: ResourceSettings = ResourceSettings()
     configfiles: ConfigFilesSettings = ConfigFilesSettings()
     backups: BackupSettings = BackupSettings()
+    git_runners: RunnerSettings = RunnerSettings()
 
     @field_validator("api_listen")
     @classmethod

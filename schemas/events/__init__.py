@@ -49,6 +49,7 @@ import schemas.events.network  # isort: skip
 
 # The containers domain's types (Docker; imported from schemas.events.containers) register on import.
 import schemas.events.containers  # isort: skip
+import schemas.events.runners  # isort: skip  # the runners domain's types register on import
 
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip

@@ -48,6 +48,11 @@ SAMPLES: dict[str, tuple[Path, str]] = {
     "resolvectl": (NET / "resolvectl-status.txt", "DnsServersChanged"),
     "wg": (NET / "wg-show-all-dump.txt", "VpnDisconnected"),  # its handshakes are old by NOW
     "tailscale": (NET / "tailscale-status.json", "VpnConnected"),
+    "github-runner-diag": (
+        ROOT / "data" / "runners" / "github" / "_diag" / "Runner_20261204-101500-utc.log",
+        "JobCompleted",
+    ),
+    "gitlab-runner-log": (ROOT / "data" / "runners" / "gitlab" / "gitlab-runner.log", "JobFailed"),
 }
 # Tested on real tool output made by the test (tests/integration/test_parse_kinds_real.py), or on a
 # Homebrew prefix (tests/unit/producers/test_brew.py tests brew.parse_dir, which the kind calls).

@@ -26,6 +26,7 @@ from watchman.api.routers import (
     packages,
     query,
     resources,
+    runners,
 )
 from watchman.api.server import ApiServer
 
@@ -42,6 +43,7 @@ ROUTERS = (
     resources.router,
     configfiles.router,
     backups.router,
+    runners.router,
 )
 
 

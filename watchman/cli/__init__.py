@@ -19,6 +19,7 @@ from watchman.cli import (
     replay,
     resources,
     run,
+    runners,
     status,
     token,
 )
@@ -79,6 +80,7 @@ app.command()(plot.plot)
 app.add_typer(resources.app, name="resources")
 configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
 app.add_typer(backups.app, name="backup")
+app.add_typer(runners.app, name="runners")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from watchman.domains import (
     obsidian,
     packages,
     resources,
+    runners,
     services,
 )
 
@@ -30,4 +31,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     alerts,
     configfiles,
     backups,
+    runners,
 )
