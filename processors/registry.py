@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors import containers, network, packages, security, services
+from processors import containers, network, packages, security, services, vulnerabilities
 from processors.routing import Route
 
 # One line per domain: a new domain appends its module's ROUTES here.
@@ -12,4 +12,5 @@ ROUTES: tuple[Route, ...] = (
     *network.ROUTES,
     *services.ROUTES,
     *security.ROUTES,
+    *vulnerabilities.ROUTES,
 )

@@ -8,7 +8,16 @@ from producers.journald import kinds as journald
 from producers.network import kinds as network
 from producers.packages import kinds as packages
 from producers.parse_kind import ParseKind
+from producers.vulnerabilities import kinds as vulnerabilities
 
 KINDS: dict[str, ParseKind] = {
-    k.name: k for k in (*packages.KINDS, *journald.KINDS, *authlog.KINDS, *network.KINDS, *docker.KINDS)
+    k.name: k
+    for k in (
+        *packages.KINDS,
+        *journald.KINDS,
+        *authlog.KINDS,
+        *network.KINDS,
+        *docker.KINDS,
+        *vulnerabilities.KINDS,
+    )
 }

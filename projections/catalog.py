@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
-from projections.queries import commands, containers, network, packages, security, services
+from projections.queries import commands, containers, network, packages, security, services, vulnerabilities
 
 # One line per domain: a new domain adds its questions here. The order is the order of `query --list`.
 QUERIES: dict[str, NamedQuery] = {
@@ -22,6 +22,7 @@ QUERIES: dict[str, NamedQuery] = {
         *containers.QUERIES,
         *services.QUERIES,
         *security.QUERIES,
+        *vulnerabilities.QUERIES,
     )
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import commands, containers, network, packages, security, services
+from projections import commands, containers, network, packages, security, services, vulnerabilities
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -13,4 +13,5 @@ PROJECTORS: dict[str, Project] = {
     **services.PROJECTORS,
     **security.PROJECTORS,
     **network.PROJECTORS,
+    **vulnerabilities.PROJECTORS,
 }

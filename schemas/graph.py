@@ -10,11 +10,20 @@ from __future__ import annotations
 from types import ModuleType
 
 from schemas import core
-from schemas.events import commands, containers, network, packages, security, services
+from schemas.events import commands, containers, network, packages, security, services, vulnerabilities
 from schemas.model import NodeLabel, RelType
 
 # One entry per domain: a new domain adds its schema module here.
-DOMAINS: tuple[ModuleType, ...] = (core, packages, commands, containers, services, security, network)
+DOMAINS: tuple[ModuleType, ...] = (
+    core,
+    packages,
+    commands,
+    containers,
+    services,
+    security,
+    network,
+    vulnerabilities,
+)
 
 
 def _collect_nodes() -> dict[str, NodeLabel]:

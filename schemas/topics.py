@@ -6,12 +6,21 @@ import zlib
 from types import ModuleType
 
 from schemas import core
-from schemas.events import commands, containers, network, packages, security, services
+from schemas.events import commands, containers, network, packages, security, services, vulnerabilities
 from schemas.model import Topic
 
 # One entry per domain: a new domain adds its schema module here. Every runner (ingest, forward,
 # process, project, replay) takes its topics from RAW_TOPICS and DOMAIN_TOPICS.
-DOMAINS: tuple[ModuleType, ...] = (core, packages, commands, containers, services, security, network)
+DOMAINS: tuple[ModuleType, ...] = (
+    core,
+    packages,
+    commands,
+    containers,
+    services,
+    security,
+    network,
+    vulnerabilities,
+)
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records
 # (bench/compression.py): zstd 63 bytes/record on the broker's disk, lz4 107, none 815, and zstd took

@@ -21,6 +21,7 @@ from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
+from watchman.domains.vulnerabilities import VulnerabilitySettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
 
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     journald: JournaldSettings = JournaldSettings()
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
+    vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
 
     @field_validator("api_listen")
     @classmethod

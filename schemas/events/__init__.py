@@ -52,7 +52,8 @@ import schemas.events.containers  # isort: skip
 
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip
-import schemas.events.services  # noqa: F401  # isort: skip
+import schemas.events.services  # isort: skip
+import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from watchman.cli import check, common, config, distributed, parse, query, replay, run, status, token
+from watchman.cli import check, common, config, cve, distributed, parse, query, replay, run, status, token
 
 HELP = """The Watchman: one source of truth for what happens on this host.
 
@@ -56,6 +56,7 @@ app.command()(distributed.worker)
 app.command()(distributed.project)
 app.add_typer(token.app, name="token")
 app.add_typer(config.app, name="config")
+app.add_typer(cve.app, name="cve")
 
 
 def main() -> None:
