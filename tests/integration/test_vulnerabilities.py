@@ -26,7 +26,10 @@ from watchman.cli import app
 
 DATA = Path(__file__).parents[1] / "data" / "vulnerabilities"
 ROUTE = next(r for r in ROUTES if r.name == "vulnerabilities")
-STANZA = "Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\nSource: glibc\nVersion: {version}\n\n"
+STANZA = (
+    "Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\n"
+    "Source: glibc\nVersion: {version}\n\n"
+)
 BOOKWORM = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
 
 

@@ -49,7 +49,10 @@ SAMPLES: dict[str, tuple[Path, str]] = {
     "wg": (NET / "wg-show-all-dump.txt", "VpnDisconnected"),  # its handshakes are old by NOW
     "tailscale": (NET / "tailscale-status.json", "VpnConnected"),
     "osv": (ROOT / "data" / "vulnerabilities" / "osv" / "DSA-5514-1.json", "VulnerabilityPublished"),
-    "debian-tracker": (ROOT / "data" / "vulnerabilities" / "debian-tracker-glibc.json", "VulnerabilityPublished"),
+    "debian-tracker": (
+        ROOT / "data" / "vulnerabilities" / "debian-tracker-glibc.json",
+        "VulnerabilityPublished",
+    ),
 }
 # Tested on real tool output made by the test (tests/integration/test_parse_kinds_real.py), or on a
 # Homebrew prefix (tests/unit/producers/test_brew.py tests brew.parse_dir, which the kind calls).

@@ -3,6 +3,7 @@ Debian Security Tracker (tests/data/README.md), and on bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -119,14 +120,10 @@ def test_not_a_feed(tmp_path: Path) -> None:
     )
 )
 def test_any_json_is_an_advisory_or_a_clear_error(doc: object) -> None:
-    try:
+    with contextlib.suppress(AdvisoryError):
         osv_advisory(doc)
-    except AdvisoryError:
-        pass
-    try:
+    with contextlib.suppress(AdvisoryError):
         list(tracker_advisories(doc))
-    except AdvisoryError:
-        pass
 
 
 STATUS = """\
@@ -170,7 +167,10 @@ def test_dpkg_status_names_each_binary_source() -> None:
 
 
 def test_rpm_query_names_the_source_rpm() -> None:
-    text = "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\ngpg-pubkey\t(none)\t1\t2\t(none)\t(none)\n"
+    text = (
+        "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n"
+        "gpg-pubkey\t(none)\t1\t2\t(none)\t(none)\n"
+    )
     (row,) = rpm_query(text, "h", "x86_64")
     assert (row.key, row.version, row.source, row.source_version) == (
         "h/rpm/openssl-libs",
