@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
+from bench import cve, distributed, idle, latency, parsers, pipeline, profiling, replay, scale, storm
 from bench.common import say
 from bench.results import (
     RESULTS_FILE,
@@ -26,7 +26,18 @@ from bench.results import (
     write_results,
 )
 
-BENCHMARKS = ("all", "parsers", "pipeline", "replay", "scale", "idle", "latency", "distributed", "storm")
+BENCHMARKS = (
+    "all",
+    "parsers",
+    "pipeline",
+    "replay",
+    "scale",
+    "idle",
+    "latency",
+    "distributed",
+    "storm",
+    "cve",
+)
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
 
@@ -68,7 +79,9 @@ benchmarks:
             systemd-journal-remote into the journal the daemon follows, into `watchman run` and the
             distributed deployment: graph nodes added (target <= 1 % of lines), CPU and RSS of every
             process (daemon <= 1 core during, <= 5 % 30 s after), lag until the counts are exact.
-  all       all of the above but storm (it drives the machine flat out for minutes: run it on its
+  cve       a 100,000-record OSV all.zip imported (parse, decide, project into LadybugDB) and the
+            time to match 1,000 installed packages against it (a first snapshot, an upgrade).
+  all       all of the above but storm and cve (storm drives the machine flat out for minutes: run it on its
             own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
@@ -200,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
     use_servers = not args.no_servers
-    chosen = set(BENCHMARKS[1:]) - {"storm"} if args.benchmark == "all" else {args.benchmark}
+    chosen = set(BENCHMARKS[1:]) - {"storm", "cve"} if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -250,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.sections.append(
                 latency.run(work, seconds=latency_seconds, rate=args.latency_rate, distributed=use_servers)
             )
+            stamp()
+        if "cve" in chosen:
+            report.sections.append(cve.run(work))
             stamp()
         if "storm" in chosen:
             report.sections.append(

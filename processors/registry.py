@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors import containers, network, packages, security, services, vulnerabilities
+from processors import containers, network, packages, permissions, security, services, vulnerabilities
 from processors.routing import Route
 
 # One line per domain: a new domain appends its module's ROUTES here.
@@ -13,4 +13,5 @@ ROUTES: tuple[Route, ...] = (
     *services.ROUTES,
     *security.ROUTES,
     *vulnerabilities.ROUTES,
+    *permissions.ROUTES,
 )

@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRange
-from projections.queries import commands, containers, network, packages, security, services, vulnerabilities
+from projections.queries import (
+    commands,
+    containers,
+    network,
+    packages,
+    permissions,
+    security,
+    services,
+    vulnerabilities,
+)
 
 # One line per domain: a new domain adds its questions here. The order is the order of `query --list`.
 QUERIES: dict[str, NamedQuery] = {
@@ -23,6 +32,7 @@ QUERIES: dict[str, NamedQuery] = {
         *services.QUERIES,
         *security.QUERIES,
         *vulnerabilities.QUERIES,
+        *permissions.QUERIES,
     )
 }
 

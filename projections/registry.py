@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from projections import commands, containers, network, packages, security, services, vulnerabilities
+from projections import (
+    commands,
+    containers,
+    network,
+    packages,
+    permissions,
+    security,
+    services,
+    vulnerabilities,
+)
 from projections.projecting import Project
 
 # One line per domain: a new domain adds its module's PROJECTORS here.
@@ -14,4 +23,5 @@ PROJECTORS: dict[str, Project] = {
     **security.PROJECTORS,
     **network.PROJECTORS,
     **vulnerabilities.PROJECTORS,
+    **permissions.PROJECTORS,
 }

@@ -10,7 +10,16 @@ from __future__ import annotations
 from types import ModuleType
 
 from schemas import core
-from schemas.events import commands, containers, network, packages, security, services, vulnerabilities
+from schemas.events import (
+    commands,
+    containers,
+    network,
+    packages,
+    permissions,
+    security,
+    services,
+    vulnerabilities,
+)
 from schemas.model import NodeLabel, RelType
 
 # One entry per domain: a new domain adds its schema module here.
@@ -23,6 +32,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     security,
     network,
     vulnerabilities,
+    permissions,
 )
 
 

@@ -6,7 +6,16 @@ import zlib
 from types import ModuleType
 
 from schemas import core
-from schemas.events import commands, containers, network, packages, security, services, vulnerabilities
+from schemas.events import (
+    commands,
+    containers,
+    network,
+    packages,
+    permissions,
+    security,
+    services,
+    vulnerabilities,
+)
 from schemas.model import Topic
 
 # One entry per domain: a new domain adds its schema module here. Every runner (ingest, forward,
@@ -20,6 +29,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     security,
     network,
     vulnerabilities,
+    permissions,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

@@ -20,6 +20,7 @@ from pydantic_settings import (
 from watchman.domains.containers import DockerSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
+from watchman.domains.permissions import PermissionSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 from watchman.domains.vulnerabilities import VulnerabilitySettings
 
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     authlog: AuthLogSettings = AuthLogSettings()
     services: ServicesSettings = ServicesSettings()
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
+    permissions: PermissionSettings = PermissionSettings()
 
     @field_validator("api_listen")
     @classmethod
