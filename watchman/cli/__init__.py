@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from watchman.cli import check, common, config, cve, distributed, parse, query, replay, run, status, token
+from watchman.cli import (
+    check,
+    common,
+    config,
+    cve,
+    distributed,
+    parse,
+    query,
+    replay,
+    report,
+    run,
+    status,
+    token,
+)
 
 HELP = """The Watchman: one source of truth for what happens on this host.
 
@@ -57,6 +70,7 @@ app.command()(distributed.project)
 app.add_typer(token.app, name="token")
 app.add_typer(config.app, name="config")
 app.add_typer(cve.app, name="cve")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:
