@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from processors import containers, network, packages, permissions, security, services, vulnerabilities
+from processors import (
+    containers,
+    exposure,
+    network,
+    packages,
+    permissions,
+    security,
+    services,
+    vulnerabilities,
+)
 from processors.routing import Route
 
 # One line per domain: a new domain appends its module's ROUTES here.
@@ -14,4 +23,5 @@ ROUTES: tuple[Route, ...] = (
     *security.ROUTES,
     *vulnerabilities.ROUTES,
     *permissions.ROUTES,
+    *exposure.ROUTES,
 )

@@ -13,6 +13,7 @@ from projections.named import INT_RANGE, CatalogError, NamedQuery, ParamOutOfRan
 from projections.queries import (
     commands,
     containers,
+    exposure,
     network,
     packages,
     permissions,
@@ -33,6 +34,7 @@ QUERIES: dict[str, NamedQuery] = {
         *security.QUERIES,
         *vulnerabilities.QUERIES,
         *permissions.QUERIES,
+        *exposure.QUERIES,
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections import (
     commands,
     containers,
+    exposure,
     network,
     packages,
     permissions,
@@ -24,4 +25,5 @@ PROJECTORS: dict[str, Project] = {
     **network.PROJECTORS,
     **vulnerabilities.PROJECTORS,
     **permissions.PROJECTORS,
+    **exposure.PROJECTORS,
 }

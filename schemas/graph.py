@@ -13,6 +13,7 @@ from schemas import core
 from schemas.events import (
     commands,
     containers,
+    exposure,
     network,
     packages,
     permissions,
@@ -33,6 +34,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     network,
     vulnerabilities,
     permissions,
+    exposure,
 )
 
 

@@ -9,6 +9,7 @@ from schemas import core
 from schemas.events import (
     commands,
     containers,
+    exposure,
     network,
     packages,
     permissions,
@@ -30,6 +31,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     network,
     vulnerabilities,
     permissions,
+    exposure,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from watchman.domains.containers import DockerSettings
+from watchman.domains.exposure import ExposureSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.permissions import PermissionSettings
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     services: ServicesSettings = ServicesSettings()
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
     permissions: PermissionSettings = PermissionSettings()
+    exposure: ExposureSettings = ExposureSettings()
 
     @field_validator("api_listen")
     @classmethod

@@ -108,6 +108,9 @@ class _Host:
         self.packages: dict[str, list[str]] = st.get("packages", {})
         self.by_source: dict[str, list[str]] = st.get("by_source", {})
         self.findings: dict[str, dict[str, str | None]] = st.get("findings", {})
+        # vulnerability -> software keys with an open finding of it (so an advisory's update does not
+        # walk every finding of the host)
+        self.by_vuln: dict[str, list[str]] = st.get("by_vuln", {})
 
     def save(self) -> None:
         self.table.set(
@@ -118,6 +121,7 @@ class _Host:
                 "packages": self.packages,
                 "by_source": self.by_source,
                 "findings": self.findings,
+                "by_vuln": self.by_vuln,
             },
         )
 
@@ -168,12 +172,18 @@ def _rematch(
         assert pkg is not None
         h.findings.setdefault(key, {})[vid] = fix
         if not was:
+            h.by_vuln.setdefault(vid, []).append(key)
             ev = _finding(VulnerabilityFound, adv, vid, key, pkg, h.release, fix, reason_found)
             out.append(_envelope(raw, ev, h.host, ts, f"{vid}|{key}", vid, key))
     elif was and not now:
         del before[vid]
         if not before:
             h.findings.pop(key, None)
+        keys = [k for k in h.by_vuln.get(vid, []) if k != key]
+        if keys:
+            h.by_vuln[vid] = keys
+        else:
+            h.by_vuln.pop(vid, None)
         gone = pkg or old_pkg or [key.rsplit("/", 1)[-1], "", "", ""]
         ev = _finding(
             VulnerabilityFixed, adv, vid, key, gone, h.release, adv_fix(adv, h.release, gone), reason_fixed
@@ -235,7 +245,7 @@ def decide_advisory(raw: Envelope, p: AdvisoryObserved, table: Table) -> list[En
         h = _Host(table, host)
         sources = {name for release, name in old_names | new_names if release == h.release}
         keys = {k for s in sources for k in h.by_source.get(s, ())}
-        keys |= {k for k, vulns in h.findings.items() if p.id in vulns}
+        keys |= set(h.by_vuln.get(p.id, ()))
         changed: list[Envelope] = []
         for key in sorted(keys):
             changed += _rematch(raw, h, key, p.id, adv, ts, "advisory", "advisory")

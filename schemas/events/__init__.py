@@ -53,6 +53,7 @@ import schemas.events.containers  # isort: skip
 # The services and security domains' types (journald, metrics, health) register on import.
 import schemas.events.security  # isort: skip
 import schemas.events.services  # isort: skip
+import schemas.events.exposure  # isort: skip
 import schemas.events.permissions  # isort: skip
 import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
 

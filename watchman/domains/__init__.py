@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from watchman.domains import containers, network, packages, permissions, services, vulnerabilities
+from watchman.domains import containers, exposure, network, packages, permissions, services, vulnerabilities
 
 # One entry per domain that observes something on the host (in the order sources are polled).
-DOMAINS: tuple[ModuleType, ...] = (packages, containers, network, services, vulnerabilities, permissions)
+DOMAINS: tuple[ModuleType, ...] = (
+    packages,
+    containers,
+    network,
+    services,
+    vulnerabilities,
+    permissions,
+    exposure,
+)
