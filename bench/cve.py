@@ -148,8 +148,8 @@ def run(work: Path, *, records: int = 100_000, packages: int = 1_000) -> Section
                 "OSV import: parse + decide + project",
                 records / (parse_s + decide_s + project_s),
                 "records/s",
-                note=f"decide {records / decide_s:,.0f}/s ({records / decide_cpu:,.0f} per CPU-second; one host "
-                f"of {packages:,} packages known), "
+                note=f"decide {records / decide_s:,.0f}/s ({records / decide_cpu:,.0f} per CPU-second; "
+                f"one host of {packages:,} packages known), "
                 f"LadybugDB {len(decided) / project_s:,.0f} events/s",
             ),
             Figure(
