@@ -48,7 +48,8 @@ def test_import_update_and_permission_change_through_the_daemon(tmp_path: Path) 
         f'dpkg_status = ["{status}"]\nrpmdb = []\n'
         f'[journald]\nfiles = ["{tmp_path / "none.journal"}"]\n'
         "[network]\nenabled = false\n[docker]\nenabled = false\n[services]\nmetrics_enabled = false\n"
-        f'[vulnerabilities]\ndpkg_status = "{status}"\nos_release = "{osrel}"\nrpm_dbpath = "{tmp_path / "no-rpm"}"\n'
+        f'[vulnerabilities]\ndpkg_status = "{status}"\nos_release = "{osrel}"\n'
+        f'rpm_dbpath = "{tmp_path / "no-rpm"}"\n'
         f'[permissions]\nroot = "{root}"\n[exposure]\nenabled = false\n'
     )
     _cli(config, "cve", "import", str(DATA / "osv" / "DSA-5514-1.json"))
