@@ -192,8 +192,8 @@ def osv_advisory(record: object) -> AdvisoryObserved:
         "withdrawn": _time(record.get("withdrawn")),
         "affected": tuple(affected),
     }
-    obs = AdvisoryObserved(digest="", **fields)
-    return obs.model_copy(update={"digest": _digest(obs.model_dump(mode="json", exclude={"digest"}))})
+    # The record as published is the content: any change to it (a new fix, a new alias) is a new digest.
+    return AdvisoryObserved(digest=_digest(record), **fields)
 
 
 def tracker_advisories(data: object) -> Iterable[AdvisoryObserved | AdvisoryError]:
