@@ -142,7 +142,8 @@ def run(work: Path, *, records: int = 100_000, packages: int = 1_000) -> Section
                 "OSV zip parse",
                 records / parse_s,
                 "records/s",
-                note=f"{records:,} records, {size / 2**20:.0f} MiB zip; {records / parse_cpu:,.0f} per CPU-second",
+                note=f"{records:,} records, {size / 2**20:.0f} MiB zip; "
+                f"{records / parse_cpu:,.0f} per CPU-second",
             ),
             Figure(
                 "OSV import: parse + decide + project",
