@@ -14,7 +14,7 @@ version listed in `versions` is affected whatever the ranges say.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 
 from debian.debian_support import Version as DebVersion
 from packaging.version import InvalidVersion
@@ -24,8 +24,16 @@ from rpm_vercmp import vercmp
 Compare = Callable[[str, str], int]
 
 
+@lru_cache(maxsize=1 << 16)
+def _deb(v: str) -> DebVersion:
+    return DebVersion(v)
+
+
+@lru_cache(maxsize=1 << 16)
 def compare_deb(a: str, b: str) -> int:
-    va, vb = DebVersion(a), DebVersion(b)
+    """Cached: matching compares the same few installed and fixed versions thousands of times (a pure
+    function of its arguments, so the cache cannot change an answer)."""
+    va, vb = _deb(a), _deb(b)
     return (va > vb) - (va < vb)
 
 
@@ -40,6 +48,7 @@ def _evr(evr: str) -> tuple[int, str, str]:
     return epoch, version, release
 
 
+@lru_cache(maxsize=1 << 16)
 def compare_rpm(a: str, b: str) -> int:
     """rpm's order of `[epoch:]version-release`: epoch, then rpmvercmp of version, then of release
     (a side without a release compares by version only, as rpm does for a bare version)."""
