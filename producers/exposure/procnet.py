@@ -30,9 +30,11 @@ def listening(text: str, protocol: str) -> list[tuple[str, int, int]]:
             continue
         local, _, port = f[1].partition(":")
         try:
-            out.append((_address(local), int(port, 16), int(f[9])))
+            address, number, inode = _address(local), int(port, 16), int(f[9])
         except ValueError:
             continue
+        if 0 <= number <= 0xFFFF and inode >= 0:
+            out.append((address, number, inode))
     return out
 
 

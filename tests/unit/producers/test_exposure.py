@@ -7,6 +7,9 @@ import os
 import socket
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from producers.exposure.procnet import is_loopback, listening, owner
 
 
@@ -51,3 +54,12 @@ def test_cgroup_owner() -> None:
     assert owner(f"0::/system.slice/docker-{cid}.scope\n") == (None, cid)
     assert owner(f"12:pids:/docker/{cid}\n11:memory:/docker/{cid}\n") == (None, cid)
     assert owner("0::/user.slice/user-1000.slice/session-2.scope\n") == ("session-2.scope", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_never_crashes_the_table_parser(text: str) -> None:
+    for protocol in ("tcp", "udp"):
+        for address, port, inode in listening(text, protocol):
+            assert 0 <= port <= 0xFFFF and inode >= 0 and address
+    owner(text)

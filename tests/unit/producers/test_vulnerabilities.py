@@ -194,3 +194,11 @@ def test_rpm_query_names_the_source_rpm() -> None:
 )
 def test_os_release(text: str, release: str | None) -> None:
     assert os_release(text) == release
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text())
+def test_any_database_text_never_crashes_the_inventory_parsers(status: str, rpm: str) -> None:
+    for row in dpkg_status(status, "h", "amd64") + rpm_query(rpm, "h", "x86_64"):
+        assert row.key.startswith("h/") and row.source
+    os_release(status)
