@@ -3,10 +3,15 @@ and the setuid/setgid and world-writable files under the system directories, as 
 
 Paths are relative to `root` (/ on a host; a temporary directory in tests) and reported as on the host.
 Walks stay on the root's file system and never follow symlinks; a file that vanishes mid-scan is skipped.
+
+Live: with `live` (the default) the directories holding sensitive files are watched with inotify; a
+change there makes the next poll rescan the sensitive files at once (the system directories' walk, the
+expensive part, keeps its interval and its last result meanwhile).
 """
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import hashlib
 import logging
@@ -18,6 +23,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import inotify_simple  # type: ignore[import-untyped]  # no py.typed: a ctypes wrapper
 
 from producers.source import Poll
 from schemas.envelope import Envelope, event_id
@@ -93,6 +100,7 @@ class PermissionScanner:
         interval: float = 900.0,
         system_dirs: tuple[str, ...] = SYSTEM_DIRS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        live: bool = True,
     ) -> None:
         self.host = host
         self.topic = RAW_PERMISSIONS
@@ -103,6 +111,38 @@ class PermissionScanner:
         self._clock = clock
         self._digest: str | None = (cursor or {}).get("digest")
         self._due = 0.0
+        self._system: list[FileState] = []
+        self._ino: Any = None
+        if live:
+            self._watch()
+
+    def _watch(self) -> None:
+        """inotify on every directory that holds sensitive files (those that exist now)."""
+        dirs = {(self.root / rel).parent for rel in SENSITIVE_FILES} | {
+            self.root / rel for rel in SENSITIVE_DIRS
+        }
+        home = self.root / "home"
+        if home.is_dir():
+            dirs |= {u / ".ssh" for u in home.iterdir()}
+        try:
+            self._ino = inotify_simple.INotify(nonblocking=True)
+        except OSError as exc:
+            log.info("no inotify for the sensitive files (%s): scanning every %ss only", exc, self.interval)
+            return
+        f = inotify_simple.flags
+        mask = f.ATTRIB | f.MODIFY | f.CLOSE_WRITE | f.CREATE | f.DELETE | f.MOVED_FROM | f.MOVED_TO
+        for d in sorted(dirs):
+            if d.is_dir():
+                with contextlib.suppress(OSError):
+                    self._ino.add_watch(str(d), mask)
+
+    def _changed_live(self) -> bool:
+        if self._ino is None:
+            return False
+        try:
+            return bool(self._ino.read(timeout=0))
+        except OSError:
+            return False
 
     def _state(self, path: Path, role: FileRole, st: os.stat_result) -> FileState:
         return FileState(
@@ -145,7 +185,8 @@ class PermissionScanner:
                 if stat.S_ISREG(st.st_mode):
                     yield d / n, st
 
-    def scan(self) -> list[FileState]:
+    def scan(self, *, system: bool = True) -> list[FileState]:
+        """Sensitive files and (with `system`, else the last walk's result) the system directories."""
         files: dict[str, FileState] = {}
         for path in self._sensitive():
             try:
@@ -155,6 +196,11 @@ class PermissionScanner:
             if stat.S_ISREG(st.st_mode):
                 fs = self._state(path, "sensitive", st)
                 files[fs.path] = fs
+        if not system:
+            for fs in self._system:
+                files.setdefault(fs.path, fs)
+            return [files[k] for k in sorted(files)]
+        walked: list[FileState] = []
         for rel in self.system_dirs:
             for path, st in self._walk(self.root / rel):
                 mode = stat.S_IMODE(st.st_mode)
@@ -165,14 +211,20 @@ class PermissionScanner:
                     role = "world-writable"
                 if role is not None:
                     fs = self._state(path, role, st)
+                    walked.append(fs)
                     files.setdefault(fs.path, fs)  # a sensitive file keeps that role
+        self._system = walked
         return [files[k] for k in sorted(files)]
 
     def poll(self, max_lines: int) -> Poll:
-        if time.monotonic() < self._due:
+        live = self._changed_live()
+        if time.monotonic() >= self._due:
+            self._due = time.monotonic() + self.interval
+            files = self.scan()
+        elif live:
+            files = self.scan(system=False)
+        else:
             return Poll()
-        self._due = time.monotonic() + self.interval
-        files = self.scan()
         h = hashlib.blake2b(digest_size=16)
         for f in files:
             h.update(f.model_dump_json().encode())
@@ -199,7 +251,9 @@ class PermissionScanner:
         self._due = 0.0
 
     def close(self) -> None:
-        pass
+        if self._ino is not None:
+            self._ino.close()
+            self._ino = None
 
 
 def _same_dev(path: Path, dev: int) -> bool:

@@ -107,3 +107,24 @@ def test_changes_between_scans_become_events_and_the_weekly_question(tmp_path: P
             {"p": "/home/alice/.ssh/authorized_keys"},
         ).rows
         assert gone == [["removed"]]
+
+
+def test_a_change_to_a_sensitive_file_is_seen_at_the_next_poll_not_the_next_interval(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    src = PermissionScanner("h", root=root, interval=3600, system_dirs=("usr/bin",))
+    table = MemoryTable()
+    try:
+        first = src.poll(10)  # the first poll scans everything: the baseline
+        assert [e for raw in first.observations for e in ROUTE.handle(raw.to_json(), table)] == []
+        assert src.poll(10).observations == []  # nothing changed, an hour to the next scan
+        os.chmod(root / "etc/sudoers.d/ops", 0o666)
+        live = src.poll(10)  # inotify told of it
+        events = [e for raw in live.observations for e in ROUTE.handle(raw.to_json(), table)]
+        assert {(e.type, e.payload["path"]) for e in events} == {
+            ("PermissionChanged", "/etc/sudoers.d/ops"),
+            ("WorldWritableAdded", "/etc/sudoers.d/ops"),
+        }
+        # The setuid binary walked an hour ago is still in the snapshot: not reported as gone.
+        assert "/usr/bin/su" in {f["path"] for f in live.observations[0].payload["files"]}
+    finally:
+        src.close()
