@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import (
     backup,
     configfiles,
+    cve,
     distributed,
     idle,
     latency,
@@ -56,6 +57,7 @@ BENCHMARKS = (
     "resources",
     "configfiles",
     "backup",
+    "cve",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -117,6 +119,9 @@ benchmarks:
             up s3) by the streamed format, beside `tar | zstd | age` of the same files to /dev/null:
             MB/s (target >= 0.7 x the baseline) and the backing-up process's peak RSS (<= 200 MB).
   all       all of the above but storm and backup (it drives the machine flat out for minutes: run it on its
+  cve       a 100,000-record OSV all.zip imported (parse, decide, project into LadybugDB) and the
+            time to match 1,000 installed packages against it (a first snapshot, an upgrade).
+  all       all of the above but storm and cve (storm drives the machine flat out for minutes: run it on its
             own) (default); scale reuses the pipeline run of the same size.
             --no-servers leaves out what needs Kafka and Neo4j (distributed, the distributed
             latency, the producer's idle figures).
@@ -260,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_their_own = {"storm", "mcp", "obsidian"}
     chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
     chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
+    chosen = set(BENCHMARKS[1:]) - {"storm", "cve"} if args.benchmark == "all" else {args.benchmark}
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -312,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stamp()
         if "mcp" in chosen:
             report.sections.append(mcp.run(work, probes=50 if quick else 200))
+        if "cve" in chosen:
+            report.sections.append(cve.run(work))
             stamp()
         if "storm" in chosen:
             report.sections.append(

@@ -6,15 +6,18 @@ from processors import (
     backups,
     configfiles,
     containers,
+    exposure,
     mcp,
     network,
     obsidian,
     packages,
+    permissions,
     resources,
     runners,
     scheduler,
     security,
     services,
+    vulnerabilities,
 )
 from processors.routing import Route
 
@@ -32,4 +35,7 @@ ROUTES: tuple[Route, ...] = (
     *configfiles.ROUTES,
     *backups.ROUTES,
     *scheduler.ROUTES,
+    *vulnerabilities.ROUTES,
+    *permissions.ROUTES,
+    *exposure.ROUTES,
 )

@@ -9,8 +9,18 @@ from producers.network import kinds as network
 from producers.packages import kinds as packages
 from producers.parse_kind import ParseKind
 from producers.runners import kinds as runners
+from producers.vulnerabilities import kinds as vulnerabilities
 
+# One line per producer package that declares parse kinds.
 KINDS: dict[str, ParseKind] = {
     k.name: k
-    for k in (*packages.KINDS, *journald.KINDS, *authlog.KINDS, *network.KINDS, *docker.KINDS, *runners.KINDS)
+    for k in (
+        *packages.KINDS,
+        *journald.KINDS,
+        *authlog.KINDS,
+        *network.KINDS,
+        *docker.KINDS,
+        *runners.KINDS,
+        *vulnerabilities.KINDS,
+    )
 }

@@ -16,14 +16,17 @@ from projections.queries import (
     commands,
     configfiles,
     containers,
+    exposure,
     mcp,
     network,
     obsidian,
     packages,
+    permissions,
     resources,
     runners,
     security,
     services,
+    vulnerabilities,
 )
 
 # One line per domain: a new domain adds its questions here. The order is the order of `query --list`.
@@ -43,6 +46,9 @@ QUERIES: dict[str, NamedQuery] = {
         *configfiles.QUERIES,
         *backups.QUERIES,
         *runners.QUERIES,
+        *vulnerabilities.QUERIES,
+        *permissions.QUERIES,
+        *exposure.QUERIES,
     )
 }
 

@@ -8,15 +8,18 @@ from projections import (
     commands,
     configfiles,
     containers,
+    exposure,
     mcp,
     network,
     obsidian,
     packages,
+    permissions,
     resources,
     runners,
     scheduler,
     security,
     services,
+    vulnerabilities,
 )
 from projections.projecting import Project
 
@@ -36,4 +39,7 @@ PROJECTORS: dict[str, Project] = {
     **configfiles.PROJECTORS,
     **backups.PROJECTORS,
     **scheduler.PROJECTORS,
+    **vulnerabilities.PROJECTORS,
+    **permissions.PROJECTORS,
+    **exposure.PROJECTORS,
 }

@@ -12,15 +12,18 @@ from schemas.events import (
     commands,
     configfiles,
     containers,
+    exposure,
     mcp,
     network,
     obsidian,
     packages,
+    permissions,
     resources,
     runners,
     scheduler,
     security,
     services,
+    vulnerabilities,
 )
 from schemas.model import Topic
 
@@ -42,6 +45,9 @@ DOMAINS: tuple[ModuleType, ...] = (
     backups,
     scheduler,
     runners,
+    vulnerabilities,
+    permissions,
+    exposure,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

@@ -21,13 +21,16 @@ from watchman.domains.alerts import AlertSettings
 from watchman.domains.backups import BackupSettings
 from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
+from watchman.domains.exposure import ExposureSettings
 from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
+from watchman.domains.permissions import PermissionSettings
 from watchman.domains.resources import ResourceSettings
 from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
+from watchman.domains.vulnerabilities import VulnerabilitySettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
 
@@ -105,6 +108,9 @@ class Settings(BaseSettings):
     configfiles: ConfigFilesSettings = ConfigFilesSettings()
     backups: BackupSettings = BackupSettings()
     git_runners: RunnerSettings = RunnerSettings()
+    vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
+    permissions: PermissionSettings = PermissionSettings()
+    exposure: ExposureSettings = ExposureSettings()
 
     @field_validator("api_listen")
     @classmethod

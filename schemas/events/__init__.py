@@ -72,7 +72,10 @@ import schemas.events.configfiles  # isort: skip
 
 # The backups domain's types and the scheduler's record register on import.
 import schemas.events.backups  # isort: skip
-import schemas.events.scheduler  # noqa: F401  # isort: skip
+import schemas.events.scheduler  # isort: skip
+import schemas.events.exposure  # isort: skip
+import schemas.events.permissions  # isort: skip
+import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

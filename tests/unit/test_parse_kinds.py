@@ -53,6 +53,11 @@ SAMPLES: dict[str, tuple[Path, str]] = {
         "JobCompleted",
     ),
     "gitlab-runner-log": (ROOT / "data" / "runners" / "gitlab" / "gitlab-runner.log", "JobFailed"),
+    "osv": (ROOT / "data" / "vulnerabilities" / "osv" / "DSA-5514-1.json", "VulnerabilityPublished"),
+    "debian-tracker": (
+        ROOT / "data" / "vulnerabilities" / "debian-tracker-glibc.json",
+        "VulnerabilityPublished",
+    ),
 }
 # Tested on real tool output made by the test (tests/integration/test_parse_kinds_real.py), or on a
 # Homebrew prefix (tests/unit/producers/test_brew.py tests brew.parse_dir, which the kind calls).

@@ -10,6 +10,7 @@ from watchman.cli import (
     common,
     config,
     configfiles,
+    cve,
     distributed,
     mcp,
     obsidian,
@@ -17,6 +18,7 @@ from watchman.cli import (
     plot,
     query,
     replay,
+    report,
     resources,
     run,
     runners,
@@ -81,6 +83,8 @@ app.add_typer(resources.app, name="resources")
 configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
 app.add_typer(backups.app, name="backup")
 app.add_typer(runners.app, name="runners")
+app.add_typer(cve.app, name="cve")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -10,13 +10,16 @@ from watchman.domains import (
     backups,
     configfiles,
     containers,
+    exposure,
     mcp,
     network,
     obsidian,
     packages,
+    permissions,
     resources,
     runners,
     services,
+    vulnerabilities,
 )
 
 # One entry per domain that observes something on the host (in the order sources are polled).
@@ -32,4 +35,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     configfiles,
     backups,
     runners,
+    vulnerabilities,
+    permissions,
+    exposure,
 )
