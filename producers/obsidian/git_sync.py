@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -142,6 +143,24 @@ class VaultSyncer:
         self._ssh_dir: str | None = None
         self._extensions = frozenset(e.lstrip(".").lower() for e in cfg.media_extensions)
         self._max_bytes = None if cfg.media_max_file_mb is None else int(cfg.media_max_file_mb * 2**20)
+
+    def close(self) -> None:
+        """End the shared ssh connections (ControlPersist would keep them 120 s) and remove their
+        directory; close the repository's git processes."""
+        with self.lock:
+            if self._ssh_dir is not None:
+                for sock in Path(self._ssh_dir).iterdir():
+                    subprocess.run(
+                        ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "watchman-vault"],
+                        capture_output=True,
+                        timeout=10,
+                        check=False,
+                    )
+                shutil.rmtree(self._ssh_dir, ignore_errors=True)
+                self._ssh_dir = None
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
 
     # --- the repository ---------------------------------------------------------------------------
 

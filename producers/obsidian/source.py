@@ -114,6 +114,7 @@ class VaultSource:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.syncer.close()
 
     # --- the thread --------------------------------------------------------------------------------
 

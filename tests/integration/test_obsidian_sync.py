@@ -105,6 +105,12 @@ def test_edits_sync_both_ways_over_ssh(tmp_path: Path, sshd: Sshd) -> None:
     # Nothing to do: no step, no push without being ahead.
     assert _steps(a.sync("interval")) == []
     assert "Permission denied" not in sshd.log()
+    # Closing ends the shared ssh connections and removes their directory (they once piled up in /tmp).
+    shared = [Path(d) for d in (a._ssh_dir, b._ssh_dir) if d is not None]
+    assert shared and all(any(d.iterdir()) for d in shared)
+    a.close()
+    b.close()
+    assert not any(d.exists() for d in shared)
 
 
 def _conflict(tmp: Path, strategy: str, **cfg: object) -> tuple[VaultSyncer, VaultSyncer, Path]:

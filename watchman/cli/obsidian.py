@@ -57,7 +57,11 @@ def sync(
         from producers.obsidian.git_sync import VaultSyncer
         from watchman.domains.obsidian import vault_config
 
-        result = VaultSyncer(vault_config(s, vaults[name]), s.host).sync("command")
+        syncer = VaultSyncer(vault_config(s, vaults[name]), s.host)
+        try:
+            result = syncer.sync("command")
+        finally:
+            syncer.close()
         out.print(result.summary(), highlight=False)
         if result.status.sync_status == "error":
             raise typer.Exit(1)
