@@ -110,6 +110,8 @@ def write_config(work: Path) -> Path:
         f'data_dir = "{work / "data"}"',
         'host = "bench"',
         'log_timezone = "UTC"',
+        # Any free port: another daemon on this machine (a developer's, a test's) may hold the default.
+        'api_listen = "127.0.0.1:0"',
         "[packages]",
     ]
     for kind in KINDS:

@@ -34,9 +34,7 @@ def _daemon(work: Path, name: str, sampler: bool) -> tuple[subprocess.Popen[byte
     root = work / name
     root.mkdir()
     config = idle.write_config(root)
-    text = config.read_text().replace(
-        'host = "bench"', 'host = "bench"\napi_listen = ""\npoll_interval = 1.0'
-    )
+    text = config.read_text().replace('api_listen = "127.0.0.1:0"', 'api_listen = ""\npoll_interval = 1.0')
     config.write_text(text + f"[resources]\nenabled = {'true' if sampler else 'false'}\n"
                       f"metrics_interval = {INTERVAL}\ngpu = false\n")  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHMAN_")}
