@@ -371,12 +371,21 @@ def test_api_conforms_to_its_openapi_and_never_fails_with_5xx(
 ) -> None:
     """Generated requests (valid and invalid) get documented answers, never a server error.
 
-    Two checks are left out, on purpose: positive_data_acceptance (a schema-valid body may still be a
+    Three checks are left out, on purpose: positive_data_acceptance (a schema-valid body may still be a
     400: Cypher that does not parse, a catalog parameter the named query does not take; the schema cannot
-    say that) and allow_header_conformance (Starlette answers 405 with the Allow header of the first route
-    on a path, a known Starlette limitation, not ours to work around)."""
+    say that), allow_header_conformance (Starlette answers 405 with the Allow header of the first route
+    on a path, a known Starlette limitation, not ours to work around) and negative_data_rejection: it
+    reports requests it believes invalid that were sent valid (an extra query parameter whose generated
+    value serialises to nothing, so `?vault_id=v` alone arrives; the Authorization header it removed and
+    this test adds back): about half the runs here with the wave-2 endpoints. What it would catch is
+    tested directly: unknown and repeated query parameters and lax booleans are 422s
+    (tests/integration/test_api_limits.py)."""
     case.call_and_validate(
         base_url=daemon.url,
         headers={"Authorization": f"Bearer {daemon.token()}"},
-        excluded_checks=[checks.positive_data_acceptance, checks.allow_header_conformance],
+        excluded_checks=[
+            checks.positive_data_acceptance,
+            checks.allow_header_conformance,
+            checks.negative_data_rejection,
+        ],
     )

@@ -180,3 +180,30 @@ def test_docs_load_swagger_ui_from_the_daemon_itself(live: Live) -> None:
         assert r.status_code == 200 and len(r.content) > 500, asset
     js = httpx.get(live.url + "/docs/assets/swagger-ui-bundle.js", timeout=10)
     assert "SwaggerUIBundle" in js.text[:5000] or "SwaggerUIBundle" in js.text
+
+
+def test_unknown_query_parameters_are_a_422_naming_what_the_endpoint_takes(live: Live) -> None:
+    # `limit` is a field of the endpoint's parameter model: declared, like a plain parameter.
+    with live.client() as c:
+        ok = c.get("/admin/packages", params={"limit": 5})
+        assert ok.status_code == 200, ok.text
+        r = c.get("/admin/packages", params={"limt": 5})
+        assert r.status_code == 422
+        (problem,) = r.json()["detail"]
+        assert problem["loc"] == ["query", "limt"] and "limit" in problem["msg"]
+        # One value each: which of two would count?
+        twice = c.get("/admin/packages", params=[("limit", "5"), ("limit", "6")])
+        assert twice.status_code == 422 and "more than once" in twice.text
+        # An endpoint that declares none refuses any.
+        assert c.get("/admin/mcp/running", params={"nope": 1}).status_code == 422
+        # The series endpoint takes the named query's own parameters: resolve() checks them (400).
+        s = c.get("/admin/series/metric-series", params={"series": "cpu.percent", "since": "1h"})
+        assert s.status_code == 200, s.text
+        assert c.get("/admin/series/metric-series", params={"bogus": "1"}).status_code == 400
+
+
+def test_booleans_are_strict_in_bodies(live: Live) -> None:
+    """`"read_only": 0` is not `false`: a safety flag must be said as a boolean (pydantic would coerce)."""
+    with live.client() as c:
+        r = c.post("/query", json={"cypher": "MATCH (n) RETURN count(n)", "read_only": 1})
+    assert r.status_code == 422 and "bool" in r.text

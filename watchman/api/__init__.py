@@ -10,7 +10,7 @@ OpenAPI is served at /openapi.json, the interactive docs at /docs.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from watchman.api import limits
@@ -62,8 +62,10 @@ def create_app(
             400: {"model": Problem},
             401: {"model": Problem},
             413: {"model": Problem},
+            422: {"model": limits.ValidationProblem},
             503: {"model": Problem},
         },
+        dependencies=[Depends(limits.known_query_only)],
         docs_url=None,  # served from local files by watchman/api/limits.py (this host may have no internet)
         redoc_url=None,
     )

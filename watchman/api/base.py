@@ -16,6 +16,11 @@ from watchman.values import jsonable
 VERSION = "0.1.0"
 
 
+# openapi_extra marker of a route that reads its query string itself (a named query's parameters);
+# every other route refuses query parameters it does not declare (watchman/api/limits.py).
+FREE_QUERY = "x-watchman-free-query"
+
+
 class Unsupported(RuntimeError):
     """This process does not serve that (e.g. a worker has no graph): the message says who does."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import orjson
 from fastapi import FastAPI, Request
@@ -19,9 +19,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 from watchman.api.auth import Token, matches
+from watchman.api.base import FREE_QUERY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -151,6 +154,73 @@ async def short_validation_error(request: Request, exc: Exception) -> JSONRespon
             error["ctx"] = _short(error["ctx"])
         errors.append(error)
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+_QUERY_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+class ValidationProblem(BaseModel):
+    """A 422: what was wrong with the request, one entry per problem (FastAPI's shape, inputs shortened)."""
+
+    detail: list[dict[str, Any]]
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return origin is Union and any(_is_sequence(a) for a in get_args(annotation))
+
+
+def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
+    """The query parameters a route declares, through its dependencies and parameter models, and
+    those of them that take a list (may be given more than once)."""
+    cached = _QUERY_NAMES.get(id(route))
+    if cached is not None:
+        return cached
+    names: set[str] = set()
+    lists: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        stack.extend(dependant.dependencies)
+        for field in dependant.query_params:
+            model = field.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                for n, f in model.model_fields.items():
+                    names.add(f.alias or n)
+                    if _is_sequence(f.annotation):
+                        lists.add(f.alias or n)
+            else:
+                names.add(field.alias)
+                if _is_sequence(model):
+                    lists.add(field.alias)
+    _QUERY_NAMES[id(route)] = found = (frozenset(names), frozenset(lists))
+    return found
+
+
+def known_query_only(request: Request) -> None:
+    """Every route refuses query parameters it does not declare (a misspelt `limt=5` would otherwise be
+    ignored in silence), and a single-valued one given twice (which of them would count?): 422, as
+    for any other invalid input."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or (route.openapi_extra or {}).get(FREE_QUERY):
+        return
+    names, lists = _query_names(route)
+    problems = []
+    takes = ", ".join(sorted(names)) or "none"
+    for k in dict.fromkeys(request.query_params):
+        if k not in names:
+            msg = f"unknown query parameter (this endpoint takes: {takes})"
+        elif k not in lists and len(request.query_params.getlist(k)) > 1:
+            msg = "given more than once; it takes one value"
+        else:
+            continue
+        problems.append(
+            {"type": "extra_forbidden", "loc": ("query", k), "msg": msg, "input": request.query_params.get(k)}
+        )
+    if problems:
+        raise RequestValidationError(problems)
 
 
 def swagger_assets() -> Path | None:

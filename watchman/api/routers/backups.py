@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from projections.catalog import resolve
 from schemas.events import CommandPayload, command_envelope
@@ -54,13 +54,13 @@ class RestoreRequest(_Request):
     target_dir: str = Field(
         "", max_length=4096, description="restore under this directory (must not hold the files)"
     )
-    in_place: bool = Field(False, description="restore over the live paths (needs confirm)")
+    in_place: StrictBool = Field(False, description="restore over the live paths (needs confirm)")
     confirm: str = Field("", max_length=200, description='for in_place: "restore <backup_id> in place"')
 
 
 class PruneRequest(_Request):
     job: str = Field(pattern=JOB_NAME)
-    dry_run: bool = Field(True, description="only say what would be removed, and why (the default)")
+    dry_run: StrictBool = Field(True, description="only say what would be removed, and why (the default)")
 
 
 def _publish(backend: Backend, payload: CommandPayload, body: _Request) -> Accepted:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from projections.catalog import QUERIES, CatalogError, ParamOutOfRange, resolve
 from watchman.api.auth import Caller
@@ -27,7 +27,7 @@ class QueryRequest(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description="JSON values, passed as Cypher parameters"
     )
-    read_only: bool = Field(False, description="must be true for raw Cypher; the store enforces it")
+    read_only: StrictBool = Field(False, description="must be true for raw Cypher; the store enforces it")
 
     @field_validator("params")
     @classmethod

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from projections.catalog import CatalogError, resolve
 from watchman.api.auth import Caller
-from watchman.api.base import CurrentBackend, Problem, Rows, run_cypher
+from watchman.api.base import FREE_QUERY, CurrentBackend, Problem, Rows, run_cypher
 from watchman.plotting import NotASeries, check_series_query, series_of
 
 router = APIRouter(tags=["resources"])
@@ -40,7 +40,12 @@ class HostResources(BaseModel):
     processes: Rows
 
 
-@router.get("/admin/series/{name}", response_model=Series, responses={400: {"model": Problem}})
+@router.get(
+    "/admin/series/{name}",
+    response_model=Series,
+    responses={400: {"model": Problem}},
+    openapi_extra={FREE_QUERY: True},  # the named query's own parameters: checked by resolve()
+)
 def series(name: str, request: Request, caller: Caller, backend: CurrentBackend) -> Series:
     """The points of a time-series named query (those `watchman plot` draws), for dashboards: the query's
     parameters as query-string parameters, e.g. /admin/series/metric-series?series=cpu&since=24h."""

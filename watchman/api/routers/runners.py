@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from projections.catalog import resolve
 from schemas.events.runners import RegisterRunner, RemoveRunner
@@ -27,7 +27,7 @@ class RegisterRequest(BaseModel):
     labels: list[Annotated[str, Field(max_length=64, pattern=_NAME)]] = Field(
         default_factory=list, max_length=20
     )
-    ephemeral: bool = Field(False, description="GitHub: a just-in-time runner that takes one job")
+    ephemeral: StrictBool = Field(False, description="GitHub: a just-in-time runner that takes one job")
     host: str | None = Field(None, description="the host to register on (default: this one)", max_length=255)
     idempotency_key: str | None = Field(None, max_length=200)
     reason: str = Field("", max_length=500)
