@@ -91,7 +91,7 @@ def project(event: Envelope, payload: EventPayload) -> list[GraphOp]:
     if isinstance(payload, (ConfigFileDiscovered, ConfigFileChanged)):
         node.update(
             owner=payload.owner,
-            group=payload.group,
+            group_name=payload.group,
             mode=payload.mode,
             sha256=payload.sha256,
             size=payload.size,

@@ -12,6 +12,11 @@ import pytest
 # Tracking the machine's own /etc and ~/.config (the configfiles domain's default) would add its files to
 # every test's graph and versions repository: off, unless a test turns it on.
 os.environ.setdefault("WATCHMAN_CONFIGFILES__ENABLED", "false")
+# Likewise the machine's listening sockets, sensitive files, package database (for CVE matching) and
+# systemd units: events no two runs share. A test that wants one says so in its settings.
+for _name in ("EXPOSURE", "PERMISSIONS", "VULNERABILITIES"):
+    os.environ.setdefault(f"WATCHMAN_{_name}__ENABLED", "false")
+os.environ.setdefault("WATCHMAN_SERVICES__UNITS_ENABLED", "false")
 
 # infra/services keeps its state here; the lock file lives beside it.
 LOCK = Path(os.environ.get("WATCHMAN_INFRA_STATE", "/tmp/watchman-infra")) / "tests.lock"

@@ -79,6 +79,11 @@ def is_corruption(exc: BaseException) -> bool:
     return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
+# Up to this size `watchman status` also runs SQLite's quick_check over the whole log; beyond, only
+# `watchman check` does (a multi-GB log takes seconds).
+STATUS_QUICK_CHECK_MAX = 64 * 2**20
+
+
 def log_integrity(path: Path, *, full: bool = False, limit: int = 5) -> list[str]:
     """SQLite's own check of the log file: [] when sound, else its first `limit` findings.
 
@@ -291,8 +296,9 @@ def check_settings(settings: Settings, *, full: bool) -> Report:
 def quick_status_check(
     settings: Settings, collect: Callable[[Settings], dict[str, Any]]
 ) -> tuple[dict[str, Any], list[str]]:
-    """`watchman status`: the status, and the problems its cheap checks found (the log answers, the
-    graph opens, the graph lies within the log); `watchman check` also reads every page of the log."""
+    """`watchman status`: the status, and the problems its cheap checks found (the log answers, and reads
+    whole up to 64 MiB, the graph opens, the graph lies within the log); `watchman check` also reads every
+    page of a larger log and compares the indexes."""
     if settings.deployment != "embedded":
         return collect(settings), []
     log_path = _log_path(settings)
@@ -318,6 +324,12 @@ def quick_status_check(
                 "graph aside and rebuilds it as the sources are read again"
             ]
         return status, []
+    # A small log is read whole (quick_check, ~10 ms a MiB): whether a damaged page is one the status
+    # queries touch depends on where the damage fell, and a status must not say ok over a damaged log.
+    if log_path.exists() and log_path.stat().st_size <= STATUS_QUICK_CHECK_MAX:
+        found = log_integrity(log_path)
+        if found:
+            return status, [damaged_log_advice(log_path, _flat(found))]
     degraded = (status.get("daemon") or {}).get("degraded")
     if degraded:
         return status, [

@@ -297,7 +297,7 @@ CONFIG_FILE = NodeLabel(
         Prop("host", "STRING"),
         Prop("path", "STRING"),
         Prop("owner", "STRING", "latest"),
-        Prop("group", "STRING", "latest"),
+        Prop("group_name", "STRING", "latest"),
         Prop("mode", "STRING", "latest"),
         Prop("sha256", "STRING", "latest"),
         Prop("size", "INT64", "latest"),

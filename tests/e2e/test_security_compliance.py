@@ -14,9 +14,14 @@ DATA = Path(__file__).parents[1] / "data" / "vulnerabilities"
 STANZA = "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: {v}\n\n"
 
 
+OURS = {f"WATCHMAN_{d}__ENABLED" for d in ("VULNERABILITIES", "PERMISSIONS", "EXPOSURE")}
+
+
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "watchman", "-c", str(config), *args],
+        # The config's sections decide these domains, not the test session's defaults (tests/conftest.py).
+        env={k: v for k, v in os.environ.items() if k not in OURS},
         capture_output=True,
         text=True,
         timeout=240,

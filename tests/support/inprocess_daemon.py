@@ -57,8 +57,12 @@ def serve(config: str, pipe: Connection) -> None:
         network={"enabled": False},
         journald={"enabled": False},
         docker={"enabled": False},
-        services={"metrics_enabled": False},
+        services={"metrics_enabled": False, "units_enabled": False},
         resources={"enabled": False},
+        configfiles={"enabled": False},
+        exposure={"enabled": False},
+        permissions={"enabled": False},
+        vulnerabilities={"enabled": False},
     )
     daemon = Daemon(s)
     pipe.send(daemon.start_api())

@@ -80,6 +80,9 @@ class Instance:
             ("services", "UNITS_ENABLED"),
             ("resources", "ENABLED"),
             ("configfiles", "ENABLED"),
+            ("exposure", "ENABLED"),
+            ("permissions", "ENABLED"),
+            ("vulnerabilities", "ENABLED"),
         ):
             if f"[{section}]" not in config:
                 env[f"WATCHMAN_{section.upper()}__{key}"] = "false"

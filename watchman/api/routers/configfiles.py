@@ -93,7 +93,7 @@ def files(
     where = "c.state = $present" + (" AND c.app = $app" if app is not None else "")
     cypher = (
         f"MATCH (c:ConfigFile) WHERE {where} "
-        "RETURN c.path AS path, c.app AS app, c.owner AS owner, c.`group` AS `group`, c.mode AS mode, "
+        "RETURN c.path AS path, c.app AS app, c.owner AS owner, c.group_name AS `group`, c.mode AS mode, "
         "c.sha256 AS sha256, c.size AS size, c.secret AS secret, c.valid AS valid, c.drifted AS drifted, "
         "c.package AS package, c.last_changed AS last_changed ORDER BY path LIMIT $limit"
     )
