@@ -34,10 +34,12 @@ ensure_venv() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "Installing The Watchman into .venv (first run, or pyproject.toml changed)..." >&2
         .venv/bin/python -m pip install -q --upgrade pip >&2
+        # PYTHONWARNINGS: setuptools' build backend prints a 10-line "Editable installation" banner
+        # (a BuildBackendWarning) on every editable install; it tells a user nothing to act on.
         if [ -n "$extras" ]; then
-            .venv/bin/python -m pip install -q -e ".[$extras]" >&2
+            PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[$extras]" >&2
         else
-            .venv/bin/python -m pip install -q -e . >&2
+            PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e . >&2
         fi
         echo "$want" >"$stamp"
     fi
