@@ -74,7 +74,8 @@ def draw_image(series: dict[str, list[tuple[datetime, float]]], title: str, path
     try:
         for label, points in sorted(series.items()):
             xs: Any = [p[0] for p in points]  # matplotlib takes datetimes; its stubs say floats
-            ax.plot(xs, [p[1] for p in points], label=label, linewidth=1.2)
+            # 2 px: a flat 1.2 px line can fall between two pixel rows and leave no pixel of its colour.
+            ax.plot(xs, [p[1] for p in points], label=label, linewidth=2.0)
         ax.set_title(title)
         ax.set_xlabel("time (UTC)")
         ax.grid(True, alpha=0.3)
