@@ -30,4 +30,8 @@ echo "== pytest"
 # Test modules run in parallel, whole modules per worker (--dist loadfile: a module's fixtures and servers
 # are set up once); modules marked `servers` still take turns on Kafka and Neo4j (tests/conftest.py).
 # WATCHMAN_TEST_WORKERS=0 runs in one process; arguments after it (e.g. -n 0) win.
-pytest -n "${WATCHMAN_TEST_WORKERS:-3}" --dist loadfile --durations=30 "$@"
+pytest -n "${WATCHMAN_TEST_WORKERS:-3}" --dist loadfile --durations=30 -m "not alone" "$@"
+# Then the modules marked `alone`, with nothing beside them (exit 5: none among the tests asked for).
+rc=0
+pytest -m alone "$@" || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"

@@ -28,6 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "servers: the module resets or shares state on the infra/ Kafka and Neo4j (topics, consumer groups, "
         "the one Neo4j database); modules so marked run one at a time across pytest processes",
     )
+    config.addinivalue_line(
+        "markers",
+        "alone: scripts/test.sh runs the module after the parallel run, with nothing beside it (the runners "
+        "e2e missed a process start only while the whole suite ran beside it)",
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
