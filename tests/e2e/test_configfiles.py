@@ -32,8 +32,6 @@ SECRET = "sk-live-7Qf9Zt2VwX4yB8nR-do-not-leak"
 SHADOW_HASH = "$6$saltsalt$Zm9vYmFyYmF6cXV4cXV1eC1zZWNyZXQtaGFzaC12YWx1ZQ"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(not Path(NGINX).exists(), reason="needs Debian's nginx (scripts/dev-deps.sh)")
-
 
 def free_port() -> int:
     with socket.socket() as s:

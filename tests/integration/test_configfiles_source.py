@@ -162,7 +162,6 @@ def test_a_rescan_finds_what_happened_while_down(root: Path, tmp_path: Path) -> 
     again.close()
 
 
-@pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server (scripts/dev-deps.sh)")
 def test_sshd_and_visudo_check_their_files(root: Path, tmp_path: Path) -> None:
     ssh = root / "etc/ssh"
     ssh.mkdir(parents=True)
@@ -310,7 +309,6 @@ def test_secret_versions_kept_encrypted_to_age_and_rolled_back(root: Path, tmp_p
         s.close()
 
 
-@pytest.mark.skipif(not shutil.which("rpmbuild"), reason="needs rpm (scripts/dev-deps.sh)")
 def test_an_rpm_config_file_changed_from_its_package(root: Path, tmp_path: Path) -> None:
     """A real RPM built and installed into the temporary root's own database: its %config file, changed,
     is a ConffileObserved of ecosystem rpm; its other file is linked to the package."""
