@@ -88,12 +88,25 @@ def _event(event: Envelope, payload: EventPayload, label: str, key: str, **props
     ]
 
 
-def _runner(host: str, provider: str, name: str, ts: datetime, **props: Any) -> list[GraphOp]:
+def _order(event: Envelope) -> datetime:
+    """The clock that orders a runner's node updates: when the fact was observed, not the time it tells.
+
+    A runner is told of by a scan (its process: microseconds) and by its own log (whole seconds): a
+    "Listening for Jobs" line written in the same second as a scan that saw no process carries a time
+    *before* that scan's, and compared by its told time the later fact (online) lost to the earlier
+    (offline) for good. Observation times come from one clock per producer, in the order the processor
+    decides, and are stored in the log: replay orders the same way."""
+    return max(event.ts, event.observed_at)
+
+
+def _runner(
+    host: str, provider: str, name: str, ts: datetime, order: datetime, **props: Any
+) -> list[GraphOp]:
     key = runner_key(host, provider, name)
     node = {"host": host, "name": name, "provider": provider, **props}
-    node.update(first_seen=ts, last_seen=ts, updated_at=ts)
+    node.update(first_seen=ts, last_seen=ts, updated_at=order)
     return [
-        UpsertNode("GitRunner", key, node, ts=ts),
+        UpsertNode("GitRunner", key, node, ts=order),
         UpsertRel("INSTALLED_ON", "GitRunner", key, "Host", host),
     ]
 
@@ -112,7 +125,7 @@ def project_runner(event: Envelope, payload: RunnerEvent) -> list[GraphOp]:
         props["latest_version"] = payload.latest_version
     key = runner_key(event.host, payload.provider, payload.runner)
     ops = _event(event, payload, "GitRunner", key, version=payload.version, repo=payload.repo)
-    ops[1:1] = _runner(event.host, payload.provider, payload.runner, event.ts, **props)
+    ops[1:1] = _runner(event.host, payload.provider, payload.runner, event.ts, _order(event), **props)
     return ops
 
 
@@ -142,7 +155,7 @@ def project_job(event: Envelope, payload: JobEvent) -> list[GraphOp]:
     ops = _event(event, payload, "CIJob", jkey, repo=payload.repo)
     ops[1:1] = [
         UpsertNode("CIJob", jkey, job, ts=ts),
-        *_runner(host, payload.provider, payload.runner, ts, **runner),
+        *_runner(host, payload.provider, payload.runner, ts, _order(event), **runner),
     ]
     ops.append(UpsertRel("RAN_ON", "CIJob", jkey, "GitRunner", rkey))
     return ops

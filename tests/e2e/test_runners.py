@@ -22,11 +22,7 @@ from tests.support.instance import Instance
 from tests.support.runners import Listener, gitlab_line, install_listener
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "runners"
-# Run after the parallel run, alone (scripts/test.sh): beside the whole suite its runner was not seen
-# online within 180 s, twice in CI, never alone.
-pytestmark = pytest.mark.alone
-
-TIMEOUT = 180.0  # a bound, not a target: three test workers on two cores slow every CLI call
+TIMEOUT = 120.0  # a bound, not a target: three test workers on two cores slow every CLI call
 
 
 def _wait(inst: Instance, what: str, check: Callable[[], bool]) -> None:

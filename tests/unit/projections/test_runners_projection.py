@@ -165,3 +165,53 @@ def test_resources_per_job_from_the_runner_services_metrics(graph: LadybugStore)
     assert [(r["job"], r["max_cpu_percent"], r["max_rss_bytes"], r["minutes"]) for r in rows] == [
         ("build", 87.5, 512 * 2**20, 1)
     ]
+
+
+def test_a_log_line_in_the_same_second_as_a_scan_still_wins(tmp_path: Path) -> None:
+    """Regression (CI, 2026-12-04): a scan at 21:17:29.000542 found no process (offline); the Listener
+    started and wrote "Listening for Jobs" stamped 21:17:29 (whole seconds), read 0.3 s later. Ordered by
+    the told times the online status was older than the offline one and never applied: the graph said
+    offline for good while the processor knew the runner online."""
+    from producers.runners.envelopes import log_envelope
+    from schemas.events.runners import RunnerLogObserved
+
+    scan_at = datetime(2026, 12, 4, 21, 17, 29, 542, tzinfo=UTC)
+    scan = RunnerObserved(
+        ts=scan_at,
+        change="added",
+        provider="github",
+        runner="runner-01",
+        runner_id=17,
+        repo="octo-org/octo-app",
+        path="/opt/actions-runner",
+        service="actions.runner.octo-org-octo-app.runner-01.service",
+        service_state="active",
+        process=False,
+    )
+    line = RunnerLogObserved(
+        ts=scan_at.replace(microsecond=0),
+        provider="github",
+        runner="runner-01",
+        kind="listening",
+        file="/opt/actions-runner/_diag/Runner_20261204-211729-utc.log",
+    )
+    raws = [
+        scan_envelope("vm", scan, scan_at),
+        log_envelope("vm", line, "240", scan_at + timedelta(seconds=0.3)),
+    ]
+    table = MemoryTable()
+    decided = [d for r in raws for d in ROUTE.handle(r.to_json(), table)]
+    assert [d.payload.get("status") for d in decided if d.type == "RunnerStatusChanged"] == [
+        "offline",
+        "online",
+    ]
+    for one_batch in (True, False):
+        store = LadybugStore(tmp_path / f"g{one_batch}")
+        store.ensure_schema()
+        batches = [decided] if one_batch else [[d] for d in decided]
+        for batch in batches:
+            ops = [op for e in batch for op in PROJECTORS[e.type](e, decode_payload(e.type, 1, e.payload))]
+            store.apply(ops, {})
+        result = store.query("MATCH (r:GitRunner) RETURN r.status", {}, read_only=True)
+        assert result.rows == [["online"]], one_batch
+        store.close()
