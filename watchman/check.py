@@ -262,7 +262,7 @@ def graph_positions(settings: Settings) -> tuple[dict[str, int] | None, str | No
     """(the graph's positions, None) or (None, why the graph cannot be opened); through the running
     daemon when there is one. (None, None): no graph yet, or it is busy in another process."""
     from projections.stores.ladybug import GraphLocked
-    from watchman.daemon import DaemonClient
+    from watchman.daemon_client import DaemonClient
     from watchman.wiring import graph_path, open_settings_graph
 
     client = DaemonClient.connect(settings)

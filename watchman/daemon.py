@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import socket
 import socketserver
 import threading
 import time
@@ -389,30 +388,3 @@ class Daemon:
 def _send(out: Sink, obj: dict[str, Any]) -> None:
     out.write(orjson.dumps(obj) + b"\n")
     out.flush()
-
-
-class DaemonClient:
-    """Talks to a running daemon over its socket; `connect` returns None when none is listening."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def connect(cls, settings: Settings) -> DaemonClient | None:
-        client = cls(settings.socket_path)
-        if not client.path.exists():
-            return None
-        try:
-            next(client.request({"op": "ping"}))
-        except (OSError, StopIteration):
-            return None
-        return client
-
-    def request(self, obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Send one request; yield each JSON line of the answer."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(str(self.path))
-            s.sendall(orjson.dumps(obj) + b"\n")
-            with s.makefile("rb") as fh:
-                for line in fh:
-                    yield orjson.loads(line)

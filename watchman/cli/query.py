@@ -124,7 +124,7 @@ def _api_query(api: ApiClient, text: str, params: dict[str, Any]) -> tuple[list[
 
 def _run_query(cypher: str, params: dict[str, Any], *, read_only: bool) -> tuple[list[str], list[list[Any]]]:
     from projections.stores.ladybug import GraphCorrupted, GraphLocked
-    from watchman.daemon import DaemonClient
+    from watchman.daemon_client import DaemonClient
     from watchman.values import encode_params, jsonable
 
     s = get_settings()

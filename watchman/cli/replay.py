@@ -39,7 +39,8 @@ def replay(
     from offset zero, and the upserts make that harmless.
     """
     from watchman.check import LogDamaged, require_sound_log
-    from watchman.daemon import AlreadyRunning, DaemonClient, daemon_lock
+    from watchman.daemon import AlreadyRunning, daemon_lock
+    from watchman.daemon_client import DaemonClient
     from watchman.replay import domain_backlog, replay_into_place
 
     s = get_settings()

@@ -27,13 +27,13 @@ from watchman.wiring import (
 # long-running producer included (issue 8: its idle RSS).
 if TYPE_CHECKING:
     from watchman.bus.base import Bus
-    from watchman.daemon import DaemonClient
+    from watchman.daemon_client import DaemonClient
 from watchman.cli.common import EXIT_ERROR, err, get_settings, out
 
 
 def collect_status(s: Settings) -> dict[str, Any]:
     """Positions, lags, counts and DLQ size, from the bus and the graph (never writing either)."""
-    from watchman.daemon import DaemonClient
+    from watchman.daemon_client import DaemonClient
 
     status: dict[str, Any] = {
         "deployment": s.deployment,
