@@ -18,6 +18,7 @@ redelivery decides the same ids.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from schemas.events.vulnerabilities import (
     RAW_VULNERABILITIES,
     AdvisoryObserved,
     FindingEvent,
+    InstalledPackage,
     InstalledSourcesObserved,
     VulnerabilityFixed,
     VulnerabilityFound,
@@ -96,6 +98,20 @@ def evaluate(adv: dict[str, Any], release: str | None, source: str, version: str
     return hit, fix
 
 
+# A host's packages are stored in shards of about this many (by a hash of the software key): one table
+# value must stay well under Kafka's 1 MiB record limit (a Faust table's changelog is a topic), and a
+# desktop holds 3-8k packages at ~160 bytes each.
+SHARD_PACKAGES = 1000
+
+
+def _shard_key(host: str, i: int) -> str:
+    return f"host/{host}/packages/{i}"
+
+
+def _shard_of(key: str, shards: int) -> int:
+    return zlib.crc32(key.encode()) % shards
+
+
 class _Host:
     """One host's stored packages and open findings: findings[software key][vulnerability] = fix."""
 
@@ -104,26 +120,49 @@ class _Host:
         st = table.get(_host_key(host)) or {}
         self.release: str | None = st.get("release")
         self.digest: str | None = st.get("digest")
+        self.shards: int = st.get("shards", 0)
         # key -> [name, version, source, source_version]
-        self.packages: dict[str, list[str]] = st.get("packages", {})
-        self.by_source: dict[str, list[str]] = st.get("by_source", {})
+        self.packages: dict[str, list[str]] = st.get("packages", {})  # the unsharded layout, before 2026-12
+        for i in range(self.shards):
+            self.packages.update(table.get(_shard_key(host, i)) or {})
+        self.by_source: dict[str, list[str]] = {}
+        for key, row in sorted(self.packages.items()):
+            self.by_source.setdefault(row[2], []).append(key)
+        self.packages_changed = "packages" in st  # rewrite an old layout in shards at the next save
         self.findings: dict[str, dict[str, str | None]] = st.get("findings", {})
         # vulnerability -> software keys with an open finding of it (so an advisory's update does not
         # walk every finding of the host)
         self.by_vuln: dict[str, list[str]] = st.get("by_vuln", {})
 
+    def set_packages(self, packages: dict[str, list[str]]) -> None:
+        self.packages = packages
+        self.by_source = {}
+        for key, row in sorted(packages.items()):
+            self.by_source.setdefault(row[2], []).append(key)
+        self.packages_changed = True
+
     def save(self) -> None:
+        shards = self.shards
+        if self.packages_changed:
+            shards = max(1, -(-len(self.packages) // SHARD_PACKAGES))
+            parts: list[dict[str, list[str]]] = [{} for _ in range(shards)]
+            for key, row in self.packages.items():
+                parts[_shard_of(key, shards)][key] = row
+            for i, part in enumerate(parts):
+                self.table.set(_shard_key(self.host, i), part)
+            for i in range(shards, self.shards):
+                self.table.delete(_shard_key(self.host, i))
         self.table.set(
             _host_key(self.host),
             {
                 "release": self.release,
                 "digest": self.digest,
-                "packages": self.packages,
-                "by_source": self.by_source,
+                "shards": shards,
                 "findings": self.findings,
                 "by_vuln": self.by_vuln,
             },
         )
+        self.shards, self.packages_changed = shards, False
 
 
 def _finding(
@@ -255,16 +294,49 @@ def decide_advisory(raw: Envelope, p: AdvisoryObserved, table: Table) -> list[En
     return out
 
 
+def _parts_key(host: str) -> str:
+    return f"installed-parts/{host}"
+
+
+def _part_key(host: str, i: int) -> str:
+    return f"installed-parts/{host}/{i}"
+
+
+def _assemble(host: str, p: InstalledSourcesObserved, table: Table) -> list[InstalledPackage] | None:
+    """The whole snapshot once every part of it has arrived (None until then). A large package database
+    comes in parts (producers/vulnerabilities/source.py); each part waits in its own table value. A
+    part of a newer snapshot drops what is left of an older, unfinished one."""
+    if p.parts == 1:
+        return list(p.packages)
+    meta = table.get(_parts_key(host)) or {}
+    if meta.get("digest") != p.digest:
+        for i in range(meta.get("parts", 0)):
+            table.delete(_part_key(host, i))
+        meta = {"digest": p.digest, "parts": p.parts}
+        table.set(_parts_key(host), meta)
+    table.set(_part_key(host, p.part), [x.model_dump(mode="json") for x in p.packages])
+    rows: list[dict[str, Any]] = []
+    for i in range(p.parts):
+        got = table.get(_part_key(host, i))
+        if got is None:
+            return None
+        rows += got
+    for i in range(p.parts):
+        table.delete(_part_key(host, i))
+    table.delete(_parts_key(host))
+    return [InstalledPackage.model_validate(r) for r in rows]
+
+
 def decide_installed(raw: Envelope, p: InstalledSourcesObserved, table: Table) -> list[Envelope]:
     h = _Host(table, raw.host)
     if h.digest == p.digest:
         return []
+    packages = _assemble(raw.host, p, table)
+    if packages is None:
+        return []  # more parts of this snapshot to come
     old_packages, old_release = h.packages, h.release
-    h.packages = {x.key: [x.name, x.version, x.source, x.source_version] for x in p.packages}
+    h.set_packages({x.key: [x.name, x.version, x.source, x.source_version] for x in packages})
     h.release, h.digest = p.release, p.digest
-    h.by_source = {}
-    for key, row in sorted(h.packages.items()):
-        h.by_source.setdefault(row[2], []).append(key)
     hosts = table.get(HOSTS) or []
     if raw.host not in hosts:
         table.set(HOSTS, sorted([*hosts, raw.host]))

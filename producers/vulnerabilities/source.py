@@ -33,6 +33,9 @@ from schemas.events.vulnerabilities import (
 log = logging.getLogger(__name__)
 SOURCE = "vulnerabilities"
 Clock = Callable[[], datetime]
+# Packages per InstalledSourcesObserved record: ~160 bytes each, so a part stays near 200 KB, well under
+# Kafka's 1 MiB record limit (one record for the whole database failed above ~6,400 packages).
+PART_PACKAGES = 1200
 
 
 def _now() -> datetime:
@@ -207,19 +210,27 @@ class InstalledSourcesScanner:
             return Poll()
         self._digest = digest
         now = self._clock()
-        obs = InstalledSourcesObserved(ts=now, release=release, packages=tuple(packages), digest=digest)
-        env = Envelope(
-            id=event_id("raw", self.host, "installed-sources", digest, now.isoformat()),
-            type=obs.TYPE,
-            schema_version=obs.VERSION,
-            host=self.host,
-            source=SOURCE,
-            ts=now,
-            observed_at=now,
-            subject="installed",
-            payload=obs.model_dump(mode="json"),
-        )
-        return Poll(observations=[env], cursor={"digest": digest}, lines=1)
+        chunks = [packages[i : i + PART_PACKAGES] for i in range(0, len(packages), PART_PACKAGES)] or [[]]
+        out: list[Envelope] = []
+        for part, chunk in enumerate(chunks):
+            obs = InstalledSourcesObserved(
+                ts=now, release=release, packages=tuple(chunk), digest=digest, part=part, parts=len(chunks)
+            )
+            extra = (str(part),) if len(chunks) > 1 else ()
+            out.append(
+                Envelope(
+                    id=event_id("raw", self.host, "installed-sources", digest, now.isoformat(), *extra),
+                    type=obs.TYPE,
+                    schema_version=obs.VERSION,
+                    host=self.host,
+                    source=SOURCE,
+                    ts=now,
+                    observed_at=now,
+                    subject="installed",
+                    payload=obs.model_dump(mode="json"),
+                )
+            )
+        return Poll(observations=out, cursor={"digest": digest}, lines=1)
 
     def scan_now(self) -> None:
         self._due = 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.envelope import utc
 from schemas.events.base import EventPayload, register
@@ -96,7 +96,17 @@ class InstalledSourcesObserved(EventPayload):
     ts: datetime
     release: str | None
     packages: tuple[InstalledPackage, ...]
-    digest: str
+    digest: str  # of the whole snapshot, in every part
+    # A large database comes in parts (a record stays well under Kafka's 1 MiB): this is part `part` of
+    # `parts`, the packages in key order; the processor decides once it holds them all.
+    part: int = Field(default=0, ge=0)
+    parts: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> InstalledSourcesObserved:
+        if self.part >= self.parts:
+            raise ValueError(f"part {self.part} of {self.parts}")
+        return self
 
     @field_validator("ts")
     @classmethod

@@ -170,3 +170,58 @@ def test_import_match_upgrade_and_the_questions(tmp_path: Path) -> None:
         rows = _ask(store, "pending-security-updates")
         assert all(r["host"] == "real" for r in rows)
     shutil.rmtree(tmp_path / "graph", ignore_errors=True)
+
+
+class _SizedTable(MemoryTable):
+    """A MemoryTable that remembers the largest value written, as JSON (a Faust table's changelog record)."""
+
+    largest = 0
+
+    def set(self, key: str, value: Any) -> None:
+        self.largest = max(self.largest, len(json.dumps(value)))
+        super().set(key, value)
+
+
+def test_a_large_package_database_comes_in_parts(tmp_path: Path) -> None:
+    """9,000 installed packages: one record for the whole database was ~1.5 MB, over Kafka's 1 MiB record
+    limit (and so was the processor's table value). Now every record and every table value stays under
+    512 KiB, and the findings are those of the small database."""
+    status, osrel = tmp_path / "status", tmp_path / "os-release"
+    filler = "".join(
+        f"Package: lib-filler-{i:05d}\nStatus: install ok installed\nArchitecture: amd64\n"
+        f"Source: filler-src-{i // 3:05d} (1.{i}-1)\nVersion: 1.{i}-1+b1\n\n"
+        for i in range(9000)
+    )
+    status.write_text(STANZA.format(name="libc6", arch="amd64", version="2.36-9+deb12u2") + filler)
+    osrel.write_text(BOOKWORM)
+    scanner = InstalledSourcesScanner(
+        "h",
+        dpkg_status=status,
+        os_release=osrel,
+        rpm_dbpath=tmp_path / "no-rpm",
+        native_arch={"deb": "amd64"},
+    )
+    raws, _ = _drain(scanner)
+    assert len(raws) >= 5
+    assert max(len(r.to_json()) for r in raws) < 512 * 1024
+    assert sum(len(r.payload["packages"]) for r in raws) == 9001
+    box = tmp_path / "data" / "cve" / "inbox"
+    box.mkdir(parents=True)
+    shutil.copy(DATA / "osv" / "DSA-5514-1.json", box / "0001-dsa.json")
+    advs, _ = _drain(AdvisoryInbox(box, "h"))
+    table = _SizedTable()
+    # Parts arrive before the advisory, and the advisory before the last part: both orders decide once.
+    events = [e for raw in [*raws[:-1], *advs, raws[-1]] for e in ROUTE.handle(raw.to_json(), table)]
+    found = [
+        (e.payload["vulnerability"], e.payload["package"]) for e in events if e.type == "VulnerabilityFound"
+    ]
+    assert found == [("DSA-5514-1", "libc6")]
+    assert table.largest < 512 * 1024
+    assert not [k for k in table.data if k.startswith("installed-parts/")]  # nothing left waiting
+    # An upgrade of libc6 (a new snapshot, in parts again) fixes it.
+    status.write_text(STANZA.format(name="libc6", arch="amd64", version="2.36-9+deb12u3") + filler)
+    scanner.scan_now()
+    again, _ = _drain(scanner)
+    fixed = [e for raw in again for e in ROUTE.handle(raw.to_json(), table) if e.type == "VulnerabilityFixed"]
+    assert [(e.payload["package"], e.payload["reason"]) for e in fixed] == [("libc6", "upgraded")]
+    assert table.largest < 512 * 1024

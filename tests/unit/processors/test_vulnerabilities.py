@@ -217,3 +217,23 @@ def test_release_of() -> None:
     assert release_of("Rocky Linux:9") == "Rocky Linux:9"
     assert release_of("Debian:12") == "Debian:12"
     assert release_of("PyPI") == "PyPI"
+
+
+def test_a_table_written_before_the_shards_still_decides_and_is_rewritten_in_shards() -> None:
+    """Host state written by the release before 2026-12 held every package in the host's own value."""
+    table = MemoryTable()
+    run([installed("Debian:12", libc("2.36-9+deb12u2"))], table)
+    state = table.data["host/h"]
+    packages = table.data.pop("host/h/packages/0")
+    table.data["host/h"] = {
+        "release": state["release"],
+        "digest": state["digest"],
+        "packages": packages,
+        "by_source": {"glibc": sorted(packages)},
+        "findings": {},
+        "by_vuln": {},
+    }
+    assert findings(run([advisory(dsa())], table)) == [
+        ("VulnerabilityFound", "h/deb/libc6", "advisory", "2.36-9+deb12u3")
+    ]
+    assert "packages" not in table.data["host/h"] and table.data["host/h/packages/0"] == packages
