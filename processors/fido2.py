@@ -1,7 +1,7 @@
 """Decide FIDO2 domain events from what was observed doing with the keys (pure: no I/O, no clock).
 
 One observation is one act, so the decision is a mapping, except for the key's use count: the table
-keeps, per credential, the uses seen so far and the last raw id counted (a redelivered observation is
+keeps, per credential, the uses seen so far and the raw ids counted (a redelivered observation is
 not counted twice). Event ids come from the observation's deterministic id.
 """
 
@@ -26,13 +26,15 @@ from schemas.events.fido2 import (
 )
 
 SOURCE = "processors.fido2"
+# How many counted raw ids a key remembers (a redelivery comes within the bus's last batch, far fewer).
+SEEN = 256
 
 
 def _uses(raw: Envelope, obs: Fido2ActivityObserved, table: Table) -> int:
     key = f"{raw.host}/{obs.credential_id}"
-    state: dict[str, Any] = table.get(key) or {"uses": 0, "last": ""}
-    if state["last"] != raw.id:
-        state = {"uses": int(state["uses"]) + 1, "last": raw.id}
+    state: dict[str, Any] = table.get(key) or {"uses": 0, "seen": []}
+    if raw.id not in state["seen"]:
+        state = {"uses": int(state["uses"]) + 1, "seen": [*state["seen"], raw.id][-SEEN:]}
         table.set(key, state)
     return int(state["uses"])
 
