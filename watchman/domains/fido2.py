@@ -47,9 +47,8 @@ def keyring_path(settings: Settings) -> Path:
 
 
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
+    # Watched before it exists (producers/source.py `present`): the first enrolment creates it.
     path = keyring_path(settings)
-    if not path.exists():
-        return []
     from producers.fido2.source import KeyringSource
 
     jobs = {name: tuple(job.recipients) for name, job in settings.backups.jobs.items()}
