@@ -4,6 +4,7 @@ HTTP: commands, the wait for the touch, a timeout, the audit events and the grap
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +65,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client
         derive.find_device = saved  # type: ignore[assignment]
 
 
-def test_encrypt_then_decrypt_after_a_touch(api: tuple[httpx.Client, SoftAuthenticator, Path]) -> None:
+def test_encrypt_then_decrypt_after_a_touch(
+    api: tuple[httpx.Client, SoftAuthenticator, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     c, dev, root = api
     assert (
         httpx.post(str(c.base_url.join("/admin/security/encrypt")), json={"file_path": "/x"}).status_code
@@ -103,3 +107,12 @@ def test_encrypt_then_decrypt_after_a_touch(api: tuple[httpx.Client, SoftAuthent
     [row] = rows()
     assert row["location"] == str(enc) and row["keys"] == ["desk-key"] and row["last_decrypted"]
     assert c.get("/admin/security/encrypted", params={"type": "nope"}).status_code == 422
+
+    # the daemon's log records, its event log and graph files hold neither the plaintext nor the identity
+    keyring = vault.Keyring.load(root / "data" / "fido2" / "keyring.json")
+    ident = str(derive.identity(dev, keyring.keys, "files")[1])
+    assert caplog.records and PLAINTEXT.decode() not in caplog.text and ident not in caplog.text
+    for path in (root / "data").rglob("*"):
+        if path.is_file() and path.suffix != ".age":
+            blob = path.read_bytes()
+            assert PLAINTEXT not in blob and ident.encode() not in blob, path
