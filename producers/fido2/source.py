@@ -3,8 +3,8 @@
 It reads the keyring file (public data: credential ids, labels, flags and the derived age recipients) and
 the backup jobs' recipients (handed in by watchman/domains/fido2.py), and on each change emits one
 `enrolled` observation per key and one `encrypted` observation (data type `backup`) per backup job that
-lists a key's backups recipient. Ids are deterministic from the keyring's content, so a restart tells
-the same facts again and the log and the graph hold them once.
+lists a key's backups recipient. Ids are deterministic from the fact (key; job and keys), so a restart or
+another enrolment tells the same facts again under the same ids and the graph holds them once.
 """
 
 from __future__ import annotations
@@ -94,7 +94,10 @@ class KeyringSource:
         now = self.now()
         envs = [
             Envelope(
-                id=event_id("fido2-keyring", self.host, o.stage, o.credential_id, o.data_id, digest),
+                # the fact, not the file's version: a key told again is the same event (one graph Event)
+                id=event_id(
+                    "fido2-keyring", self.host, o.stage, o.credential_id, o.data_id, *o.credential_ids
+                ),  # fmt: skip
                 type=o.TYPE,
                 schema_version=o.VERSION,
                 host=self.host,
