@@ -97,7 +97,7 @@ class KeyringSource:
                 # the fact, not the file's version: a key told again is the same event (one graph Event)
                 id=event_id(
                     "fido2-keyring", self.host, o.stage, o.credential_id, o.data_id, *o.credential_ids
-                ),  # fmt: skip
+                ),
                 type=o.TYPE,
                 schema_version=o.VERSION,
                 host=self.host,
