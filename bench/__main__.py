@@ -326,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.sections.append(cve.run(work))
             stamp()
         if "fido2" in chosen:
-            report.sections.append(fido2.run(work, size_mb=64 if quick else 256))
+            size_mb = 8 if args.events else 64 if quick else 256  # --events: a small (smoke) run
+            report.sections.append(fido2.run(work, size_mb=size_mb, rounds=3 if args.events else 20))
         if "storm" in chosen:
             report.sections.append(
                 storm.run(
