@@ -49,6 +49,22 @@ class DecryptData(CommandPayload):
     timeout_seconds: float = Field(30.0, gt=0, le=300)
 
 
+@register_command
+class UnlockSecrets(CommandPayload):
+    """Unlock the daemon's FIDO2 secrets store until it stops (or LockSecrets): one touch, waited for up to
+    `timeout_seconds`; then `secret:NAME` settings resolve from the store unattended."""
+
+    TYPE: ClassVar[str] = "UnlockSecrets"
+    timeout_seconds: float = Field(30.0, gt=0, le=300)
+
+
+@register_command
+class LockSecrets(CommandPayload):
+    """Forget the unlocked FIDO2 secrets store's identity (reading needs a touch again)."""
+
+    TYPE: ClassVar[str] = "LockSecrets"
+
+
 def remove_phrase(file_path: str) -> str:
     return f"remove {file_path}"
 

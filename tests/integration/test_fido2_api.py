@@ -17,9 +17,11 @@ import pytest
 from tests.support.ctap2 import SoftAuthenticator
 from watchman import settings as settings_mod
 from watchman.fido2 import derive, vault
+from watchman.secrets import SecretError, Secrets, unregister_process_store
 
 pytestmark = pytest.mark.timeout(180)
 PLAINTEXT = b"api-plaintext-8d1f0e44c2"
+TOKEN = "ghp_planted-token-5a6b7c8d9e"
 
 
 def wait_done(c: httpx.Client, url: str, timeout: float = 60) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client
     dev = SoftAuthenticator()
     keyring = vault.Keyring.load(data / "fido2" / "keyring.json")
     keyring.add(derive.enrol(dev, "desk-key"))
+    vault.Fido2SecretStore(data / "fido2" / "secrets", keyring).set("github.token", TOKEN)
     cfg = root / "watchman.toml"
     cfg.write_text(f'data_dir = "{data}"\nhost = "h1"\napi_listen = "127.0.0.1:0"\npoll_interval = 0.05\n')
     s = settings_mod.load(
@@ -63,6 +66,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client
         daemon.stop.set()
         runner.join(60)
         derive.find_device = saved  # type: ignore[assignment]
+        unregister_process_store("fido2")
 
 
 def test_encrypt_then_decrypt_after_a_touch(
@@ -116,3 +120,34 @@ def test_encrypt_then_decrypt_after_a_touch(
         if path.is_file() and path.suffix != ".age":
             blob = path.read_bytes()
             assert PLAINTEXT not in blob and ident.encode() not in blob, path
+
+
+def test_the_secrets_store_unlocks_once_with_a_touch(
+    api: tuple[httpx.Client, SoftAuthenticator, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, dev, root = api
+    secrets = Secrets(None, environ={})  # any Secrets of the daemon's process
+    assert "github.token" in secrets.names()
+    with pytest.raises(SecretError, match="locked"):
+        secrets.resolve("secret:github.token")
+    dev.touch = "deny"
+    r = c.post("/admin/security/unlock", json={"timeout_seconds": 5})
+    assert r.status_code == 202 and "touch the FIDO2 key" in r.json()["detail"]
+    state = wait_done(c, r.json()["status_url"])
+    assert state["status"] == "failed" and "cancelled" in state["detail"]
+    dev.touch = "approve"
+    state = wait_done(c, c.post("/admin/security/unlock", json={}).json()["status_url"])
+    assert state["status"] == "succeeded", state
+    touches = dev.touches
+    assert secrets.resolve("secret:github.token") == TOKEN
+    assert (
+        Secrets(None, environ={}).get("github.token") == TOKEN and dev.touches == touches
+    )  # no more touches
+    assert wait_done(c, c.post("/admin/security/lock").json()["status_url"])["status"] == "succeeded"
+    with pytest.raises(SecretError, match="locked"):
+        secrets.get("github.token")
+    assert TOKEN not in caplog.text
+    for path in (root / "data").rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path

@@ -49,6 +49,10 @@ def keyring_path(settings: Settings) -> Path:
 def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     # Watched before it exists (producers/source.py `present`): the first enrolment creates it.
     path = keyring_path(settings)
+    if path.exists():  # the FIDO2 secrets store joins watchman/secrets.py, locked until UnlockSecrets
+        from watchman.fido2.vault import process_store
+
+        process_store(directory(settings))
     from producers.fido2.source import KeyringSource
 
     jobs = {name: tuple(job.recipients) for name, job in settings.backups.jobs.items()}
@@ -58,7 +62,7 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
     opts: dict[str, object] = {"settings": settings.fido2, "directory": directory(settings)}
-    return dict.fromkeys(("EncryptData", "DecryptData"), opts)
+    return dict.fromkeys(("EncryptData", "DecryptData", "UnlockSecrets", "LockSecrets"), opts)
 
 
 def describe(settings: Settings) -> list[tuple[str, str]]:

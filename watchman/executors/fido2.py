@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.envelope import Envelope
 from schemas.events import CommandFailed, CommandPayload, CommandRejected, CommandSucceeded
-from schemas.events.fido2 import DecryptData, EncryptData, remove_phrase
+from schemas.events.fido2 import DecryptData, EncryptData, LockSecrets, UnlockSecrets, remove_phrase
 from watchman.executors import ExecContext, Outcome, executor
 
 SOURCE = "watchman.executors.fido2"
@@ -84,3 +84,35 @@ def decrypt_data(command: Envelope, payload: CommandPayload, ctx: ExecContext) -
     if acts.error is not None:
         return CommandFailed, f"{getattr(acts.error, 'reason', 'error')}: {acts.error}"
     return CommandSucceeded, f"decrypted {src} to {dest}"
+
+
+@executor(UnlockSecrets.TYPE)
+def unlock_secrets(command: Envelope, payload: CommandPayload, ctx: ExecContext) -> Outcome:
+    from watchman.fido2 import ops, vault
+
+    assert isinstance(payload, UnlockSecrets)
+    opts = _options(command, ctx)
+    if isinstance(opts, tuple):
+        return opts
+    store = vault.process_store(opts["directory"])
+    keyring = vault.Keyring.load(opts["directory"] / "keyring.json")
+    if not keyring.keys:
+        return CommandRejected, "no FIDO2 key enrolled"
+    acts, identity = ops.unlock(_device(opts), keyring.keys, "secrets", "store", "secrets-store", ctx.now,
+                                timeout=payload.timeout_seconds, command_id=command.id)  # fmt: skip
+    ctx.emitted.extend(acts.envelopes(ctx.host, SOURCE, command.id, ctx.now()))
+    if identity is None:
+        return CommandFailed, f"{getattr(acts.error, 'reason', 'error')}: {acts.error}"
+    store.unlock(identity)
+    return CommandSucceeded, f"the FIDO2 secrets store is unlocked ({len(list(store.names()))} secrets)"
+
+
+@executor(LockSecrets.TYPE)
+def lock_secrets(command: Envelope, payload: CommandPayload, ctx: ExecContext) -> Outcome:
+    from watchman.fido2 import vault
+
+    opts = _options(command, ctx)
+    if isinstance(opts, tuple):
+        return opts
+    vault.process_store(opts["directory"]).lock()
+    return CommandSucceeded, "the FIDO2 secrets store is locked"

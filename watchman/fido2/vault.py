@@ -261,5 +261,24 @@ class Fido2SecretStore:
         return self.read(name, [identity])
 
 
+_process: dict[str, Fido2SecretStore] = {}
+_process_lock = threading.Lock()
+
+
+def process_store(directory: Path) -> Fido2SecretStore:
+    """This process's FIDO2 secrets store (`<directory>/secrets`), registered with watchman/secrets.py so
+    that every `Secrets` of the process finds its secrets once it is unlocked (the daemon: once per boot,
+    with a touch, by the UnlockSecrets command)."""
+    from watchman.secrets import register_process_store
+
+    with _process_lock:
+        store = _process.get("store")
+        if store is None or store.directory != directory / "secrets":
+            store = Fido2SecretStore(directory / "secrets", Keyring.load(directory / "keyring.json"))
+            _process["store"] = store
+            register_process_store(store)
+        return store
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()

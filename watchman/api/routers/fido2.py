@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from projections.catalog import resolve
 from schemas.events import CommandPayload, command_envelope
-from schemas.events.fido2 import DecryptData, EncryptData, remove_phrase
+from schemas.events.fido2 import DecryptData, EncryptData, LockSecrets, UnlockSecrets, remove_phrase
 from watchman.api.auth import Caller
 from watchman.api.base import Backend, CurrentBackend, Problem, Rows, run_cypher
 
@@ -93,3 +93,21 @@ def encrypted(
     """Everything encrypted to the FIDO2 keys (files, secrets, backup jobs) and the keys that open it."""
     cypher, params = resolve("encrypted-secrets", {"type": type}, datetime.now(UTC))
     return run_cypher(backend, cypher, params)
+
+
+class UnlockRequest(_Request):
+    timeout_seconds: float = Field(30.0, gt=0, le=300, description="how long to wait for the touch")
+
+
+@router.post("/admin/security/unlock", response_model=Accepted, status_code=202)
+def unlock(caller: Caller, body: UnlockRequest, backend: CurrentBackend) -> Accepted:
+    """Unlock the daemon's FIDO2 secrets store until it stops: touch the key within timeout_seconds."""
+    cmd = UnlockSecrets(issued_by=caller, reason=body.reason, timeout_seconds=body.timeout_seconds)
+    return _publish(backend, cmd, body, f"touch the FIDO2 key on {body.host or backend.host}")
+
+
+@router.post("/admin/security/lock", response_model=Accepted, status_code=202)
+def lock(caller: Caller, backend: CurrentBackend, body: _Request | None = None) -> Accepted:
+    """Lock the daemon's FIDO2 secrets store again (reading needs a touch)."""
+    body = body or _Request()
+    return _publish(backend, LockSecrets(issued_by=caller, reason=body.reason), body)
