@@ -16,6 +16,7 @@ from bench import (
     configfiles,
     cve,
     distributed,
+    fido2,
     idle,
     latency,
     mcp,
@@ -58,6 +59,7 @@ BENCHMARKS = (
     "configfiles",
     "backup",
     "cve",
+    "fido2",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -119,6 +121,8 @@ benchmarks:
             up s3) by the streamed format, beside `tar | zstd | age` of the same files to /dev/null:
             MB/s (target >= 0.7 x the baseline) and the backing-up process's peak RSS (<= 200 MB).
   all       all of the above but storm and backup (it drives the machine flat out for minutes: run it on its
+  fido2     a FIDO2 hmac-secret derivation through python-fido2's client (software key), and 256 MiB
+            encrypted to 2 keys + recovery and decrypted (baseline: pyrage, one recipient).
   cve       a 100,000-record OSV all.zip imported (parse, decide, project into LadybugDB) and the
             time to match 1,000 installed packages against it (a first snapshot, an upgrade).
   all       all of the above but storm and cve (storm drives the machine flat out for minutes: run it on its
@@ -321,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "cve" in chosen:
             report.sections.append(cve.run(work))
             stamp()
+        if "fido2" in chosen:
+            size_mb = 8 if args.events else 64 if quick else 256  # --events: a small (smoke) run
+            report.sections.append(fido2.run(work, size_mb=size_mb, rounds=3 if args.events else 20))
         if "storm" in chosen:
             report.sections.append(
                 storm.run(

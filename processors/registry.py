@@ -7,6 +7,7 @@ from processors import (
     configfiles,
     containers,
     exposure,
+    fido2,
     mcp,
     network,
     obsidian,
@@ -38,4 +39,5 @@ ROUTES: tuple[Route, ...] = (
     *vulnerabilities.ROUTES,
     *permissions.ROUTES,
     *exposure.ROUTES,
+    *fido2.ROUTES,
 )

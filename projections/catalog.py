@@ -17,6 +17,7 @@ from projections.queries import (
     configfiles,
     containers,
     exposure,
+    fido2,
     mcp,
     network,
     obsidian,
@@ -49,6 +50,7 @@ QUERIES: dict[str, NamedQuery] = {
         *vulnerabilities.QUERIES,
         *permissions.QUERIES,
         *exposure.QUERIES,
+        *fido2.QUERIES,
     )
 }
 

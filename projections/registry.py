@@ -9,6 +9,7 @@ from projections import (
     configfiles,
     containers,
     exposure,
+    fido2,
     mcp,
     network,
     obsidian,
@@ -42,4 +43,5 @@ PROJECTORS: dict[str, Project] = {
     **vulnerabilities.PROJECTORS,
     **permissions.PROJECTORS,
     **exposure.PROJECTORS,
+    **fido2.PROJECTORS,
 }

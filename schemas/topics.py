@@ -13,6 +13,7 @@ from schemas.events import (
     configfiles,
     containers,
     exposure,
+    fido2,
     mcp,
     network,
     obsidian,
@@ -48,6 +49,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     vulnerabilities,
     permissions,
     exposure,
+    fido2,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

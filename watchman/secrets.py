@@ -58,6 +58,20 @@ class SecretStore(Protocol):
 
 _handed_out: set[str] = set()
 _lock = threading.Lock()
+# Stores every Secrets of this process consults (after its own), e.g. the FIDO2 store the daemon unlocks
+# once per boot with a touch (docs/domains/fido2.md).
+_process_stores: list[SecretStore] = []
+
+
+def register_process_store(store: SecretStore) -> None:
+    """Make `store` a source of every Secrets of this process (once per store name)."""
+    with _lock:
+        _process_stores[:] = [s for s in _process_stores if s.name != store.name] + [store]
+
+
+def unregister_process_store(name: str) -> None:
+    with _lock:
+        _process_stores[:] = [s for s in _process_stores if s.name != name]
 
 
 def _remember(value: str) -> str:
@@ -121,6 +135,11 @@ class Secrets:
     def register_store(self, store: SecretStore) -> None:
         self.stores.append(store)
 
+    def _all_stores(self) -> list[SecretStore]:
+        with _lock:
+            extra = [s for s in _process_stores if s not in self.stores]
+        return [*self.stores, *extra]
+
     def _credentials_dir(self) -> Path | None:
         where = self.environ.get("CREDENTIALS_DIRECTORY", "")
         return Path(where) if where else None
@@ -158,7 +177,7 @@ class Secrets:
             found = self._read_file(self.secrets_dir / name, name)
             if found is not None:
                 return _remember(found)
-        for store in self.stores:
+        for store in self._all_stores():
             found = store.find(name)
             if found is not None:
                 return _remember(found)
@@ -173,7 +192,7 @@ class Secrets:
                 places.append(f"$CREDENTIALS_DIRECTORY/{name}")
             if self.secrets_dir is not None:
                 places.append(str(self.secrets_dir / name))
-            places.extend(f"the {s.name} store" for s in self.stores)
+            places.extend(f"the {s.name} store" for s in self._all_stores())
             raise SecretMissing(f"secret {name!r} not found (looked in {', '.join(places)})")
         return value
 
@@ -191,7 +210,7 @@ class Secrets:
         for where in (self._credentials_dir(), self.secrets_dir):
             if where is not None and where.is_dir():
                 out.update(p.name for p in where.iterdir() if p.is_file() and NAME.match(p.name))
-        for store in self.stores:
+        for store in self._all_stores():
             out.update(store.names())
         return sorted(out)
 

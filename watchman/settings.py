@@ -22,6 +22,7 @@ from watchman.domains.backups import BackupSettings
 from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.exposure import ExposureSettings
+from watchman.domains.fido2 import Fido2Settings
 from watchman.domains.mcp import MCPSettings
 from watchman.domains.network import NetworkSettings
 from watchman.domains.obsidian import ObsidianSettings
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
     permissions: PermissionSettings = PermissionSettings()
     exposure: ExposureSettings = ExposureSettings()
+    fido2: Fido2Settings = Fido2Settings()
 
     @field_validator("api_listen")
     @classmethod

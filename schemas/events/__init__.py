@@ -74,6 +74,7 @@ import schemas.events.configfiles  # isort: skip
 import schemas.events.backups  # isort: skip
 import schemas.events.scheduler  # isort: skip
 import schemas.events.exposure  # isort: skip
+import schemas.events.fido2  # isort: skip
 import schemas.events.permissions  # isort: skip
 import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
 

@@ -20,6 +20,7 @@ from watchman.api.routers import (
     backups,
     commands,
     configfiles,
+    fido2,
     mcp,
     obsidian,
     operate,
@@ -44,6 +45,7 @@ ROUTERS = (
     configfiles.router,
     backups.router,
     runners.router,
+    fido2.router,
 )
 
 

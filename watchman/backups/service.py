@@ -103,6 +103,12 @@ def identities(job: Job) -> list[Any]:
     return job._identities
 
 
+def add_identities(job: Job, extra: list[Any]) -> None:
+    """Identities opened elsewhere for this job's verify/restore (a FIDO2 key's, after its touch): they
+    are tried first, and the configured identity_file/passphrase are not needed then."""
+    job._identities = [*extra, *(job._identities or [])]
+
+
 def _identities(job: Job) -> list[Any]:
     out: list[Any] = []
     if job.settings.identity_file is not None:

@@ -12,6 +12,7 @@ from watchman.cli import (
     configfiles,
     cve,
     distributed,
+    fido2,
     mcp,
     obsidian,
     parse,
@@ -85,6 +86,8 @@ app.add_typer(backups.app, name="backup")
 app.add_typer(runners.app, name="runners")
 app.add_typer(cve.app, name="cve")
 app.add_typer(report.app, name="report")
+app.add_typer(fido2.app, name="fido2")
+app.add_typer(fido2.secret_app, name="secret")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from watchman.domains import (
     configfiles,
     containers,
     exposure,
+    fido2,
     mcp,
     network,
     obsidian,
@@ -38,4 +39,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     vulnerabilities,
     permissions,
     exposure,
+    fido2,
 )

@@ -62,3 +62,4 @@ from watchman.executors import obsidian  # noqa: E402, F401  # isort: skip
 from watchman.executors import configfiles  # noqa: E402, F401  # isort: skip
 from watchman.executors import backups  # noqa: E402, F401  # isort: skip
 from watchman.executors import runners  # noqa: E402, F401  # isort: skip
+from watchman.executors import fido2  # noqa: E402, F401  # isort: skip
