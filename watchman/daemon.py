@@ -38,6 +38,7 @@ from watchman.check import (
 )
 from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
 from watchman.domains.alerts import delivery as alert_delivery
+from watchman.executors.backups import restore_metrics as restore_backup_metrics
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
@@ -152,6 +153,8 @@ class Daemon:
             self.pipeline = self._new_pipeline(graph, threading.RLock())
             # Every domain's alerts to Alertmanager/webhooks (watchman/alerting/), with its own position.
             self.alerting = alert_delivery(settings, self.log)
+            # The backup gauges (last success, bytes, duration per job) from the log, not empty until a run.
+            restore_backup_metrics(self.log, settings.host)
         except BaseException:
             graph.close()
             self.log.close()
