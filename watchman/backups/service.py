@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ from watchman.storage.base import CHUNK
 
 Observe = Callable[[BackupActivityObserved], None]
 ID_TIME = "%Y%m%dT%H%M%SZ"
+
+
+# Where an event log backup holds the log (a restore under DIR gives DIR/watchman/log.sqlite + graph/).
+EVENTLOG_DIR = "watchman"
+EVENTLOG = f"{EVENTLOG_DIR}/log.sqlite"
 
 
 class JobError(Exception):
@@ -136,7 +141,7 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
         yield archive.walk(paths, s.exclude)
     elif s.kind == "eventlog":
         with eventlog_copy(job) as copy:
-            yield [archive.Item("watchman/log.sqlite", copy)]
+            yield [archive.Item(EVENTLOG, copy)]
     elif s.kind == "docker-volume":
         with docker_volumes(job) as items:
             yield items
@@ -339,15 +344,17 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
     try:
         archive.check(job.target, m, identities(job), restore_to=tmp)
-        with contextlib.closing(
-            sqlite3.connect(f"file:{tmp / 'watchman/log.sqlite'}?mode=ro", uri=True)
-        ) as db:
-            (ok,) = db.execute("PRAGMA integrity_check").fetchone()
-            if ok != "ok":
-                raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
+        _integrity(tmp / EVENTLOG)
         _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _integrity(log_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(f"file:{log_path}?mode=ro", uri=True)) as db:
+        (ok,) = db.execute("PRAGMA integrity_check").fetchone()
+        if ok != "ok":
+            raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
 
 
 def _replay_counts(log_path: Path, graph_path: Path) -> None:
@@ -384,11 +391,15 @@ def restore(
     command_id: str = "",
     progress: archive.Progress | None = None,
 ) -> archive.CheckResult:
+    """Restore under `target_dir`, or in place with the confirmation phrase. An event log restored under a
+    directory comes with its graph: `<dir>/watchman/` is then a data directory (log.sqlite and graph/,
+    rebuilt by replay). The event log in place: `restore_eventlog_in_place`, with the daemon stopped."""
     backup_id = resolve_id(job, backup_id)
     if in_place and job.settings.kind == "eventlog":
         raise JobError(
-            "the event log is not restored in place (the daemon holds it): restore it to a directory, stop "
-            "the daemon, put watchman/log.sqlite in the data directory, then `watchman replay`"
+            "the event log is not restored in place while the daemon holds it: stop the daemon, then "
+            f"`watchman backup restore {backup_id} --in-place --confirm '{in_place_phrase(backup_id)}'` "
+            "replaces the log and rebuilds the graph by replay (or restore it --to a directory)"
         )
     if in_place:
         if confirm != in_place_phrase(backup_id):
@@ -404,8 +415,80 @@ def restore(
     result = archive.check(
         job.target, m, identities(job), restore_to=dest, overwrite=in_place, progress=progress
     )
+    if m.kind == "eventlog":
+        graph_dir = dest / EVENTLOG_DIR / "graph"
+        result = replace(result, replayed=_replay(dest / EVENTLOG, graph_dir), graph=str(graph_dir))
     observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
                  restored_to=str(dest), in_place=in_place))  # fmt: skip
+    return result
+
+
+def _replay(log_path: Path, graph_dir: Path) -> int:
+    """The graph of a restored event log, by replay into a LadybugDB directory; the records replayed."""
+    from projections.stores.ladybug import LadybugStore
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import rebuild
+
+    log = SqliteLog(log_path)
+    try:
+        with LadybugStore(graph_dir) as graph:
+            return rebuild(log, graph)
+    finally:
+        log.close()
+
+
+def restore_eventlog_in_place(
+    job: Job,
+    backup_id: str,
+    *,
+    graph_url: str,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str = "",
+    progress: archive.Progress | None = None,
+) -> archive.CheckResult:
+    """Put an event log backup in place of the live log and rebuild the graph from it by replay.
+
+    The caller holds the data directory's lock (no daemon runs). Nothing live changes until the backup
+    decrypted, matched its manifest and passed SQLite's integrity check in a staging directory beside
+    the log; then the live log (with its -wal/-shm) is kept as `log.sqlite.before-<backup_id>`, the
+    restored one renamed into place, and the graph rebuilt beside the live one and swapped in (the old
+    one kept as `<graph>.previous`, watchman/replay.py).
+    """
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import replay_into_place
+
+    backup_id = resolve_id(job, backup_id)
+    if job.settings.kind != "eventlog":
+        raise JobError(f"job {job.name} is not an event log backup ({job.settings.kind})")
+    if confirm != in_place_phrase(backup_id):
+        raise JobError(
+            f"an in-place restore replaces the event log: confirm with {in_place_phrase(backup_id)!r}"
+        )
+    live = job.data_dir / "log.sqlite"
+    m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=job.data_dir))  # same filesystem: rename
+    try:
+        result = archive.check(job.target, m, identities(job), restore_to=staging, progress=progress)
+        _integrity(staging / EVENTLOG)
+        kept = live.with_name(f"{live.name}.before-{backup_id}")
+        for suffix in ("", "-wal", "-shm"):
+            old = live.with_name(live.name + suffix)
+            if old.exists():
+                old.rename(kept.with_name(kept.name + suffix))
+        (staging / EVENTLOG).rename(live)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log = SqliteLog(live)
+    try:
+        store, replayed = replay_into_place(log, graph_url, None)
+        store.close()
+    finally:
+        log.close()
+    result = replace(result, restored_to=str(live), replayed=replayed, graph=graph_url)
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=str(live), in_place=True))  # fmt: skip
     return result
 
 

@@ -214,7 +214,10 @@ def restore_backup(command: Envelope, payload: CommandPayload, ctx: ExecContext)
         return CommandRejected, redact(str(exc))
     except archive.VerificationError as exc:
         return CommandFailed, f"restore refused, nothing changed: {redact(str(exc))}"
-    return CommandSucceeded, f"restored {result.files} files of {payload.backup_id} to {result.restored_to}"
+    detail = f"restored {result.files} files of {payload.backup_id} to {result.restored_to}"
+    if result.graph:
+        detail += f"; graph rebuilt by replay of {result.replayed} events in {result.graph}"
+    return CommandSucceeded, detail
 
 
 @executor(PruneBackups.TYPE)
