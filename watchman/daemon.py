@@ -174,9 +174,22 @@ class Daemon:
             raise
         pipeline.graph_lock = graph_lock  # queries in flight hold this one
         pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
+        pipeline.commands.ctx.services["graph_copy"] = self._graph_copy  # a backup of kind ladybug
         pipeline.commands.ctx.options = executor_options(self.settings)
         self.sources = sources
         return pipeline
+
+    def _graph_copy(self) -> str:
+        """A consistent copy of the graph for a backup, taken while no batch is applied (the executor
+        runs inside the pipeline's step) and no query runs (watchman/backups/graph.py)."""
+        from projections.stores.ladybug import LadybugStore
+        from watchman.backups.graph import copy_store
+
+        graph = self.pipeline.graph
+        if not isinstance(graph, LadybugStore):
+            raise RuntimeError(f"the graph {self.settings.graph_url} is not a LadybugDB store")
+        with self.pipeline.graph_lock:
+            return str(copy_store(graph, self.settings.backups.scratch_dir or self.settings.data_dir / "tmp"))
 
     def _rewind(self) -> None:
         """After a failed step: sources back at their saved cursors (their readers had moved on past

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -365,6 +366,26 @@ class LadybugStore(GraphStore):
                     raise MissingEndpoint(f"created {made} of {len(todo)} {pair[0]} ({pair[1]}->{pair[2]})")
 
     # --- reads ---------------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per label and relationships per type (every one the schema declares)."""
+        with self._mutex:
+            self._check_open()
+            out = {label: int(self._run(f"MATCH (n:{label}) RETURN count(n)")[0][0]) for label in NODES}
+            for rel in RELS:
+                out[rel] = int(self._run(f"MATCH ()-[r:{rel}]->() RETURN count(r)")[0][0])
+            return out
+
+    def checkpoint_copy(self, dest: str | os.PathLike[str]) -> dict[str, int]:
+        """A consistent copy of the store's file at `dest` (a backup under the writer), and the counts
+        it holds: both under the store's lock, so no batch is applied and no query runs meanwhile.
+        CHECKPOINT first folds the WAL into the file, so the file alone is the whole graph."""
+        with self._mutex:
+            counts = self.counts()
+            self._run("CHECKPOINT")
+            self._since_checkpoint, self._checkpointed_at = 0, time.monotonic()
+            shutil.copyfile(self.directory / DB_FILE, dest)
+        return counts
 
     def positions(self) -> dict[str, int]:
         with self._mutex:

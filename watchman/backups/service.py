@@ -52,6 +52,11 @@ class Job:
     data_dir: Path
     secrets: Secrets
     scratch: Path
+    # The embedded daemon lends a consistent copy of its graph (ExecContext.services["graph_copy"]: a
+    # directory with graph.lbug and graph-counts.json, watchman/backups/graph.py); without it (the CLI
+    # with no daemon) the job opens `graph_dir` itself.
+    graph_copy: Callable[[], str] | None = None
+    graph_dir: Path | None = None
     # Opened keys, kept for the job's lifetime: a passphrase identity costs an scrypt run to open.
     _recipients: list[Any] | None = None
     _identities: list[Any] | None = None
@@ -145,6 +150,20 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
     elif s.kind == "docker-volume":
         with docker_volumes(job) as items:
             yield items
+    elif s.kind == "ladybug":
+        from watchman.backups import graph
+
+        if job.graph_copy is not None:
+            copy = Path(job.graph_copy())
+        else:
+            copy = graph.copy_directory(job.graph_dir or job.data_dir / "graph", job.scratch)
+        try:
+            yield [
+                archive.Item(graph.GRAPH_FILE, copy / "graph.lbug"),
+                archive.Item(graph.COUNTS_FILE, copy / "graph-counts.json"),
+            ]
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
     else:
         raise JobError(f"job {job.name}: kind {s.kind!r} is not supported by this build")
 
@@ -328,6 +347,8 @@ def verify(
         result = archive.check(job.target, m, identities(job), progress=progress)
         if m.kind == "eventlog":
             _check_eventlog(job, m)
+        elif m.kind == "ladybug":
+            _check_ladybug(job, m)
     except (archive.VerificationError, keys.KeyError_, archive.BackupError, Exception) as exc:
         observe(_obs(job, "verification_failed", backup_id, now(), command_id, error=f"{exc}",
                      recovery_test=recovery_test))  # fmt: skip
@@ -346,6 +367,22 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
         archive.check(job.target, m, identities(job), restore_to=tmp)
         _integrity(tmp / EVENTLOG)
         _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_ladybug(job: Job, m: archive.Manifest) -> None:
+    """A graph backup also opens: restored to scratch, its counts equal those the live graph held."""
+    from watchman.backups import graph
+
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        try:
+            graph.check_restored(tmp)
+        except (graph.GraphCopyError, OSError, ValueError, RuntimeError) as exc:
+            raise archive.VerificationError(f"{type(exc).__name__}: {exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -400,6 +437,11 @@ def restore(
             "the event log is not restored in place while the daemon holds it: stop the daemon, then "
             f"`watchman backup restore {backup_id} --in-place --confirm '{in_place_phrase(backup_id)}'` "
             "replaces the log and rebuilds the graph by replay (or restore it --to a directory)"
+        )
+    if in_place and job.settings.kind == "ladybug":
+        raise JobError(
+            "the graph is not restored in place (the daemon holds it, and the event log rebuilds it: "
+            "`watchman replay`): restore it --to a directory; DIR/watchman/graph is a graph directory"
         )
     if in_place:
         if confirm != in_place_phrase(backup_id):

@@ -40,9 +40,14 @@ def _job(name: str) -> Job:
 
     s = get_settings()
     try:
-        return open_job(s.backups, name, host=s.host, data_dir=s.data_dir)
+        job = open_job(s.backups, name, host=s.host, data_dir=s.data_dir)
     except (JobError, StorageError) as exc:
         raise fail(str(exc)) from None
+    if s.graph_url.startswith("ladybug://"):
+        from watchman.wiring import graph_path
+
+        job.graph_dir = graph_path(s.graph_url)  # a ladybug job without a daemon copies it itself
+    return job
 
 
 def _job_of(backup_id: str) -> str:

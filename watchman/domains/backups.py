@@ -2,7 +2,7 @@
 the scheduler source over their cron schedules.
 
     [backups.jobs.etc]
-    kind = "paths"                    # paths | eventlog | docker-volume (volumes = [...])
+    kind = "paths"                    # paths | eventlog | ladybug (graph) | docker-volume (volumes = [...])
     paths = ["/etc", "/root/.ssh"]
     exclude = ["*.swp", "/etc/shadow-"]
     target = "s3://backups/host1?endpoint=http://127.0.0.1:8333&access_key=secret:s3.access&secret_key=secret:s3.secret"
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["paths", "eventlog", "docker-volume"]
+Kind = Literal["paths", "eventlog", "ladybug", "docker-volume"]
 
 
 class KeepSettings(BaseModel):
@@ -163,6 +163,10 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
     """What the backup executors need from settings (ExecContext.options)."""
     opts: dict[str, object] = {"settings": settings.backups, "data_dir": settings.data_dir}
+    if settings.graph_url.startswith("ladybug://"):
+        from urllib.parse import urlparse
+
+        opts["graph_dir"] = Path(urlparse(settings.graph_url).path)  # ladybug:///DIR (wiring.graph_path)
     return dict.fromkeys(("TriggerBackup", "VerifyBackup", "RestoreBackup", "PruneBackups"), opts)
 
 

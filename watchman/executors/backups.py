@@ -115,11 +115,15 @@ def _job(command: Envelope, ctx: ExecContext, name: str) -> Job | Outcome:
     if not isinstance(backups, BackupSettings) or not isinstance(data_dir, Path):
         return CommandRejected, f"no backup jobs are configured on {ctx.host}"
     try:
-        return open_job(backups, name, host=ctx.host, data_dir=data_dir)
+        job = open_job(backups, name, host=ctx.host, data_dir=data_dir)
     except (JobError, StorageError) as exc:
         return CommandRejected, redact(str(exc))
     except Exception as exc:  # a secret that cannot be had, a bad URL
         return CommandRejected, redact(f"{type(exc).__name__}: {exc}")
+    graph_dir = opts.get("graph_dir")
+    job.graph_dir = graph_dir if isinstance(graph_dir, Path) else None
+    job.graph_copy = ctx.services.get("graph_copy")  # the daemon's graph, copied under its writer
+    return job
 
 
 def _observer(command: Envelope, ctx: ExecContext) -> Observe:
