@@ -57,6 +57,7 @@ class Job:
     # with no daemon) the job opens `graph_dir` itself.
     graph_copy: Callable[[], str] | None = None
     graph_dir: Path | None = None
+    bus_url: str = ""  # kind kafka: the distributed deployment's bus (kafka://HOST:PORT)
     # Opened keys, kept for the job's lifetime: a passphrase identity costs an scrypt run to open.
     _recipients: list[Any] | None = None
     _identities: list[Any] | None = None
@@ -150,6 +151,19 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
     elif s.kind == "docker-volume":
         with docker_volumes(job) as items:
             yield items
+    elif s.kind == "kafka":
+        from watchman.backups import topics
+
+        bus = _open_kafka(job)
+        try:
+            with topics.export(bus, job.scratch) as exported:
+                yield [
+                    archive.Item(str(f.relative_to(exported)), f)
+                    for f in sorted((exported / topics.ROOT).rglob("*"))
+                    if f.is_file()
+                ]
+        finally:
+            bus.close()
     elif s.kind == "ladybug":
         from watchman.backups import graph
 
@@ -349,6 +363,8 @@ def verify(
             _check_eventlog(job, m)
         elif m.kind == "ladybug":
             _check_ladybug(job, m)
+        elif m.kind == "kafka":
+            _check_topics(job, m)
     except (archive.VerificationError, keys.KeyError_, archive.BackupError, Exception) as exc:
         observe(_obs(job, "verification_failed", backup_id, now(), command_id, error=f"{exc}",
                      recovery_test=recovery_test))  # fmt: skip
@@ -367,6 +383,49 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
         archive.check(job.target, m, identities(job), restore_to=tmp)
         _integrity(tmp / EVENTLOG)
         _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _open_kafka(job: Job) -> Any:
+    from urllib.parse import urlparse
+
+    from watchman.bus.kafka import KafkaBus
+
+    parsed = urlparse(job.bus_url)
+    if parsed.scheme != "kafka" or not parsed.netloc:
+        raise JobError(
+            f"job {job.name}: kind kafka backs up the distributed deployment's bus (bus = kafka://…)"
+        )
+    return KafkaBus(parsed.netloc)
+
+
+def _topics_to_log(root: Path, log_path: Path) -> int:
+    """Load exported topics into an embedded log at `log_path` (created); the records loaded."""
+    from schemas.topics import TOPICS
+    from watchman.backups import topics
+    from watchman.bus.sqlite_log import SqliteLog
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = SqliteLog(log_path)
+    try:
+        log.ensure_topics(TOPICS.values())
+        return topics.load(root, log)
+    except topics.TopicsError as exc:
+        raise archive.VerificationError(str(exc)) from None
+    finally:
+        log.close()
+
+
+def _check_topics(job: Job, m: archive.Manifest) -> None:
+    """A topics backup also loads: its segments agree with their index, and loaded into a scratch log
+    every record replays into a scratch graph (the graph is rebuilt from exactly this)."""
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        _topics_to_log(tmp, tmp / "log.sqlite")
+        _replay_counts(tmp / "log.sqlite", tmp / "graph")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -443,6 +502,9 @@ def restore(
             "the graph is not restored in place (the daemon holds it, and the event log rebuilds it: "
             "`watchman replay`): restore it --to a directory; DIR/watchman/graph is a graph directory"
         )
+    if in_place and job.settings.kind == "kafka":
+        return _topics_in_place(job, backup_id, confirm=confirm, now=now, observe=observe,
+                                command_id=command_id, progress=progress)  # fmt: skip
     if in_place:
         if confirm != in_place_phrase(backup_id):
             raise JobError(
@@ -460,8 +522,51 @@ def restore(
     if m.kind == "eventlog":
         graph_dir = dest / EVENTLOG_DIR / "graph"
         result = replace(result, replayed=_replay(dest / EVENTLOG, graph_dir), graph=str(graph_dir))
+    elif m.kind == "kafka":  # the topics become an embedded data directory: log + graph
+        _topics_to_log(dest, dest / EVENTLOG)
+        graph_dir = dest / EVENTLOG_DIR / "graph"
+        result = replace(result, replayed=_replay(dest / EVENTLOG, graph_dir), graph=str(graph_dir))
     observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
                  restored_to=str(dest), in_place=in_place))  # fmt: skip
+    return result
+
+
+def _topics_in_place(
+    job: Job,
+    backup_id: str,
+    *,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str,
+    progress: archive.Progress | None,
+) -> archive.CheckResult:
+    """Produce a topics backup back into the same Kafka topics, which must be empty (a lost broker, or
+    topics deleted on purpose): the whole backup is checked in scratch first, then loaded; the projector
+    (`watchman project`, or `watchman replay --yes`) rebuilds the graph from them."""
+    from watchman.backups import topics
+
+    if confirm != in_place_phrase(backup_id):
+        raise JobError(
+            f"an in-place restore writes into the live topics: confirm with {in_place_phrase(backup_id)!r}"
+        )
+    m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="restore-", dir=job.scratch))
+    try:
+        result = archive.check(job.target, m, identities(job), restore_to=tmp, progress=progress)
+        bus = _open_kafka(job)
+        try:
+            loaded = topics.load(tmp, bus, require_empty=True)
+        except topics.TopicsError as exc:
+            raise JobError(str(exc)) from None
+        finally:
+            bus.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = replace(result, restored_to=job.bus_url, replayed=loaded)
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=job.bus_url, in_place=True))  # fmt: skip
     return result
 
 

@@ -47,6 +47,7 @@ def _job(name: str) -> Job:
         from watchman.wiring import graph_path
 
         job.graph_dir = graph_path(s.graph_url)  # a ladybug job without a daemon copies it itself
+    job.bus_url = s.bus_url
     return job
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["paths", "eventlog", "ladybug", "docker-volume"]
+Kind = Literal["paths", "eventlog", "kafka", "ladybug", "docker-volume"]
 
 
 class KeepSettings(BaseModel):
@@ -162,7 +162,11 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
     """What the backup executors need from settings (ExecContext.options)."""
-    opts: dict[str, object] = {"settings": settings.backups, "data_dir": settings.data_dir}
+    opts: dict[str, object] = {
+        "settings": settings.backups,
+        "data_dir": settings.data_dir,
+        "bus_url": settings.bus_url,
+    }
     if settings.graph_url.startswith("ladybug://"):
         from urllib.parse import urlparse
 

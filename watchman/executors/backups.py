@@ -123,6 +123,7 @@ def _job(command: Envelope, ctx: ExecContext, name: str) -> Job | Outcome:
     graph_dir = opts.get("graph_dir")
     job.graph_dir = graph_dir if isinstance(graph_dir, Path) else None
     job.graph_copy = ctx.services.get("graph_copy")  # the daemon's graph, copied under its writer
+    job.bus_url = str(opts.get("bus_url") or "")
     return job
 
 
