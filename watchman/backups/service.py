@@ -58,6 +58,7 @@ class Job:
     graph_copy: Callable[[], str] | None = None
     graph_dir: Path | None = None
     bus_url: str = ""  # kind kafka: the distributed deployment's bus (kafka://HOST:PORT)
+    downtime_s: float = 0.0  # kind neo4j: set by the dump, reported with the completed backup
     # Opened keys, kept for the job's lifetime: a passphrase identity costs an scrypt run to open.
     _recipients: list[Any] | None = None
     _identities: list[Any] | None = None
@@ -151,6 +152,9 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
     elif s.kind == "docker-volume":
         with docker_volumes(job) as items:
             yield items
+    elif s.kind == "neo4j":
+        with neo4j_dump(job) as dump:
+            yield [archive.Item(f"neo4j/{dump.name}", dump)]
     elif s.kind == "kafka":
         from watchman.backups import topics
 
@@ -315,7 +319,7 @@ def _completed(
     return _obs(
         job, "completed", m.id, ts, command_id, size=int(m.data["size"]), files=m.files, bytes=m.bytes,
         checksum=str(m.data["checksum"]), duration_s=duration,
-        created_at=datetime.fromisoformat(m.created_at),
+        created_at=datetime.fromisoformat(m.created_at), downtime_s=job.downtime_s,
     )  # fmt: skip
 
 
@@ -365,6 +369,8 @@ def verify(
             _check_ladybug(job, m)
         elif m.kind == "kafka":
             _check_topics(job, m)
+        elif m.kind == "neo4j":
+            _check_neo4j(job, m)
     except (archive.VerificationError, keys.KeyError_, archive.BackupError, Exception) as exc:
         observe(_obs(job, "verification_failed", backup_id, now(), command_id, error=f"{exc}",
                      recovery_test=recovery_test))  # fmt: skip
@@ -383,6 +389,67 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
         archive.check(job.target, m, identities(job), restore_to=tmp)
         _integrity(tmp / EVENTLOG)
         _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(job: Job, what: str, argv: Iterable[str]) -> str:
+    """Run one of the job's commands; JobError (with the output's tail) unless it exits 0."""
+    import subprocess
+
+    args = list(argv)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=job.settings.command_timeout,
+                              stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobError(f"{what}: {type(exc).__name__}: {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise JobError(f"{what} exited {proc.returncode}: {' | '.join(tail)[:500]}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def neo4j_dump(job: Job) -> Iterator[Path]:
+    """stop -> `neo4j-admin database dump` -> start (start also after a failed dump); the dump file in a
+    private scratch directory, removed afterwards. `job.downtime_s`: from the stop to the start's end."""
+    s = job.settings
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="neo4j-", dir=job.scratch))
+    try:
+        t0 = time.monotonic()
+        try:
+            if s.stop_command:
+                _run(job, "stop_command", s.stop_command)
+            _run(job, "neo4j-admin database dump",
+                 [*s.neo4j_admin, "database", "dump", s.database, f"--to-path={tmp}",
+                  "--overwrite-destination=true"])  # fmt: skip
+        finally:
+            if s.start_command:
+                _run(job, "start_command", s.start_command)
+            job.downtime_s = round(time.monotonic() - t0, 3)
+        dump = tmp / f"{s.database}.dump"
+        if not dump.is_file():
+            raise JobError(f"neo4j-admin wrote no {dump.name}")
+        yield dump
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_neo4j(job: Job, m: archive.Manifest) -> None:
+    """A dump also passes Neo4j's own consistency check, run on the restored dump (not the live database)."""
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        (tmp / "check").mkdir()
+        s = job.settings
+        try:
+            _run(job, "neo4j-admin database check",
+                 [*s.neo4j_admin, "database", "check", s.database, f"--from-path={tmp / 'neo4j'}",
+                  f"--temp-path={tmp / 'check'}", f"--report-path={tmp / 'check'}"])  # fmt: skip
+        except JobError as exc:
+            raise archive.VerificationError(str(exc)) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -496,6 +563,11 @@ def restore(
             "the event log is not restored in place while the daemon holds it: stop the daemon, then "
             f"`watchman backup restore {backup_id} --in-place --confirm '{in_place_phrase(backup_id)}'` "
             "replaces the log and rebuilds the graph by replay (or restore it --to a directory)"
+        )
+    if in_place and job.settings.kind == "neo4j":
+        raise JobError(
+            "a Neo4j dump is not loaded in place by The Watchman: restore it --to DIR, stop Neo4j, then "
+            "`neo4j-admin database load --from-path=DIR/neo4j <database> --overwrite-destination=true`"
         )
     if in_place and job.settings.kind == "ladybug":
         raise JobError(

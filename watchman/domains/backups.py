@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["paths", "eventlog", "kafka", "ladybug", "docker-volume"]
+Kind = Literal["paths", "eventlog", "kafka", "ladybug", "neo4j", "docker-volume"]
 
 
 class KeepSettings(BaseModel):
@@ -76,6 +76,15 @@ class BackupJobSettings(BaseModel):
     volumes: tuple[str, ...] = ()  # docker-volume: the volume names
     docker_url: str = "unix:///var/run/docker.sock"
     helper_image: str = "busybox:latest"  # docker-volume: the image of the throwaway container (never run)
+    # neo4j: Community dumps only a stopped database, so the job runs stop_command, then
+    # `<neo4j_admin> database dump <database>`, then start_command (always, even after a failed dump; it
+    # should return once the server answers), and reports the downtime. Verify runs
+    # `<neo4j_admin> database check --from-path=<the restored dump>` (nothing touches the live database).
+    database: str = Field("neo4j", pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,62}$")
+    neo4j_admin: tuple[str, ...] = ("neo4j-admin",)
+    stop_command: tuple[str, ...] = ()  # e.g. ["systemctl", "stop", "neo4j"]
+    start_command: tuple[str, ...] = ()  # e.g. ["systemctl", "start", "neo4j"]
+    command_timeout: float = Field(1800.0, gt=0)
     target: str = Field(min_length=1, description="storage URL (file://, s3://, rsync://)")
     recipients: tuple[str, ...] = ()
     identity_file: Path | None = None
