@@ -124,8 +124,8 @@ def run(work: Path, *, seconds: float = 60.0, settle: float = 3.0) -> Section:
             target=RSS_TARGET,
             note=f"RSS at the end: {b.last_rss_mb:.0f} MB with, {a.last_rss_mb:.0f} MB without. The daemon "
             "without writes nothing to its graph; the difference is LadybugDB's memory for the first writes "
-            "into this domain's tables (+33 MB in-process) and for row versions until its checkpoint; "
-            "the sampler's own is the next figure",
+            "into this domain's tables (the floor: in-process +12 MB after 3 samples, then flat) and the row "
+            "versions of at most one 10 s checkpoint interval; the sampler's own is the next figure",
         ),
         Figure(
             "the sampler's own RSS in a process (import, process cache, 20 samples)",

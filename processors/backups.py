@@ -49,6 +49,7 @@ def event_for(obs: BackupActivityObserved) -> BackupEvent:
                 checksum=obs.checksum,
                 duration_s=obs.duration_s,
                 created_at=obs.created_at,
+                downtime_s=obs.downtime_s,
             )
         case "failed":
             return BackupFailed(**base, error=obs.error, duration_s=obs.duration_s)

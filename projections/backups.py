@@ -28,6 +28,7 @@ from schemas.events.backups import (
 # The kinds that back up a database, and the Database node's name/engine for each.
 DATABASES: dict[str, tuple[str, str]] = {
     "eventlog": ("watchman-eventlog", "sqlite"),
+    "kafka": ("watchman-eventlog", "kafka"),
     "ladybug": ("watchman-graph", "ladybug"),
     "neo4j": ("neo4j", "neo4j"),
 }

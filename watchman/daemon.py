@@ -37,6 +37,7 @@ from watchman.check import (
 )
 from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
 from watchman.domains.alerts import delivery as alert_delivery
+from watchman.executors.backups import restore_metrics as restore_backup_metrics
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
@@ -151,6 +152,8 @@ class Daemon:
             self.pipeline = self._new_pipeline(graph, threading.RLock())
             # Every domain's alerts to Alertmanager/webhooks (watchman/alerting/), with its own position.
             self.alerting = alert_delivery(settings, self.log)
+            # The backup gauges (last success, bytes, duration per job) from the log, not empty until a run.
+            restore_backup_metrics(self.log, settings.host)
         except BaseException:
             graph.close()
             self.log.close()
@@ -170,9 +173,22 @@ class Daemon:
             raise
         pipeline.graph_lock = graph_lock  # queries in flight hold this one
         pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
+        pipeline.commands.ctx.services["graph_copy"] = self._graph_copy  # a backup of kind ladybug
         pipeline.commands.ctx.options = executor_options(self.settings)
         self.sources = sources
         return pipeline
+
+    def _graph_copy(self) -> str:
+        """A consistent copy of the graph for a backup, taken while no batch is applied (the executor
+        runs inside the pipeline's step) and no query runs (watchman/backups/graph.py)."""
+        from projections.stores.ladybug import LadybugStore
+        from watchman.backups.graph import copy_store
+
+        graph = self.pipeline.graph
+        if not isinstance(graph, LadybugStore):
+            raise RuntimeError(f"the graph {self.settings.graph_url} is not a LadybugDB store")
+        with self.pipeline.graph_lock:
+            return str(copy_store(graph, self.settings.backups.scratch_dir or self.settings.data_dir / "tmp"))
 
     def _rewind(self) -> None:
         """After a failed step: sources back at their saved cursors (their readers had moved on past

@@ -27,10 +27,13 @@ from schemas.envelope import Envelope
 from schemas.events.commands import COMMANDS, EVENTS_COMMANDS
 from schemas.topics import DOMAIN_TOPICS, RAW_TOPICS, TOPICS
 from watchman import metrics
+from watchman.alerting.stage import AlertDelivery
 from watchman.api import VERSION, ApiServer, TokenFile, Unsupported, create_app
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
 from watchman.commands import CommandRunner
+from watchman.domains.alerts import delivery as alert_delivery
+from watchman.executors.backups import restore_metrics as restore_backup_metrics
 from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.forwarder import Forwarder
 from watchman.pipeline import (
@@ -183,6 +186,10 @@ def run_producer(
     api = serve_api(settings, backend, api_listen)
     counters = Counters()
     next_retention = 0.0
+    try:  # the backup gauges from the domain topic (the executors run here), not empty until a run
+        restore_backup_metrics(bus, settings.host)
+    except Exception as exc:  # the broker away: they fill at the next backup
+        log.info("backup gauges not restored: %s", exc)
     try:
         while not stop.is_set():
             if time.monotonic() >= next_retention:
@@ -242,8 +249,10 @@ def run_projector(
     api_listen: str = "",
 ) -> Counters:
     """Apply the domain topics to the graph store, batch by batch, positions inside the graph; serve
-    the queries of the admin API."""
+    the queries of the admin API; deliver every domain's alerts (the one projector owns delivery, as the
+    embedded daemon does: watchman/alerting/stage.py, its position in the Kafka group `alerts`)."""
     bus = open_bus(settings.bus_url)
+    alerting = alert_delivery(settings, bus)
     graph = open_settings_graph(settings)
     counters = Counters()
     backend = ProcessBackend("projector", settings, bus, graph=graph)
@@ -273,6 +282,8 @@ def run_projector(
                 delay = min(delay * 2, 10.0)
                 continue
             delay = 0.5
+            if alerting is not None:
+                _deliver_alerts(alerting)
             counters.projected += n
             backend.state["projected"] = counters.projected
             if on_status:
@@ -306,6 +317,15 @@ def run_projector(
         graph.close()
         bus.close()
     return counters
+
+
+def _deliver_alerts(alerting: AlertDelivery) -> None:
+    """One delivery step; the broker away is logged and the next round tries again (a receiver's own
+    failure is the stage's to retry with its back-off)."""
+    try:
+        alerting.step()
+    except Exception as exc:
+        log.warning("alert delivery paused: %s", exc)
 
 
 def run_worker(

@@ -98,6 +98,8 @@ class BackupActivityObserved(EventPayload):
     bytes: int = 0  # bytes of the files backed up / verified / restored
     checksum: str = ""
     duration_s: float = 0.0
+    # kind neo4j: how long the database was stopped for its dump (Community dumps only a stopped one)
+    downtime_s: float = 0.0
     created_at: datetime | None = None
     error: str = Field("", max_length=2000)
     recovery_test: bool = False
@@ -138,6 +140,7 @@ class BackupCompleted(BackupEvent):
     checksum: str
     duration_s: float
     created_at: datetime | None = None
+    downtime_s: float = 0.0  # kind neo4j: the database's stop -> dump -> start
 
 
 @register

@@ -329,6 +329,8 @@ class CheckResult:
     files: int = 0
     bytes: int = 0
     restored_to: str = ""
+    replayed: int = 0  # an event log restore: the domain records replayed into its graph
+    graph: str = ""  # ... and where that graph is
 
 
 def check(

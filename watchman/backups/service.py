@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,11 @@ Observe = Callable[[BackupActivityObserved], None]
 ID_TIME = "%Y%m%dT%H%M%SZ"
 
 
+# Where an event log backup holds the log (a restore under DIR gives DIR/watchman/log.sqlite + graph/).
+EVENTLOG_DIR = "watchman"
+EVENTLOG = f"{EVENTLOG_DIR}/log.sqlite"
+
+
 class JobError(Exception):
     """A job that cannot run as configured (unknown, no keys, refused restore). Never holds a secret."""
 
@@ -47,6 +52,13 @@ class Job:
     data_dir: Path
     secrets: Secrets
     scratch: Path
+    # The embedded daemon lends a consistent copy of its graph (ExecContext.services["graph_copy"]: a
+    # directory with graph.lbug and graph-counts.json, watchman/backups/graph.py); without it (the CLI
+    # with no daemon) the job opens `graph_dir` itself.
+    graph_copy: Callable[[], str] | None = None
+    graph_dir: Path | None = None
+    bus_url: str = ""  # kind kafka: the distributed deployment's bus (kafka://HOST:PORT)
+    downtime_s: float = 0.0  # kind neo4j: set by the dump, reported with the completed backup
     # Opened keys, kept for the job's lifetime: a passphrase identity costs an scrypt run to open.
     _recipients: list[Any] | None = None
     _identities: list[Any] | None = None
@@ -142,10 +154,40 @@ def _inputs(job: Job) -> Iterator[Iterable[archive.Item | archive.TarItem]]:
         yield archive.walk(paths, s.exclude)
     elif s.kind == "eventlog":
         with eventlog_copy(job) as copy:
-            yield [archive.Item("watchman/log.sqlite", copy)]
+            yield [archive.Item(EVENTLOG, copy)]
     elif s.kind == "docker-volume":
         with docker_volumes(job) as items:
             yield items
+    elif s.kind == "neo4j":
+        with neo4j_dump(job) as dump:
+            yield [archive.Item(f"neo4j/{dump.name}", dump)]
+    elif s.kind == "kafka":
+        from watchman.backups import topics
+
+        bus = _open_kafka(job)
+        try:
+            with topics.export(bus, job.scratch) as exported:
+                yield [
+                    archive.Item(str(f.relative_to(exported)), f)
+                    for f in sorted((exported / topics.ROOT).rglob("*"))
+                    if f.is_file()
+                ]
+        finally:
+            bus.close()
+    elif s.kind == "ladybug":
+        from watchman.backups import graph
+
+        if job.graph_copy is not None:
+            copy = Path(job.graph_copy())
+        else:
+            copy = graph.copy_directory(job.graph_dir or job.data_dir / "graph", job.scratch)
+        try:
+            yield [
+                archive.Item(graph.GRAPH_FILE, copy / "graph.lbug"),
+                archive.Item(graph.COUNTS_FILE, copy / "graph-counts.json"),
+            ]
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
     else:
         raise JobError(f"job {job.name}: kind {s.kind!r} is not supported by this build")
 
@@ -283,7 +325,7 @@ def _completed(
     return _obs(
         job, "completed", m.id, ts, command_id, size=int(m.data["size"]), files=m.files, bytes=m.bytes,
         checksum=str(m.data["checksum"]), duration_s=duration,
-        created_at=datetime.fromisoformat(m.created_at),
+        created_at=datetime.fromisoformat(m.created_at), downtime_s=job.downtime_s,
     )  # fmt: skip
 
 
@@ -329,6 +371,12 @@ def verify(
         result = archive.check(job.target, m, identities(job), progress=progress)
         if m.kind == "eventlog":
             _check_eventlog(job, m)
+        elif m.kind == "ladybug":
+            _check_ladybug(job, m)
+        elif m.kind == "kafka":
+            _check_topics(job, m)
+        elif m.kind == "neo4j":
+            _check_neo4j(job, m)
     except (archive.VerificationError, keys.KeyError_, archive.BackupError, Exception) as exc:
         observe(_obs(job, "verification_failed", backup_id, now(), command_id, error=f"{exc}",
                      recovery_test=recovery_test))  # fmt: skip
@@ -345,15 +393,137 @@ def _check_eventlog(job: Job, m: archive.Manifest) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
     try:
         archive.check(job.target, m, identities(job), restore_to=tmp)
-        with contextlib.closing(
-            sqlite3.connect(f"file:{tmp / 'watchman/log.sqlite'}?mode=ro", uri=True)
-        ) as db:
-            (ok,) = db.execute("PRAGMA integrity_check").fetchone()
-            if ok != "ok":
-                raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
+        _integrity(tmp / EVENTLOG)
         _replay_counts(tmp / "watchman/log.sqlite", tmp / "graph")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(job: Job, what: str, argv: Iterable[str]) -> str:
+    """Run one of the job's commands; JobError (with the output's tail) unless it exits 0."""
+    import subprocess
+
+    args = list(argv)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=job.settings.command_timeout,
+                              stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobError(f"{what}: {type(exc).__name__}: {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise JobError(f"{what} exited {proc.returncode}: {' | '.join(tail)[:500]}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def neo4j_dump(job: Job) -> Iterator[Path]:
+    """stop -> `neo4j-admin database dump` -> start (start also after a failed dump); the dump file in a
+    private scratch directory, removed afterwards. `job.downtime_s`: from the stop to the start's end."""
+    s = job.settings
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="neo4j-", dir=job.scratch))
+    try:
+        t0 = time.monotonic()
+        try:
+            if s.stop_command:
+                _run(job, "stop_command", s.stop_command)
+            _run(job, "neo4j-admin database dump",
+                 [*s.neo4j_admin, "database", "dump", s.database, f"--to-path={tmp}",
+                  "--overwrite-destination=true"])  # fmt: skip
+        finally:
+            if s.start_command:
+                _run(job, "start_command", s.start_command)
+            job.downtime_s = round(time.monotonic() - t0, 3)
+        dump = tmp / f"{s.database}.dump"
+        if not dump.is_file():
+            raise JobError(f"neo4j-admin wrote no {dump.name}")
+        yield dump
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_neo4j(job: Job, m: archive.Manifest) -> None:
+    """A dump also passes Neo4j's own consistency check, run on the restored dump (not the live database)."""
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        (tmp / "check").mkdir()
+        s = job.settings
+        try:
+            _run(job, "neo4j-admin database check",
+                 [*s.neo4j_admin, "database", "check", s.database, f"--from-path={tmp / 'neo4j'}",
+                  f"--temp-path={tmp / 'check'}", f"--report-path={tmp / 'check'}"])  # fmt: skip
+        except JobError as exc:
+            raise archive.VerificationError(str(exc)) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _open_kafka(job: Job) -> Any:
+    from urllib.parse import urlparse
+
+    from watchman.bus.kafka import KafkaBus
+
+    parsed = urlparse(job.bus_url)
+    if parsed.scheme != "kafka" or not parsed.netloc:
+        raise JobError(
+            f"job {job.name}: kind kafka backs up the distributed deployment's bus (bus = kafka://…)"
+        )
+    return KafkaBus(parsed.netloc)
+
+
+def _topics_to_log(root: Path, log_path: Path) -> int:
+    """Load exported topics into an embedded log at `log_path` (created); the records loaded."""
+    from schemas.topics import TOPICS
+    from watchman.backups import topics
+    from watchman.bus.sqlite_log import SqliteLog
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = SqliteLog(log_path)
+    try:
+        log.ensure_topics(TOPICS.values())
+        return topics.load(root, log)
+    except topics.TopicsError as exc:
+        raise archive.VerificationError(str(exc)) from None
+    finally:
+        log.close()
+
+
+def _check_topics(job: Job, m: archive.Manifest) -> None:
+    """A topics backup also loads: its segments agree with their index, and loaded into a scratch log
+    every record replays into a scratch graph (the graph is rebuilt from exactly this)."""
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        _topics_to_log(tmp, tmp / "log.sqlite")
+        _replay_counts(tmp / "log.sqlite", tmp / "graph")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_ladybug(job: Job, m: archive.Manifest) -> None:
+    """A graph backup also opens: restored to scratch, its counts equal those the live graph held."""
+    from watchman.backups import graph
+
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="verify-", dir=job.scratch))
+    try:
+        archive.check(job.target, m, identities(job), restore_to=tmp)
+        try:
+            graph.check_restored(tmp)
+        except (graph.GraphCopyError, OSError, ValueError, RuntimeError) as exc:
+            raise archive.VerificationError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _integrity(log_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(f"file:{log_path}?mode=ro", uri=True)) as db:
+        (ok,) = db.execute("PRAGMA integrity_check").fetchone()
+        if ok != "ok":
+            raise archive.VerificationError(f"the event log copy fails SQLite's integrity check: {ok}")
 
 
 def _replay_counts(log_path: Path, graph_path: Path) -> None:
@@ -390,12 +560,29 @@ def restore(
     command_id: str = "",
     progress: archive.Progress | None = None,
 ) -> archive.CheckResult:
+    """Restore under `target_dir`, or in place with the confirmation phrase. An event log restored under a
+    directory comes with its graph: `<dir>/watchman/` is then a data directory (log.sqlite and graph/,
+    rebuilt by replay). The event log in place: `restore_eventlog_in_place`, with the daemon stopped."""
     backup_id = resolve_id(job, backup_id)
     if in_place and job.settings.kind == "eventlog":
         raise JobError(
-            "the event log is not restored in place (the daemon holds it): restore it to a directory, stop "
-            "the daemon, put watchman/log.sqlite in the data directory, then `watchman replay`"
+            "the event log is not restored in place while the daemon holds it: stop the daemon, then "
+            f"`watchman backup restore {backup_id} --in-place --confirm '{in_place_phrase(backup_id)}'` "
+            "replaces the log and rebuilds the graph by replay (or restore it --to a directory)"
         )
+    if in_place and job.settings.kind == "neo4j":
+        raise JobError(
+            "a Neo4j dump is not loaded in place by The Watchman: restore it --to DIR, stop Neo4j, then "
+            "`neo4j-admin database load --from-path=DIR/neo4j <database> --overwrite-destination=true`"
+        )
+    if in_place and job.settings.kind == "ladybug":
+        raise JobError(
+            "the graph is not restored in place (the daemon holds it, and the event log rebuilds it: "
+            "`watchman replay`): restore it --to a directory; DIR/watchman/graph is a graph directory"
+        )
+    if in_place and job.settings.kind == "kafka":
+        return _topics_in_place(job, backup_id, confirm=confirm, now=now, observe=observe,
+                                command_id=command_id, progress=progress)  # fmt: skip
     if in_place:
         if confirm != in_place_phrase(backup_id):
             raise JobError(
@@ -410,8 +597,123 @@ def restore(
     result = archive.check(
         job.target, m, identities(job), restore_to=dest, overwrite=in_place, progress=progress
     )
+    if m.kind == "eventlog":
+        graph_dir = dest / EVENTLOG_DIR / "graph"
+        result = replace(result, replayed=_replay(dest / EVENTLOG, graph_dir), graph=str(graph_dir))
+    elif m.kind == "kafka":  # the topics become an embedded data directory: log + graph
+        _topics_to_log(dest, dest / EVENTLOG)
+        graph_dir = dest / EVENTLOG_DIR / "graph"
+        result = replace(result, replayed=_replay(dest / EVENTLOG, graph_dir), graph=str(graph_dir))
     observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
                  restored_to=str(dest), in_place=in_place))  # fmt: skip
+    return result
+
+
+def _topics_in_place(
+    job: Job,
+    backup_id: str,
+    *,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str,
+    progress: archive.Progress | None,
+) -> archive.CheckResult:
+    """Produce a topics backup back into the same Kafka topics, which must be empty (a lost broker, or
+    topics deleted on purpose): the whole backup is checked in scratch first, then loaded; the projector
+    (`watchman project`, or `watchman replay --yes`) rebuilds the graph from them."""
+    from watchman.backups import topics
+
+    if confirm != in_place_phrase(backup_id):
+        raise JobError(
+            f"an in-place restore writes into the live topics: confirm with {in_place_phrase(backup_id)!r}"
+        )
+    m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="restore-", dir=job.scratch))
+    try:
+        result = archive.check(job.target, m, identities(job), restore_to=tmp, progress=progress)
+        bus = _open_kafka(job)
+        try:
+            loaded = topics.load(tmp, bus, require_empty=True)
+        except topics.TopicsError as exc:
+            raise JobError(str(exc)) from None
+        finally:
+            bus.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = replace(result, restored_to=job.bus_url, replayed=loaded)
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=job.bus_url, in_place=True))  # fmt: skip
+    return result
+
+
+def _replay(log_path: Path, graph_dir: Path) -> int:
+    """The graph of a restored event log, by replay into a LadybugDB directory; the records replayed."""
+    from projections.stores.ladybug import LadybugStore
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import rebuild
+
+    log = SqliteLog(log_path)
+    try:
+        with LadybugStore(graph_dir) as graph:
+            return rebuild(log, graph)
+    finally:
+        log.close()
+
+
+def restore_eventlog_in_place(
+    job: Job,
+    backup_id: str,
+    *,
+    graph_url: str,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str = "",
+    progress: archive.Progress | None = None,
+) -> archive.CheckResult:
+    """Put an event log backup in place of the live log and rebuild the graph from it by replay.
+
+    The caller holds the data directory's lock (no daemon runs). Nothing live changes until the backup
+    decrypted, matched its manifest and passed SQLite's integrity check in a staging directory beside
+    the log; then the live log (with its -wal/-shm) is kept as `log.sqlite.before-<backup_id>`, the
+    restored one renamed into place, and the graph rebuilt beside the live one and swapped in (the old
+    one kept as `<graph>.previous`, watchman/replay.py).
+    """
+    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.replay import replay_into_place
+
+    backup_id = resolve_id(job, backup_id)
+    if job.settings.kind != "eventlog":
+        raise JobError(f"job {job.name} is not an event log backup ({job.settings.kind})")
+    if confirm != in_place_phrase(backup_id):
+        raise JobError(
+            f"an in-place restore replaces the event log: confirm with {in_place_phrase(backup_id)!r}"
+        )
+    live = job.data_dir / "log.sqlite"
+    m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=job.data_dir))  # same filesystem: rename
+    try:
+        result = archive.check(job.target, m, identities(job), restore_to=staging, progress=progress)
+        _integrity(staging / EVENTLOG)
+        kept = live.with_name(f"{live.name}.before-{backup_id}")
+        for suffix in ("", "-wal", "-shm"):
+            old = live.with_name(live.name + suffix)
+            if old.exists():
+                old.rename(kept.with_name(kept.name + suffix))
+        (staging / EVENTLOG).rename(live)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log = SqliteLog(live)
+    try:
+        store, replayed = replay_into_place(log, graph_url, None)
+        store.close()
+    finally:
+        log.close()
+    result = replace(result, restored_to=str(live), replayed=replayed, graph=graph_url)
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=str(live), in_place=True))  # fmt: skip
     return result
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from watchman.cli.common import EXIT_OK, err, fail, get_settings, out
+from watchman.cli.common import EXIT_BUSY, EXIT_OK, err, fail, get_settings, out
 
 if TYPE_CHECKING:
     from schemas.events.backups import BackupActivityObserved
@@ -40,9 +40,15 @@ def _job(name: str) -> Job:
 
     s = get_settings()
     try:
-        return open_job(s.backups, name, host=s.host, data_dir=s.data_dir)
+        job = open_job(s.backups, name, host=s.host, data_dir=s.data_dir)
     except (JobError, StorageError) as exc:
         raise fail(str(exc)) from None
+    if s.graph_url.startswith("ladybug://"):
+        from watchman.wiring import graph_path
+
+        job.graph_dir = graph_path(s.graph_url)  # a ladybug job without a daemon copies it itself
+    job.bus_url = s.bus_url
+    return job
 
 
 def _job_of(backup_id: str) -> str:
@@ -232,6 +238,9 @@ def restore(
       watchman backup restore etc-20261204T020000Z-1a2b3c4d --to /tmp/restore
       watchman backup restore etc-20261204T020000Z-1a2b3c4d --in-place \\
           --confirm "restore etc-20261204T020000Z-1a2b3c4d in place"
+
+    An event log backup comes back with its graph, rebuilt by replay: under DIR/watchman/, or in place
+    (the daemon stopped) with the live log kept as log.sqlite.before-ID.
     """
     from schemas.events.backups import in_place_phrase
 
@@ -245,18 +254,30 @@ def restore(
         body = {"target_dir": str(to or ""), "in_place": in_place, "confirm": confirm}
         raise typer.Exit(_await(api, api.post(f"/admin/backup/restore/{bid}", body)))
     from watchman.backups import archive, service
+    from watchman.daemon import AlreadyRunning, daemon_lock
 
     j = _job(job)
     rec = _Recorder()
     progress, update = _bytes_progress(f"restore {bid}")
     try:
-        with progress:
-            result = service.restore(j, bid, target_dir=str(to or ""), in_place=in_place, confirm=confirm,
-                                     now=_now, observe=rec, progress=update)  # fmt: skip
+        if in_place and j.settings.kind == "eventlog":
+            s = get_settings()
+            with daemon_lock(s.data_dir), progress:  # no daemon may hold the log meanwhile
+                result = service.restore_eventlog_in_place(
+                    j, bid, graph_url=s.graph_url, confirm=confirm, now=_now, observe=rec, progress=update
+                )
+        else:
+            with progress:
+                result = service.restore(j, bid, target_dir=str(to or ""), in_place=in_place,
+                                         confirm=confirm, now=_now, observe=rec, progress=update)  # fmt: skip
     except (service.JobError, archive.VerificationError) as exc:
         raise fail(f"nothing restored: {exc}") from None
+    except AlreadyRunning as exc:
+        raise fail(f"nothing restored: {exc}", EXIT_BUSY) from None
     rec.save()
     out.print(f"restored {result.files} files ({result.bytes} bytes) to {result.restored_to}")
+    if result.graph:
+        out.print(f"graph rebuilt by replay of {result.replayed} events: {result.graph}")
 
 
 @app.command("prune")

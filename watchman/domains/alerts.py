@@ -1,7 +1,8 @@
 """Alert delivery in the shell: its settings section and the stage built from them (watchman/alerting/).
 
 Not an observing domain: it builds no source. It is listed with the domains so that `config check`
-describes it, and the daemon asks `delivery(settings, log)` for its stage (None when no receiver is set).
+describes it, and the daemon (embedded) or the projector (distributed) asks `delivery(settings, log)` for
+its stage (None when no receiver is set).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 if TYPE_CHECKING:
     from producers.source import Source
     from watchman.alerting.stage import AlertDelivery
-    from watchman.bus.sqlite_log import SqliteLog
+    from watchman.bus.base import Bus
     from watchman.settings import Settings
     from watchman.state import CursorStore
 
@@ -58,8 +59,9 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     return []
 
 
-def delivery(settings: Settings, log: SqliteLog) -> AlertDelivery | None:
-    """The delivery stage over the embedded log, or None when no receiver is configured."""
+def delivery(settings: Settings, log: Bus) -> AlertDelivery | None:
+    """The delivery stage over the embedded log (the daemon) or Kafka (the distributed projector), or None
+    when no receiver is configured."""
     from datetime import timedelta
 
     from watchman.alerting.stage import AlertDelivery

@@ -2,7 +2,7 @@
 the scheduler source over their cron schedules.
 
     [backups.jobs.etc]
-    kind = "paths"                    # paths | eventlog | docker-volume (volumes = [...])
+    kind = "paths"                    # paths | eventlog | ladybug (graph) | docker-volume (volumes = [...])
     paths = ["/etc", "/root/.ssh"]
     exclude = ["*.swp", "/etc/shadow-"]
     target = "s3://backups/host1?endpoint=http://127.0.0.1:8333&access_key=secret:s3.access&secret_key=secret:s3.secret"
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["paths", "eventlog", "docker-volume"]
+Kind = Literal["paths", "eventlog", "kafka", "ladybug", "neo4j", "docker-volume"]
 
 
 class KeepSettings(BaseModel):
@@ -76,6 +76,15 @@ class BackupJobSettings(BaseModel):
     volumes: tuple[str, ...] = ()  # docker-volume: the volume names
     docker_url: str = "unix:///var/run/docker.sock"
     helper_image: str = "busybox:latest"  # docker-volume: the image of the throwaway container (never run)
+    # neo4j: Community dumps only a stopped database, so the job runs stop_command, then
+    # `<neo4j_admin> database dump <database>`, then start_command (always, even after a failed dump; it
+    # should return once the server answers), and reports the downtime. Verify runs
+    # `<neo4j_admin> database check --from-path=<the restored dump>` (nothing touches the live database).
+    database: str = Field("neo4j", pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,62}$")
+    neo4j_admin: tuple[str, ...] = ("neo4j-admin",)
+    stop_command: tuple[str, ...] = ()  # e.g. ["systemctl", "stop", "neo4j"]
+    start_command: tuple[str, ...] = ()  # e.g. ["systemctl", "start", "neo4j"]
+    command_timeout: float = Field(1800.0, gt=0)
     target: str = Field(min_length=1, description="storage URL (file://, s3://, rsync://)")
     recipients: tuple[str, ...] = ()
     identity_file: Path | None = None
@@ -162,7 +171,15 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
     """What the backup executors need from settings (ExecContext.options)."""
-    opts: dict[str, object] = {"settings": settings.backups, "data_dir": settings.data_dir}
+    opts: dict[str, object] = {
+        "settings": settings.backups,
+        "data_dir": settings.data_dir,
+        "bus_url": settings.bus_url,
+    }
+    if settings.graph_url.startswith("ladybug://"):
+        from urllib.parse import urlparse
+
+        opts["graph_dir"] = Path(urlparse(settings.graph_url).path)  # ladybug:///DIR (wiring.graph_path)
     return dict.fromkeys(("TriggerBackup", "VerifyBackup", "RestoreBackup", "PruneBackups"), opts)
 
 

@@ -30,6 +30,7 @@ from watchman.secrets import redact
 
 if TYPE_CHECKING:
     from watchman.backups.service import Job, Observe
+    from watchman.bus.base import Bus
 
 SOURCE = "watchman.executors.backups"
 
@@ -50,6 +51,52 @@ LAST_SECONDS = Gauge(
 )  # fmt: skip
 
 
+def restore_metrics(log: Bus, host: str) -> int:
+    """Set the gauges from the last completed backup of each job of `host`, so a restarted process
+    reports the last success instead of nothing (the 26 h alert rule would see no series). Read from the
+    domain topic (BackupCompleted, kept for ever) and the raw topic (what a CLI run appended and no
+    processor has turned into an event yet). The number of jobs restored; a record that does not decode
+    is skipped (the pipeline dead-letters it)."""
+    from schemas.events import decode_payload
+    from schemas.events.backups import EVENTS_BACKUPS, BackupCompleted
+    from watchman.bus.base import UnknownTopic
+
+    last: dict[tuple[str, str], tuple[float, int, float]] = {}  # (job, kind) -> (ts, size, duration)
+    for topic in (EVENTS_BACKUPS.name, RAW_BACKUPS.name):
+        try:
+            starts = log.start_offsets(topic)
+        except UnknownTopic:  # a log that never had it
+            continue
+        for partition in range(log.partitions(topic)):
+            offset = starts.get(partition, 0)
+            while records := log.read(topic, partition, offset, 1000):
+                offset = records[-1].offset + 1
+                for r in records:
+                    if r.headers.get("type") not in (BackupCompleted.TYPE, BackupActivityObserved.TYPE):
+                        continue
+                    try:
+                        env = Envelope.from_json(r.value)
+                        p = decode_payload(env.type, env.schema_version, env.payload)
+                    except Exception:
+                        continue
+                    if env.host != host:
+                        continue
+                    if isinstance(p, BackupCompleted):
+                        seen = (env.ts.timestamp(), p.size, p.duration_s)
+                    elif isinstance(p, BackupActivityObserved) and p.stage == "completed":
+                        seen = (p.ts.timestamp(), p.size, p.duration_s)
+                    else:
+                        continue
+                    key = (p.job, p.kind)
+                    if seen[0] >= last.get(key, (float("-inf"), 0, 0.0))[0]:
+                        last[key] = seen
+    for (job, kind), (ts, size, duration) in last.items():
+        LAST_SUCCESS.labels(job, kind).set(ts)
+        LAST_BYTES.labels(job, kind).set(size)
+        LAST_SECONDS.labels(job, kind).set(duration)
+    return len(last)
+
+
 def _measure(obs: BackupActivityObserved) -> None:
     if obs.stage == "completed":
         LAST_SUCCESS.labels(obs.job, obs.kind).set(obs.ts.timestamp())
@@ -68,11 +115,16 @@ def _job(command: Envelope, ctx: ExecContext, name: str) -> Job | Outcome:
     if not isinstance(backups, BackupSettings) or not isinstance(data_dir, Path):
         return CommandRejected, f"no backup jobs are configured on {ctx.host}"
     try:
-        return open_job(backups, name, host=ctx.host, data_dir=data_dir)
+        job = open_job(backups, name, host=ctx.host, data_dir=data_dir)
     except (JobError, StorageError) as exc:
         return CommandRejected, redact(str(exc))
     except Exception as exc:  # a secret that cannot be had, a bad URL
         return CommandRejected, redact(f"{type(exc).__name__}: {exc}")
+    graph_dir = opts.get("graph_dir")
+    job.graph_dir = graph_dir if isinstance(graph_dir, Path) else None
+    job.graph_copy = ctx.services.get("graph_copy")  # the daemon's graph, copied under its writer
+    job.bus_url = str(opts.get("bus_url") or "")
+    return job
 
 
 def _observer(command: Envelope, ctx: ExecContext) -> Observe:
@@ -167,7 +219,10 @@ def restore_backup(command: Envelope, payload: CommandPayload, ctx: ExecContext)
         return CommandRejected, redact(str(exc))
     except archive.VerificationError as exc:
         return CommandFailed, f"restore refused, nothing changed: {redact(str(exc))}"
-    return CommandSucceeded, f"restored {result.files} files of {payload.backup_id} to {result.restored_to}"
+    detail = f"restored {result.files} files of {payload.backup_id} to {result.restored_to}"
+    if result.graph:
+        detail += f"; graph rebuilt by replay of {result.replayed} events in {result.graph}"
+    return CommandSucceeded, detail
 
 
 @executor(PruneBackups.TYPE)
