@@ -26,6 +26,7 @@ from projections.queries import (
     runners,
     security,
     services,
+    timetravel,
     vulnerabilities,
 )
 
@@ -49,6 +50,7 @@ QUERIES: dict[str, NamedQuery] = {
         *vulnerabilities.QUERIES,
         *permissions.QUERIES,
         *exposure.QUERIES,
+        *timetravel.QUERIES,
     )
 }
 

@@ -30,6 +30,7 @@ from watchman.domains.permissions import PermissionSettings
 from watchman.domains.resources import ResourceSettings
 from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
+from watchman.domains.timetravel import TimeTravelSettings
 from watchman.domains.vulnerabilities import VulnerabilitySettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
     permissions: PermissionSettings = PermissionSettings()
     exposure: ExposureSettings = ExposureSettings()
+    timetravel: TimeTravelSettings = TimeTravelSettings()
 
     @field_validator("api_listen")
     @classmethod

@@ -27,6 +27,7 @@ from watchman.api.routers import (
     query,
     resources,
     runners,
+    timetravel,
 )
 from watchman.api.server import ApiServer
 
@@ -44,6 +45,7 @@ ROUTERS = (
     configfiles.router,
     backups.router,
     runners.router,
+    timetravel.router,
 )
 
 

@@ -23,6 +23,7 @@ from watchman.cli import (
     run,
     runners,
     status,
+    timetravel,
     token,
 )
 
@@ -85,6 +86,7 @@ app.add_typer(backups.app, name="backup")
 app.add_typer(runners.app, name="runners")
 app.add_typer(cve.app, name="cve")
 app.add_typer(report.app, name="report")
+timetravel.extend(app)  # tail, why, timeline, history
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from watchman.domains import (
     resources,
     runners,
     services,
+    timetravel,
     vulnerabilities,
 )
 
@@ -38,4 +39,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     vulnerabilities,
     permissions,
     exposure,
+    timetravel,
 )

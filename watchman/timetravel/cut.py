@@ -20,11 +20,11 @@ docs/domains/timetravel.md has the measurements behind this choice.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +33,13 @@ from typing import Any
 
 import orjson
 
+from projections.graph_ops import GraphOp
+from projections.registry import PROJECTORS
 from projections.stores.base import GraphStore, QueryResult
+from schemas.envelope import Envelope
+from schemas.events import decode_payload
 from schemas.topics import DOMAIN_TOPICS
 from watchman.bus.base import Bus, StoredRecord
-from watchman.pipeline import project_records
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,28 @@ def event_ts_ms(value: bytes) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+OnDead = Callable[[str, str, Exception, bytes], None]
+
+
+def project_records(
+    topic: str, partition: int, records: Iterable[StoredRecord], on_dead: OnDead
+) -> list[GraphOp]:
+    """Domain records to graph operations, as the live projection makes them (watchman.pipeline's
+    project_records, which the API may not import); undecodable ones to `on_dead` (already
+    dead-lettered by the live projection: a cut only skips them)."""
+    ops: list[GraphOp] = []
+    for r in records:
+        try:
+            env = Envelope.from_json(r.value)
+            fn = PROJECTORS.get(env.type)
+            if fn is None:
+                raise KeyError(f"no projection for {env.type}")
+            ops.extend(fn(env, decode_payload(env.type, env.schema_version, env.payload)))
+        except (ValueError, TypeError, LookupError) as exc:  # ValidationError: ValueError; unknown type: LookupError
+            on_dead("timetravel", f"{topic}/{partition}/{r.offset}", exc, r.value)
+    return ops
 
 
 def _runs(offsets: list[int]) -> Iterator[tuple[int, int]]:
@@ -168,14 +193,17 @@ class TimeMachine:
     def _plan(self, at_ms: int, base: tuple[str, int, Ends, int] | None) -> dict[tuple[str, int], list[int]]:
         """Per partition, the offsets to apply on top of `base` (or from nothing) for the cut at `at_ms`."""
         plan: dict[tuple[str, int], list[int]] = {}
+        rows: list[tuple[str, int, int]]
         if base is None:
             rows = self.db.execute(
-                "SELECT topic, partition, offset FROM cut_index WHERE ts_ms <= ? ORDER BY topic, partition, offset",
+                "SELECT topic, partition, offset FROM cut_index WHERE ts_ms <= ? "
+                "ORDER BY topic, partition, offset",
                 (at_ms,),
-            )
+            ).fetchall()
         else:
             rows = self.db.execute(
-                "SELECT topic, partition, offset FROM cut_index WHERE ts_ms > ? AND ts_ms <= ?", (base[1], at_ms)
+                "SELECT topic, partition, offset FROM cut_index WHERE ts_ms > ? AND ts_ms <= ?",
+                (base[1], at_ms),
             ).fetchall()
             for key, end in base[2].items():
                 t, _, p = key.rpartition("/")
@@ -188,15 +216,16 @@ class TimeMachine:
             for key in indexed - set(base[2]):  # partitions the snapshot never saw
                 t, _, p = key.rpartition("/")
                 rows += self.db.execute(
-                    "SELECT topic, partition, offset FROM cut_index WHERE topic=? AND partition=? AND ts_ms <= ?",
+                    "SELECT topic, partition, offset FROM cut_index "
+                    "WHERE topic=? AND partition=? AND ts_ms <= ?",
                     (t, int(p), base[1]),
                 ).fetchall()
-        for t, p, o in rows:
-            plan.setdefault((t, int(p)), []).append(int(o))
+        for topic, part, o in rows:
+            plan.setdefault((topic, int(part)), []).append(int(o))
         return plan
 
     def _apply(self, store: GraphStore, plan: Mapping[tuple[str, int], list[int]]) -> int:
-        # One writer thread: the next batch is read and projected while this one is written (as replay.rebuild).
+        # One writer thread: the next batch is read and projected while this one is written (replay.rebuild).
 
         skipped: list[str] = []
 
@@ -276,7 +305,9 @@ class TimeMachine:
         name = f"snapshot-{at_ms}-{uuid.uuid4().hex[:8]}"
         scratch.rename(self.dir / name)
         with self.db:
-            self.db.execute("INSERT INTO snapshots VALUES (?,?,?,?)", (name, at_ms, orjson.dumps(ends), records))
+            self.db.execute(
+                "INSERT INTO snapshots VALUES (?,?,?,?)", (name, at_ms, orjson.dumps(ends), records)
+            )
         snaps = self.snapshots()
         for old in snaps[: max(0, len(snaps) - self.keep_snapshots)]:
             shutil.rmtree(self.dir / old[0], ignore_errors=True)
@@ -303,9 +334,7 @@ class TimeMachine:
             made += 1
         return made
 
-    def query(
-        self, cypher: str, params: Mapping[str, Any] | None, when: datetime
-    ) -> tuple[QueryResult, Cut]:
+    def query(self, cypher: str, params: Mapping[str, Any] | None, when: datetime) -> tuple[QueryResult, Cut]:
         with self.at(when) as (store, cut):
             return store.query(cypher, params or {}, read_only=True), cut
 

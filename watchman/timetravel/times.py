@@ -22,7 +22,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_time(text: str, now: datetime) -> datetime:
-    """An absolute UTC time: ISO 8601 (naive = UTC), epoch seconds, `now`, or a duration ago (`30m`, `-30m`)."""
+    """An absolute UTC time: ISO 8601 (naive = UTC), epoch seconds, `now`, or a duration ago (`30m`)."""
     t = text.strip()
     if t == "now":
         return now
@@ -36,6 +36,7 @@ def parse_time(text: str, now: datetime) -> datetime:
         ts = datetime.fromisoformat(t)
     except ValueError:
         raise BadTime(
-            f"not a time: {text!r} (write ISO 8601 like 2026-12-04T10:00:00Z, epoch seconds, now, or 30m/1d ago)"
+            f"not a time: {text!r} (write ISO 8601 like 2026-12-04T10:00:00Z, epoch seconds, now, "
+            "or 30m/1d ago)"
         ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
