@@ -14,7 +14,8 @@ FAILURES = ["ServiceFailed", "ServiceOOMKilled"]
 def _before_failure(p: dict[str, Any], now: datetime) -> dict[str, Any]:
     name = str(p["service"])
     return {
-        "unit": name if "." in name else f"{name}.service",
+        # Event subjects are entity keys: host/unit for a service.
+        "unit": "/" + (name if "." in name else f"{name}.service"),
         "failures": FAILURES,
         "since": now - timedelta(minutes=int(p["minutes"])),
         "limit": int(p["limit"]),
@@ -30,9 +31,9 @@ QUERIES: tuple[NamedQuery, ...] = (
         "changed-before-failure",
         "What changed on the host before SERVICE last failed? (changes in the last N minutes before its "
         "latest failure; `watchman why` ranks them)",
-        "MATCH (f:Event) WHERE f.subject = $unit AND f.type IN $failures AND f.ts >= $since "
+        "MATCH (f:Event) WHERE f.subject ENDS WITH $unit AND f.type IN $failures AND f.ts >= $since "
         "WITH f.host AS host, max(f.ts) AS failed_at "
-        "MATCH (e:Event) WHERE e.host = host AND e.ts <= failed_at AND e.ts >= $since AND e.subject <> $unit "
+        "MATCH (e:Event) WHERE e.host = host AND e.ts <= failed_at AND e.ts >= $since AND NOT e.subject ENDS WITH $unit "
         "RETURN failed_at, e.ts AS ts, e.type AS type, e.subject AS subject, e.summary AS summary "
         "ORDER BY ts DESC LIMIT $limit",
         (

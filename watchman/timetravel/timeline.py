@@ -66,7 +66,8 @@ def timeline(
     for t, p, o in rows:
         if not domains or domain_of(t) in domains:
             plan.setdefault((t, int(p)), []).append(int(o))
-    out: list[dict[str, Any]] = []
+    # An event may be told twice (apt's and dpkg's telling of one change, merged): one id, the last telling.
+    out: dict[str, dict[str, Any]] = {}
     for (t, p), offsets in plan.items():
         for first, count in _runs(sorted(offsets)):
             o, last = first, first + count
@@ -82,7 +83,6 @@ def timeline(
                     except ValueError:
                         continue
                     if not hosts or env.host in hosts:
-                        out.append(line(env, t))
+                        out[env.id] = line(env, t)
                 o = got[-1].offset + 1
-    out.sort(key=lambda x: (x["ts"], x["id"]))
-    return out[:limit]
+    return sorted(out.values(), key=lambda x: (x["ts"], x["id"]))[:limit]

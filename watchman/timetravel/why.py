@@ -90,8 +90,8 @@ class Cause:
 
 
 def bare_name(subject: str) -> str:
-    """nginx.service -> nginx; host/container/x -> x."""
-    tail = subject.rsplit("/", 1)[-1]
+    """nginx.service -> nginx; host/container/x -> x; h/deb/nginx:amd64 -> nginx."""
+    tail = subject.rsplit("/", 1)[-1].split(":", 1)[0]  # h/deb/nginx:amd64 -> nginx
     for suffix in (".service", ".socket", ".timer"):
         if tail.endswith(suffix):
             return tail[: -len(suffix)]
@@ -177,11 +177,18 @@ def explain(query: QueryFn, subject: str, at: datetime, window: timedelta, limit
     name = bare_name(subject)
     events = query(
         "MATCH (e:Event) WHERE e.ts <= $at "
-        "AND (e.subject = $s OR e.subject = $unit OR e.subject ENDS WITH $tail) "
+        "AND (e.subject = $s OR e.subject ENDS WITH $tail OR e.subject ENDS WITH $unit "
+        "OR e.package_name = $s OR e.subject STARTS WITH $prefix) "
         "RETURN e.id AS id, e.ts AS ts, e.type AS type, e.subject AS subject, e.host AS host, "
         "e.summary AS summary "
         "ORDER BY ts DESC LIMIT 200",
-        {"at": at, "s": subject, "unit": f"{subject}.service", "tail": f"/{subject}"},
+        {
+            "at": at,
+            "s": subject,
+            "tail": f"/{subject}",
+            "unit": f"/{subject}.service",
+            "prefix": f"{subject}/",  # a full key's host part given: web1/nginx.service
+        },
     )
     if not events:
         raise NothingToExplain(f"no event of {subject!r} at or before {at.isoformat()}")
