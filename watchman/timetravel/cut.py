@@ -39,7 +39,7 @@ from projections.stores.base import GraphStore, QueryResult
 from schemas.envelope import Envelope
 from schemas.events import decode_payload
 from schemas.topics import DOMAIN_TOPICS
-from watchman.bus.base import Bus, StoredRecord
+from watchman.bus.base import Bus, StoredRecord, UnknownTopic
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,11 @@ def project_records(
             if fn is None:
                 raise KeyError(f"no projection for {env.type}")
             ops.extend(fn(env, decode_payload(env.type, env.schema_version, env.payload)))
-        except (ValueError, TypeError, LookupError) as exc:  # ValidationError: ValueError; unknown type: LookupError
+        except (
+            ValueError,
+            TypeError,
+            LookupError,
+        ) as exc:  # ValidationError: ValueError; unknown type: LookupError
             on_dead("timetravel", f"{topic}/{partition}/{r.offset}", exc, r.value)
     return ops
 
@@ -153,7 +157,10 @@ class TimeMachine:
         n = 0
         indexed = {(t, p): o for t, p, o in self.db.execute("SELECT * FROM cut_indexed")}
         for topic in DOMAIN_TOPICS:
-            starts = self.bus.start_offsets(topic.name)
+            try:
+                starts = self.bus.start_offsets(topic.name)
+            except UnknownTopic:  # no domain wrote it yet on this bus
+                continue
             for p, end in self.bus.end_offsets(topic.name).items():
                 offset = max(indexed.get((topic.name, p), 0), starts.get(p, 0))
                 while offset < end:
@@ -350,7 +357,10 @@ def replay_cut(bus: Bus, store: GraphStore, when: datetime, batch_size: int = 50
 
     n = 0
     for topic in DOMAIN_TOPICS:
-        starts = bus.start_offsets(topic.name)
+        try:
+            starts = bus.start_offsets(topic.name)
+        except UnknownTopic:
+            continue
         for p, end in bus.end_offsets(topic.name).items():
             offset = starts.get(p, 0)
             while offset < end:

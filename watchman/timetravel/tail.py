@@ -23,7 +23,7 @@ import orjson
 
 from schemas.topics import DOMAIN_TOPICS, RAW_TOPICS, TOPICS
 from watchman.alerting.targets import DeliveryFailed, _post
-from watchman.bus.base import Bus, StoredRecord
+from watchman.bus.base import Bus, StoredRecord, UnknownTopic
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,10 @@ def start_positions(bus: Bus, topics: Sequence[str], start: str | datetime) -> d
     """Where to begin per partition: BEGINNING, END, or a time."""
     out: dict[tuple[str, int], int] = {}
     for t in topics:
-        starts, ends = bus.start_offsets(t), bus.end_offsets(t)
+        try:
+            starts, ends = bus.start_offsets(t), bus.end_offsets(t)
+        except UnknownTopic:  # nothing written to it on this bus yet
+            continue
         for p in range(bus.partitions(t)):
             if start == BEGINNING:
                 out[(t, p)] = starts.get(p, 0)
@@ -191,7 +194,7 @@ class Subscription:
     def positions(self, start: str | datetime) -> dict[tuple[str, int], int]:
         """The group's committed positions; partitions it never committed begin at `start`."""
         out = start_positions(self.bus, self.topics, start)
-        for t in self.topics:
+        for t in {t for t, _ in out}:
             for p, o in self.bus.committed(self.group, t).items():
                 out[(t, p)] = max(o, self.bus.start_offsets(t).get(p, 0))
         return out
