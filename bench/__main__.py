@@ -27,6 +27,7 @@ from bench import (
     resources,
     scale,
     storm,
+    timetravel,
 )
 from bench.common import say
 from bench.results import (
@@ -58,6 +59,7 @@ BENCHMARKS = (
     "configfiles",
     "backup",
     "cve",
+    "timetravel",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -265,7 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_their_own = {"storm", "mcp", "obsidian"}
     chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
     chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
-    chosen = set(BENCHMARKS[1:]) - {"storm", "cve"} if args.benchmark == "all" else {args.benchmark}
+    chosen = (
+        set(BENCHMARKS[1:]) - {"storm", "cve", "timetravel"} if args.benchmark == "all" else {args.benchmark}
+    )
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -320,6 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.sections.append(mcp.run(work, probes=50 if quick else 200))
         if "cve" in chosen:
             report.sections.append(cve.run(work))
+            stamp()
+        if "timetravel" in chosen:
+            report.sections.append(
+                timetravel.run(work, events=args.events or (20_000 if quick else 1_000_000))
+            )
             stamp()
         if "storm" in chosen:
             report.sections.append(

@@ -33,7 +33,8 @@ QUERIES: tuple[NamedQuery, ...] = (
         "latest failure; `watchman why` ranks them)",
         "MATCH (f:Event) WHERE f.subject ENDS WITH $unit AND f.type IN $failures AND f.ts >= $since "
         "WITH f.host AS host, max(f.ts) AS failed_at "
-        "MATCH (e:Event) WHERE e.host = host AND e.ts <= failed_at AND e.ts >= $since AND NOT e.subject ENDS WITH $unit "
+        "MATCH (e:Event) WHERE e.host = host AND e.ts <= failed_at AND e.ts >= $since "
+        "AND NOT e.subject ENDS WITH $unit "
         "RETURN failed_at, e.ts AS ts, e.type AS type, e.subject AS subject, e.summary AS summary "
         "ORDER BY ts DESC LIMIT $limit",
         (
