@@ -223,7 +223,7 @@ def _live(graph: LadybugStore) -> Any:
 
 
 def test_why_ranks_the_linked_changes_first(scenario: tuple[SqliteLog, LadybugStore, Path]) -> None:
-    log, graph, _ = scenario
+    _, graph, _ = scenario
     result = explain(_live(graph), "tinyweb", datetime.now(UTC) + timedelta(minutes=1), timedelta(minutes=30))
     assert result.failure["type"] == "ServiceFailed"
     assert result.context.ports == {8080} and "tinyweb" in result.context.packages

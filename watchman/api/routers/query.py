@@ -13,7 +13,7 @@ from projections.catalog import QUERIES, CatalogError, ParamOutOfRange, resolve
 from watchman.api.auth import Caller
 from watchman.api.base import CurrentBackend, Problem, Rows, catalog_params, run_cypher
 from watchman.api.limits import check_integers
-from watchman.api.routers import timetravel
+from watchman.timetravel import http as timetravel
 
 router = APIRouter(tags=["query"])
 

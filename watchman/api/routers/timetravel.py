@@ -3,52 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from watchman.api.auth import Caller
-from watchman.api.base import CurrentBackend, Problem, Rows, Unsupported
-from watchman.timetravel.times import BadTime, parse_duration, parse_time
-from watchman.values import jsonable
-
-if TYPE_CHECKING:
-    from watchman.api.base import Backend
-    from watchman.settings import Settings
+from watchman.api.base import CurrentBackend, Problem
+from watchman.timetravel.http import at_time, settings_of
+from watchman.timetravel.times import BadTime, parse_duration
 
 router = APIRouter(tags=["timetravel"])
-
-
-def at_time(text: str) -> datetime:
-    try:
-        return parse_time(text, datetime.now(UTC))
-    except BadTime as exc:
-        raise HTTPException(400, str(exc)) from None
-
-
-def _settings(backend: Backend) -> Settings:
-    settings: Settings | None = getattr(backend, "settings", None)
-    if settings is None:
-        raise Unsupported(
-            f"this {backend.role} has no event log to travel in: ask the daemon or the projector"
-        )
-    return settings
-
-
-def run_at(backend: Backend, cypher: str, params: Mapping[str, Any], at: datetime) -> Rows:
-    """Read-only Cypher on the graph as it was at `at` (a replay of the log cut there)."""
-    from projections.stores.base import QueryRefused
-    from watchman.timetravel.service import query_at
-
-    try:
-        columns, rows, _cut = query_at(_settings(backend), cypher, params, at)
-    except QueryRefused as exc:
-        raise HTTPException(400, str(exc)) from None
-    except (RuntimeError, ValueError, TypeError) as exc:  # LadybugDB: Cypher errors are RuntimeError
-        raise HTTPException(400, f"query failed: {exc}") from None
-    return Rows(columns=columns, rows=[dict(zip(columns, jsonable(r), strict=True)) for r in rows])
 
 
 class Timeline(BaseModel):
@@ -74,7 +39,7 @@ def get_timeline(
     except KeyError as exc:
         raise HTTPException(400, str(exc.args[0])) from None
     wanted = frozenset(domain_of(t) for t in topics) if domain else frozenset()
-    with time_machine(_settings(backend)) as tm:
+    with time_machine(settings_of(backend)) as tm:
         changes = timeline(tm, at_time(since), at_time(until or "now"), domains=wanted, limit=limit)
     return Timeline(changes=changes)
 
@@ -105,7 +70,7 @@ def get_why(
                 return r.columns, r.rows
 
             return explain(rows_query(live), subject, when, span, limit).to_json()
-        with time_machine(_settings(backend)) as tm, tm.at(when) as (store, _cut):
+        with time_machine(settings_of(backend)) as tm, tm.at(when) as (store, _cut):
 
             def past(cypher: str, params: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
                 r = store.query(cypher, params, read_only=True)
