@@ -304,3 +304,78 @@ def test_cli_query_at_and_timeline(world: World, tmp_path: Path) -> None:
     )
     assert tl.returncode == 0, tl.stderr
     assert tl.stdout and all(orjson.loads(x)["domain"] == "packages" for x in tl.stdout.splitlines())
+
+
+class _Backend:
+    """The embedded daemon as the API sees it, over this module's log and graph (no producers)."""
+
+    role, host, deployment = "daemon", HOST, "embedded"
+
+    def __init__(self, data_dir: Path) -> None:
+        from watchman.settings import Settings
+
+        self.settings = Settings(data_dir=data_dir)
+        self.graph = LadybugStore(data_dir / "graph")
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok"}
+
+    def metrics(self) -> bytes:
+        return b""
+
+    def query(self, cypher: str, params: Any, *, read_only: bool) -> Any:
+        return self.graph.query(cypher, params, read_only=read_only)
+
+    def publish(self, command: Envelope) -> None:
+        raise NotImplementedError
+
+    def issued(self, command_id: str) -> bool:
+        return False
+
+
+def test_api_query_at_timeline_and_why(world: World, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from watchman.api import TokenFile, create_app
+
+    token = TokenFile(tmp_path / "api.token")
+    backend = _Backend(world.dir)
+    try:
+        client = TestClient(create_app(backend, token))
+        auth = {"Authorization": f"Bearer {token.ensure()}"}
+        when = START + (world.end_ts - START) / 2
+        cypher = "MATCH (s:Software) RETURN s.key AS k, s.version AS v ORDER BY k"
+        r = client.post(
+            "/query", json={"cypher": cypher, "read_only": True, "at": when.isoformat()}, headers=auth
+        )
+        assert r.status_code == 200, r.text
+        ref = LadybugStore(tmp_path / "ref")
+        replay_cut(world.log, ref, when)
+        expected = [{"k": k, "v": v} for k, v in ref.query(cypher).rows]
+        ref.close()
+        assert r.json()["rows"] == expected
+        named = client.post(
+            "/query", json={"name": "timeline", "params": {"hours": 6}, "at": when.isoformat()}, headers=auth
+        )
+        assert named.status_code == 200 and named.json()["rows"]
+        assert all(row["ts"] <= when.isoformat() for row in named.json()["rows"])
+        bad = client.post("/query", json={"name": "timeline", "at": "yesterday"}, headers=auth)
+        assert bad.status_code == 400 and "not a time" in bad.json()["detail"]
+        assert client.post("/query", json={"name": "timeline", "at": "1d"}).status_code == 401
+        tl = client.get(
+            "/timeline",
+            params={"since": START.isoformat(), "until": (START + timedelta(hours=6)).isoformat()},
+            headers=auth,
+        )
+        assert tl.status_code == 200 and tl.json()["changes"]
+        assert client.get("/timeline", params={"domain": "nope"}, headers=auth).status_code == 400
+        why = client.get("/why", params={"subject": "pkg1", "window": "1d"}, headers=auth)
+        assert why.status_code == 200, why.text
+        assert why.json()["failure"]["subject"].endswith("pkg1:amd64")
+        assert client.get("/why", params={"subject": "no-such-thing"}, headers=auth).status_code == 404
+        assert (
+            client.get("/why", params={"subject": "x", "window": "99999999w"}, headers=auth).status_code
+            == 400
+        )
+    finally:
+        backend.graph.close()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_MAX_SECONDS = 100 * 366 * 86400
 
 
 class BadTime(ValueError):
@@ -18,7 +19,10 @@ def parse_duration(text: str) -> timedelta:
     m = _DURATION.match(text)
     if m is None:
         raise BadTime(f"not a duration: {text!r} (write e.g. 90s, 30m, 2h, 1d, 1w)")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > _MAX_SECONDS:
+        raise BadTime(f"duration too long: {text!r} (at most 100 years)")
+    return timedelta(seconds=seconds)
 
 
 def parse_time(text: str, now: datetime) -> datetime:
@@ -27,11 +31,20 @@ def parse_time(text: str, now: datetime) -> datetime:
     if t == "now":
         return now
     try:
-        return now - parse_duration(t.removeprefix("-"))
-    except BadTime:
-        pass
+        ago = parse_duration(t.removeprefix("-"))
+    except BadTime as exc:
+        if "too long" in str(exc):
+            raise
+    else:
+        try:
+            return now - ago
+        except OverflowError:
+            raise BadTime(f"{text!r} ago is before year 1") from None
     if re.fullmatch(r"\d{9,11}(\.\d+)?", t):
-        return datetime.fromtimestamp(float(t), UTC)
+        try:
+            return datetime.fromtimestamp(float(t), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise BadTime(f"epoch seconds out of range: {text!r}") from None
     try:
         ts = datetime.fromisoformat(t)
     except ValueError:
