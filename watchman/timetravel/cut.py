@@ -275,14 +275,32 @@ class TimeMachine:
 
     @contextmanager
     def at(self, when: datetime) -> Iterator[tuple[GraphStore, Cut]]:
-        """A scratch store holding the graph as it was at `when` (opened, closed and removed by the
-        context); kept as a snapshot when it is `snapshot_every` records past the nearest one."""
-        from projections.stores.ladybug import LadybugStore
+        """A store holding the graph as it was at `when` (opened and closed by the context): a snapshot
+        itself when nothing lies between it and `when`, else a scratch copy of the nearest snapshot with
+        the difference applied (removed afterwards, or kept as a snapshot when it applied at least
+        `snapshot_every` records)."""
+        from projections.stores.ladybug import GraphLocked, LadybugStore
 
         self.update_index()
+        ends = self._indexed_ends()  # before the plan: a snapshot never claims records it lacks
         at_ms = int(when.timestamp() * 1000)
         base = self._nearest(at_ms)
         plan = self._plan(at_ms, base)
+        (total,) = self.db.execute("SELECT COUNT(*) FROM cut_index WHERE ts_ms <= ?", (at_ms,)).fetchone()
+        snapshot_at = None if base is None else datetime.fromtimestamp(base[1] / 1000, UTC)
+        if base is not None and not plan:
+            # The snapshot is the answer: queried in place (read-only), no copy. A snapshot another
+            # query holds open is copied instead (LadybugDB lets one opener in).
+            try:
+                store = LadybugStore(self.dir / base[0])
+            except GraphLocked:
+                pass
+            else:
+                try:
+                    yield store, Cut(when, snapshot_at, 0, int(total))
+                finally:
+                    store.close()
+                return
         scratch = self.dir / f"scratch-{uuid.uuid4().hex}"
         if base is not None:
             shutil.copytree(self.dir / base[0], scratch)
@@ -290,21 +308,13 @@ class TimeMachine:
         keep = False
         try:
             store.ensure_schema()
-            ends = self._indexed_ends()
             applied = self._apply(store, plan)
-            (total,) = self.db.execute("SELECT COUNT(*) FROM cut_index WHERE ts_ms <= ?", (at_ms,)).fetchone()
-            cut = Cut(
-                when,
-                None if base is None else datetime.fromtimestamp(base[1] / 1000, UTC),
-                applied,
-                int(total),
-            )
-            yield store, cut
+            yield store, Cut(when, snapshot_at, applied, int(total))
             keep = applied >= self.snapshot_every
         finally:
             store.close()
             if keep:
-                self._keep(scratch, at_ms, ends, cut.total)
+                self._keep(scratch, at_ms, ends, int(total))
             else:
                 shutil.rmtree(scratch, ignore_errors=True)
 
