@@ -24,7 +24,7 @@ QUERY = "MATCH (s:Software) WHERE s.state = $state RETURN count(s)"
 
 
 def run(
-    work: Path, *, events: int, every: int = 20_000, queries: int = 7, domain_logs: Path | None = None
+    work: Path, *, events: int, every: int = 10_000, queries: int = 7, domain_logs: Path | None = None
 ) -> Section:
     section = Section("timetravel")
     with scratch(work, f"timetravel-{events}") as d:

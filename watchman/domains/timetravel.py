@@ -22,7 +22,7 @@ class TimeTravelSettings(BaseModel):
     # Default <data_dir>/timetravel. Disposable: everything in it is rebuilt from the log.
     cache_dir: Path | None = None
     # A scratch store that applied at least this many records past its snapshot is kept as a snapshot.
-    snapshot_every: int = Field(50_000, ge=1)
+    snapshot_every: int = Field(10_000, ge=1)
     keep_snapshots: int = Field(40, ge=1, description="snapshots kept (the oldest are dropped)")
 
     def cache(self, data_dir: Path) -> Path:

@@ -133,7 +133,7 @@ class TimeMachine:
         bus: Bus,
         cache_dir: Path,
         *,
-        snapshot_every: int = 50_000,
+        snapshot_every: int = 10_000,
         keep_snapshots: int = 40,
         batch_size: int = 5000,
     ) -> None:
