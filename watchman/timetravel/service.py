@@ -53,12 +53,18 @@ def as_time(value: Any) -> Any:
     return value
 
 
+TIME_COLUMNS = frozenset({"ts", "failed_at"})
+
+
 def rows_query(run: Callable[[str, Mapping[str, Any]], tuple[list[str], list[list[Any]]]]) -> QueryFn:
-    """A why.QueryFn over anything that answers (columns, rows); `ts`-like values become datetimes."""
+    """A why.QueryFn over anything that answers (columns, rows); its time columns become datetimes."""
 
     def query(cypher: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         columns, rows = run(cypher, params)
-        return [{c: as_time(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        return [
+            {c: as_time(v) if c in TIME_COLUMNS else v for c, v in zip(columns, row, strict=True)}
+            for row in rows
+        ]
 
     return query
 
