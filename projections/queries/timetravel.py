@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.named import NamedQuery, Param
+from projections.named import NamedQuery, Param, with_constants
 
 FAILURES = ["ServiceFailed", "ServiceOOMKilled"]
 
@@ -49,12 +49,13 @@ QUERIES: tuple[NamedQuery, ...] = (
         "What did an upgrade of PACKAGE affect? (its config files, the units and ports of its sockets, "
         "and the package's own changes)",
         "MATCH (s:Software) WHERE s.name = $package "
-        "RETURN 'package' AS kind, s.host AS host, s.name AS what, s.version AS detail "
+        "RETURN $k_package AS kind, s.host AS host, s.name AS what, s.version AS detail "
         "UNION ALL MATCH (c:ConfigFile) WHERE c.package = $package "
-        "RETURN 'config file' AS kind, c.host AS host, c.path AS what, c.state AS detail "
+        "RETURN $k_config AS kind, c.host AS host, c.path AS what, c.state AS detail "
         "UNION ALL MATCH (l:ListeningSocket) WHERE l.package = $package "
-        "RETURN 'listening socket' AS kind, l.host AS host, l.unit AS what, l.key AS detail",
+        "RETURN $k_socket AS kind, l.host AS host, l.unit AS what, l.key AS detail",
         (Param("package", str, None, "the package name, e.g. nginx"),),
+        with_constants(k_package="package", k_config="config file", k_socket="listening socket"),
     ),
     NamedQuery(
         "timeline",

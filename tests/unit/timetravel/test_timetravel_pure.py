@@ -121,6 +121,6 @@ def test_named_queries_resolve() -> None:
     cypher, params = resolve("changed-before-failure", {"service": "nginx"}, NOW)
     assert params["unit"] == "/nginx.service" and params["since"] == NOW - timedelta(days=1)
     assert "$unit" in cypher
-    assert resolve("upgrade-affected", {"package": "nginx"}, NOW)[1] == {"package": "nginx"}
+    assert resolve("upgrade-affected", {"package": "nginx"}, NOW)[1]["package"] == "nginx"
     assert resolve("timeline", {"hours": 2}, NOW)[1]["since"] == NOW - timedelta(hours=2)
     assert {"changed-before-failure", "upgrade-affected", "timeline"} <= set(QUERIES)
