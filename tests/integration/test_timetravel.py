@@ -379,3 +379,57 @@ def test_api_query_at_timeline_and_why(world: World, tmp_path: Path) -> None:
         )
     finally:
         backend.graph.close()
+
+
+def test_cli_tail_and_why(world: World) -> None:
+    env = {**os.environ, "WATCHMAN_DATA_DIR": str(world.dir)}
+    cli = [sys.executable, "-m", "watchman"]
+    done = subprocess.run(
+        [*cli, "tail", "-o", "beginning", "-e", "-d", "packages", "--type", "PackageRemoved"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [orjson.loads(x) for x in done.stdout.splitlines()]
+    expected = [r for r in _lines(world, BEGINNING) if r["value"]["type"] == "PackageRemoved"]
+    assert lines == expected and lines
+    bad = subprocess.run(
+        [*cli, "tail", "-d", "nope", "-e"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert bad.returncode == 2 and "unknown domain" in bad.stderr
+    why = subprocess.run(
+        [*cli, "why", "pkg1", "--window", "1d", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert why.returncode == 0, why.stderr
+    doc = orjson.loads(why.stdout)
+    assert doc["failure"]["subject"].endswith("/pkg1:amd64") and doc["causes"]
+    assert all(c["evidence"] for c in doc["causes"])
+
+
+def test_build_snapshots_bounds_every_later_replay(world: World, tmp_path: Path) -> None:
+    tm = TimeMachine(world.log, tmp_path / "cache", snapshot_every=10**9)
+    tm.update_index()
+    (indexed,) = tm.db.execute("SELECT COUNT(*) FROM cut_index").fetchone()
+    made = tm.build_snapshots(every=150)
+    assert made == indexed // 150 and len(tm.snapshots()) == made
+    assert tm.build_snapshots(every=150) == 0  # already there
+    span = world.end_ts - START
+    for f in (0.15, 0.5, 0.85):
+        when = START + span * f
+        with tm.at(when) as (store, cut):
+            got = _dump(store)  # type: ignore[arg-type]
+        assert cut.applied <= 150 + 10  # at most the records of one spacing (+ those of one second)
+        assert (cut.snapshot_at is not None) == (cut.total >= 150)
+        ref = LadybugStore(tmp_path / f"ref-{f}")
+        replay_cut(world.log, ref, when)
+        assert got == _dump(ref)
+        ref.close()
+    tm.close()
