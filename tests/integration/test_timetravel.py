@@ -381,9 +381,15 @@ def test_api_query_at_timeline_and_why(world: World, tmp_path: Path) -> None:
         backend.graph.close()
 
 
-def test_cli_tail_and_why(world: World) -> None:
+def test_cli_tail_and_why(world: World, tmp_path: Path) -> None:
     env = {**os.environ, "WATCHMAN_DATA_DIR": str(world.dir)}
     cli = [sys.executable, "-m", "watchman"]
+    empty = {**os.environ, "WATCHMAN_DATA_DIR": str(tmp_path / "nothing")}
+    for args in (["tail", "-e"], ["timeline"], ["query", "timeline", "--at", "1d"]):
+        none = subprocess.run(
+            [*cli, *args], env=empty, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert none.returncode == 1 and "no event log" in none.stderr, (args, none.stderr)
     done = subprocess.run(
         [*cli, "tail", "-o", "beginning", "-e", "-d", "packages", "--type", "PackageRemoved"],
         env=env,

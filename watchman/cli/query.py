@@ -120,7 +120,7 @@ def _query_at(text: str, params: dict[str, Any], at: str) -> tuple[list[str], li
         cypher = text
     try:
         columns, rows, cut = query_at(get_settings(), cypher, params, when)
-    except (ReadOnlyViolation, QueryRefused) as exc:
+    except (ReadOnlyViolation, QueryRefused, FileNotFoundError) as exc:  # FileNotFoundError: no log yet
         raise fail(str(exc)) from None
     except RuntimeError as exc:  # LadybugDB reports Cypher errors as RuntimeError
         raise fail(f"query failed: {exc}") from None

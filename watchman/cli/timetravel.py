@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from watchman.cli.common import EXIT_USAGE, err, fail, get_settings, out
 from watchman.timetravel.times import BadTime, parse_duration, parse_time
+
+if TYPE_CHECKING:
+    from watchman.timetravel.cut import TimeMachine
 
 
 def _when(text: str | None, what: str) -> datetime:
@@ -30,6 +35,18 @@ def _duration(text: str, what: str) -> timedelta:
         return parse_duration(text)
     except BadTime as exc:
         raise fail(f"{what}: {exc}", EXIT_USAGE) from None
+
+
+@contextmanager
+def _machine() -> Iterator[TimeMachine]:
+    """The time machine of these settings; no log yet is a clear error, not a traceback."""
+    from watchman.timetravel.service import NoLog, time_machine
+
+    try:
+        with time_machine(get_settings()) as tm:
+            yield tm
+    except NoLog as exc:
+        raise fail(str(exc)) from None
 
 
 def _write(doc: dict[str, Any]) -> None:
@@ -78,7 +95,7 @@ def tail(
       watchman tail -o 2h --type ServiceFailed --host web1 -s 'nginx*'
       watchman tail --webhook https://hooks.example/w --group ops --type ServiceFailed
     """
-    from watchman.timetravel.service import open_reader
+    from watchman.timetravel.service import NoLog, open_reader
     from watchman.timetravel.tail import (
         BEGINNING,
         END,
@@ -97,7 +114,10 @@ def tail(
     flt = TailFilter(frozenset(type_ or ()), frozenset(host or ()), tuple(subject or ()))
     s = get_settings()
     stop = threading.Event()
-    bus = open_reader(s)
+    try:
+        bus = open_reader(s)
+    except NoLog as exc:
+        raise fail(str(exc)) from None
     try:
         if webhook is not None:
             if not group:
@@ -146,7 +166,7 @@ def why(
       watchman why nginx --window 2h --at '2026-12-01T10:00:00Z' --json
     """
     from watchman.cli.query import _run_query
-    from watchman.timetravel.service import rows_query, time_machine
+    from watchman.timetravel.service import rows_query
     from watchman.timetravel.why import NothingToExplain, explain
 
     when = _when(at, "--at")
@@ -157,7 +177,7 @@ def why(
                 rows_query(lambda c, p: _run_query(c, dict(p), read_only=True)), subject, when, span, limit
             )
         else:
-            with time_machine(get_settings()) as tm, tm.at(when) as (store, _cut):
+            with _machine() as tm, tm.at(when) as (store, _cut):
 
                 def run(cypher: str, params: Any) -> tuple[list[str], list[list[Any]]]:
                     r = store.query(cypher, params, read_only=True)
@@ -197,7 +217,6 @@ def timeline(
       watchman timeline --since 1d
       watchman timeline --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z -d packages --json
     """
-    from watchman.timetravel.service import time_machine
     from watchman.timetravel.tail import select_topics
     from watchman.timetravel.timeline import domain_of
     from watchman.timetravel.timeline import timeline as build
@@ -207,7 +226,7 @@ def timeline(
     except KeyError as exc:
         raise fail(str(exc.args[0]), EXIT_USAGE) from None
     start, end = _when(since, "--since"), _when(until, "--until")
-    with time_machine(get_settings()) as tm:
+    with _machine() as tm:
         lines = build(
             tm,
             start,
@@ -246,9 +265,8 @@ def snapshot(
     Example:
       watchman history snapshot --every 50000
     """
-    from watchman.timetravel.service import time_machine
 
-    with time_machine(get_settings()) as tm:
+    with _machine() as tm:
         made = tm.build_snapshots(every)
         out.print(f"{made} new snapshots; {len(tm.snapshots())} in {tm.dir}")
 

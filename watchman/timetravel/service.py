@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchman.bus.base import Bus
@@ -16,11 +17,18 @@ if TYPE_CHECKING:
     from watchman.settings import Settings
 
 
+class NoLog(FileNotFoundError):
+    """The embedded log does not exist yet (nothing was ever observed here)."""
+
+
 def open_reader(settings: Settings) -> Bus:
     """The bus to read: the embedded log read-only (the daemon writes it), or Kafka."""
     from watchman.wiring import open_bus, open_log
 
     if settings.bus_url.startswith("sqlite://"):
+        path = Path(settings.bus_url[len("sqlite://") :])
+        if not path.exists():
+            raise NoLog(f"no event log at {path} yet: start `watchman run` (or `watchman run --once`)")
         return open_log(settings.bus_url, read_only=True)
     return open_bus(settings.bus_url)
 
