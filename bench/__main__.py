@@ -28,6 +28,7 @@ from bench import (
     resources,
     scale,
     storm,
+    timetravel,
 )
 from bench.common import say
 from bench.results import (
@@ -60,6 +61,7 @@ BENCHMARKS = (
     "backup",
     "cve",
     "fido2",
+    "timetravel",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -269,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_their_own = {"storm", "mcp", "obsidian"}
     chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
     chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
-    chosen = set(BENCHMARKS[1:]) - {"storm", "cve"} if args.benchmark == "all" else {args.benchmark}
+    chosen = (
+        set(BENCHMARKS[1:]) - {"storm", "cve", "timetravel"} if args.benchmark == "all" else {args.benchmark}
+    )
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -328,6 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "fido2" in chosen:
             size_mb = 8 if args.events else 64 if quick else 256  # --events: a small (smoke) run
             report.sections.append(fido2.run(work, size_mb=size_mb, rounds=3 if args.events else 20))
+        if "timetravel" in chosen:
+            report.sections.append(
+                timetravel.run(work, events=args.events or (20_000 if quick else 1_000_000))
+            )
+            stamp()
         if "storm" in chosen:
             report.sections.append(
                 storm.run(

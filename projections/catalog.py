@@ -27,6 +27,7 @@ from projections.queries import (
     runners,
     security,
     services,
+    timetravel,
     vulnerabilities,
 )
 
@@ -51,6 +52,7 @@ QUERIES: dict[str, NamedQuery] = {
         *permissions.QUERIES,
         *exposure.QUERIES,
         *fido2.QUERIES,
+        *timetravel.QUERIES,
     )
 }
 

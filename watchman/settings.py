@@ -31,6 +31,7 @@ from watchman.domains.permissions import PermissionSettings
 from watchman.domains.resources import ResourceSettings
 from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
+from watchman.domains.timetravel import TimeTravelSettings
 from watchman.domains.vulnerabilities import VulnerabilitySettings
 
 CONFIG_ENV = "WATCHMAN_CONFIG"
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     permissions: PermissionSettings = PermissionSettings()
     exposure: ExposureSettings = ExposureSettings()
     fido2: Fido2Settings = Fido2Settings()
+    timetravel: TimeTravelSettings = TimeTravelSettings()
 
     @field_validator("api_listen")
     @classmethod

@@ -28,6 +28,7 @@ from watchman.api.routers import (
     query,
     resources,
     runners,
+    timetravel,
 )
 from watchman.api.server import ApiServer
 
@@ -46,6 +47,7 @@ ROUTERS = (
     backups.router,
     runners.router,
     fido2.router,
+    timetravel.router,
 )
 
 

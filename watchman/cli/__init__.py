@@ -24,6 +24,7 @@ from watchman.cli import (
     run,
     runners,
     status,
+    timetravel,
     token,
 )
 
@@ -88,6 +89,7 @@ app.add_typer(cve.app, name="cve")
 app.add_typer(report.app, name="report")
 app.add_typer(fido2.app, name="fido2")
 app.add_typer(fido2.secret_app, name="secret")
+timetravel.extend(app)  # tail, why, timeline, history
 
 
 def main() -> None:

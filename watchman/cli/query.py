@@ -41,6 +41,10 @@ def query(
         bool, typer.Option("--write", help="allow Cypher that writes (default: read-only)")
     ] = False,
     list_: Annotated[bool, typer.Option("--list", help="list the named queries and exit")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="as the graph was at this time (ISO 8601, epoch s, or 2h = 2 h ago)"),
+    ] = None,
 ) -> None:
     """Ask the graph: a named question from the catalog, or your own Cypher (parameterised with -p).
 
@@ -50,6 +54,7 @@ def query(
     Examples:
       watchman query installed-this-week -p days=3 --table
       watchman query 'MATCH (e:Event) WHERE e.package_name = $p RETURN e.ts, e.action' -p p=bash
+      watchman query installed-this-week --at 2026-12-01T10:00:00Z   # as the graph was then
     """
     if list_:
         for q in QUERIES.values():
@@ -66,8 +71,12 @@ def query(
         if not sep or not key:
             raise fail(f"--param wants KEY=VALUE, got {item!r}", EXIT_USAGE)
         params[key] = _param_value(value)
-    api = None if write else ApiClient.connect(get_settings())
-    if api is not None:
+    if at is not None and write:
+        raise fail("--at answers from a replay of the past: it never writes (drop --write)", EXIT_USAGE)
+    api = None if write or at is not None else ApiClient.connect(get_settings())
+    if at is not None:
+        columns, rows = _query_at(text, params, at)
+    elif api is not None:
         columns, rows = _api_query(api, text, params)
     else:
         if text in QUERIES:
@@ -90,6 +99,33 @@ def query(
     else:
         for row in rows:
             sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n")
+
+
+def _query_at(text: str, params: dict[str, Any], at: str) -> tuple[list[str], list[list[Any]]]:
+    """The graph as it was at `at`: a replay of the log cut there (watchman/timetravel/cut.py)."""
+    from watchman.timetravel.service import query_at
+    from watchman.timetravel.times import BadTime, parse_time
+    from watchman.values import jsonable
+
+    try:
+        when = parse_time(at, datetime.now(UTC))
+    except BadTime as exc:
+        raise fail(f"--at: {exc}", EXIT_USAGE) from None
+    if text in QUERIES:
+        try:
+            cypher, params = resolve(text, params, when)  # "this week" means the week before --at
+        except CatalogError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+    else:
+        cypher = text
+    try:
+        columns, rows, cut = query_at(get_settings(), cypher, params, when)
+    except (ReadOnlyViolation, QueryRefused, FileNotFoundError) as exc:  # FileNotFoundError: no log yet
+        raise fail(str(exc)) from None
+    except RuntimeError as exc:  # LadybugDB reports Cypher errors as RuntimeError
+        raise fail(f"query failed: {exc}") from None
+    err.print(f"as of {when.isoformat()}: {cut.total:,} events ({cut.applied:,} replayed)", highlight=False)
+    return columns, jsonable(rows)
 
 
 def table_width(columns: list[str], rows: list[list[Any]]) -> int:

@@ -20,6 +20,7 @@ from watchman.domains import (
     resources,
     runners,
     services,
+    timetravel,
     vulnerabilities,
 )
 
@@ -40,4 +41,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     permissions,
     exposure,
     fido2,
+    timetravel,
 )

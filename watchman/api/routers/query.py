@@ -13,6 +13,7 @@ from projections.catalog import QUERIES, CatalogError, ParamOutOfRange, resolve
 from watchman.api.auth import Caller
 from watchman.api.base import CurrentBackend, Problem, Rows, catalog_params, run_cypher
 from watchman.api.limits import check_integers
+from watchman.timetravel import http as timetravel
 
 router = APIRouter(tags=["query"])
 
@@ -28,6 +29,11 @@ class QueryRequest(BaseModel):
         default_factory=dict, description="JSON values, passed as Cypher parameters"
     )
     read_only: StrictBool = Field(False, description="must be true for raw Cypher; the store enforces it")
+    at: str | None = Field(
+        None,
+        description="answer as the graph was at this time (ISO 8601, epoch s, or 2h = 2 h ago)",
+        max_length=64,
+    )
 
     @field_validator("params")
     @classmethod
@@ -59,9 +65,10 @@ def run_query(body: QueryRequest, caller: Caller, backend: CurrentBackend) -> Ro
     """Run a named query, or raw Cypher when read_only is true (the graph store refuses writes)."""
     if (body.name is None) == (body.cypher is None):
         raise HTTPException(400, "give exactly one of 'name' (a named query) or 'cypher'")
+    now = datetime.now(UTC) if body.at is None else timetravel.at_time(body.at)
     if body.name is not None:
         try:
-            cypher, params = resolve(body.name, catalog_params(body.params), datetime.now(UTC))
+            cypher, params = resolve(body.name, catalog_params(body.params), now)
         except ParamOutOfRange as exc:  # a 422 shaped like pydantic's, as the OpenAPI says
             error = {"type": "value_error", "loc": ("body", "params"), "msg": str(exc)}
             raise RequestValidationError([error]) from None
@@ -71,4 +78,6 @@ def run_query(body: QueryRequest, caller: Caller, backend: CurrentBackend) -> Ro
         if not body.read_only:
             raise HTTPException(400, "raw Cypher needs read_only=true (the admin API never writes the graph)")
         cypher, params = str(body.cypher), dict(body.params)
+    if body.at is not None:
+        return timetravel.run_at(backend, cypher, params, now)
     return run_cypher(backend, cypher, params)
