@@ -29,7 +29,9 @@ class Target(Protocol):
     def send(self, alerts: Sequence[Outgoing], *, now: datetime) -> None: ...
 
 
-def _post(url: str, body: object, headers: dict[str, str], timeout: float, what: str) -> None:
+def post_json(url: str, body: object, headers: dict[str, str], timeout: float, what: str) -> None:
+    """POST `body` as JSON; DeliveryFailed (naming `what`) unless the answer is 2xx. Alert targets and
+    `watchman tail --webhook` deliver through it."""
     data = orjson.dumps(body)
     req = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
@@ -59,7 +61,7 @@ class AlertmanagerTarget:
     def send(self, alerts: Sequence[Outgoing], *, now: datetime) -> None:
         if alerts:
             body = [alertmanager_alert(a, now=now) for a in alerts]
-            _post(self.url, body, {}, self.timeout, f"Alertmanager {self.url}")
+            post_json(self.url, body, {}, self.timeout, f"Alertmanager {self.url}")
 
 
 class WebhookTarget:
@@ -75,4 +77,4 @@ class WebhookTarget:
 
     def send(self, alerts: Sequence[Outgoing], *, now: datetime) -> None:
         if alerts:
-            _post(self.url, webhook_body(list(alerts), now=now), self._headers, self.timeout, "webhook")
+            post_json(self.url, webhook_body(list(alerts), now=now), self._headers, self.timeout, "webhook")

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from schemas.topics import DOMAIN_TOPICS, RAW_TOPICS, TOPICS
-from watchman.alerting.targets import DeliveryFailed, _post
+from watchman.alerting.targets import DeliveryFailed, post_json
 from watchman.bus.base import Bus, StoredRecord, UnknownTopic
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class Subscription:
         for (t, p), records in read_available(self.bus, positions, self.batch_size):
             lines = matching(records, self.flt)
             if lines:
-                _post(self.url, {"group": self.group, "events": lines}, headers, self.timeout, "webhook")
+                post_json(self.url, {"group": self.group, "events": lines}, headers, self.timeout, "webhook")
             nxt = records[-1].offset + 1
             self.bus.commit(self.group, t, {p: nxt})
             positions[(t, p)] = nxt
