@@ -19,6 +19,7 @@ from schemas.events import (
     packages,
     permissions,
     resources,
+    retention,
     runners,
     scheduler,
     security,
@@ -48,6 +49,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     vulnerabilities,
     permissions,
     exposure,
+    retention,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

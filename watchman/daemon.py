@@ -172,6 +172,7 @@ class Daemon:
         pipeline.graph_lock = graph_lock  # queries in flight hold this one
         pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
         pipeline.commands.ctx.options = executor_options(self.settings)
+        pipeline.commands.ctx.graph = lambda c, p: self.query(c, p, read_only=True).dicts()
         self.sources = sources
         return pipeline
 

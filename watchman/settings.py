@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from watchman.domains.alerts import AlertSettings
 from watchman.domains.backups import BackupSettings
+from watchman.domains.retention import RetentionSettings
 from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.exposure import ExposureSettings
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     resources: ResourceSettings = ResourceSettings()
     configfiles: ConfigFilesSettings = ConfigFilesSettings()
     backups: BackupSettings = BackupSettings()
+    retention: RetentionSettings = RetentionSettings()
     git_runners: RunnerSettings = RunnerSettings()
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
     permissions: PermissionSettings = PermissionSettings()

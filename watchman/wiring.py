@@ -15,6 +15,7 @@ from watchman.domains import (
     DOMAINS,
     backups,
     configfiles,
+    retention,
     runners,
     services,
 )
@@ -119,5 +120,6 @@ def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
         **services.executor_options(settings),
         **configfiles.executor_options(settings),
         **backups.executor_options(settings),
+        **retention.executor_options(settings),
         **runners.executor_options(settings),
     }

@@ -17,6 +17,7 @@ from watchman.domains import (
     packages,
     permissions,
     resources,
+    retention,
     runners,
     services,
     vulnerabilities,
@@ -38,4 +39,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     vulnerabilities,
     permissions,
     exposure,
+    retention,
 )

@@ -1,0 +1,234 @@
+"""Retention purges in both graph stores (PurgeNodes, projections/purge.py), apart from their hot code.
+
+Each store's apply() calls two functions of this module:
+
+- `before_apply_*` takes the PurgeNodes out of the operations, applies each to the records stored, in
+  batches of BATCH records, each batch its own transaction (a query waits for one batch, not for the whole
+  purge), and remembers it as a rule; it returns the remaining (upsert) operations.
+- `enforce_*`, inside the apply transaction after the upserts, applies the rules to the records just
+  written: a record a rule matches never stays, whether it was written before or after the rule.
+
+A purge applied half-way before a crash is applied again (the positions of the batch that held it were not
+recorded): every step is idempotent. The rules are kept in the store object and loaded from the
+(:RetentionEvent {rule}) nodes on first use, so a restart (or a fresh store of a replay) knows them.
+
+Label and property names come from the graph schema (checked); every value is a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from projections.graph_ops import FoldedBatch, GraphOp
+from projections.purge import BATCH, DELETED_AT, PurgeNodes
+from schemas.graph import NODES
+
+if TYPE_CHECKING:
+    import neo4j
+
+    from projections.stores.ladybug import LadybugStore
+    from projections.stores.neo4j import Neo4jStore
+
+_ATTR = "_retention_rules"
+Rules = dict[str, dict[str, PurgeNodes]]  # label -> rule id -> rule (in the order they came)
+
+
+def split(ops: Sequence[GraphOp]) -> tuple[list[PurgeNodes], Sequence[GraphOp]]:
+    """The purges among `ops`, and the other operations (the same sequence when there is no purge)."""
+    if not any(type(op) is PurgeNodes for op in ops):
+        return [], ops
+    purges = [op for op in ops if isinstance(op, PurgeNodes)]
+    return purges, [op for op in ops if not isinstance(op, PurgeNodes)]
+
+
+def _check(rule: PurgeNodes) -> tuple[str, str]:
+    """(key property, time property) of the rule's label, checked against the schema."""
+    node = NODES.get(rule.label)
+    if node is None:
+        raise ValueError(f"purge of an unknown label {rule.label!r}")
+    if node.by_name.get(rule.time_property) is None or node.prop(rule.time_property).type != "TIMESTAMP":
+        raise ValueError(f"{rule.label}.{rule.time_property} is not a TIMESTAMP property")
+    return node.key, rule.time_property
+
+
+def criteria(rule: PurgeNodes, naive: bool) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition on `n` a rule removes, and its parameters (naive UTC times for LadybugDB)."""
+
+    def t(v: datetime) -> datetime:
+        v = v.astimezone(UTC)
+        return v.replace(tzinfo=None) if naive else v
+
+    key, tp = _check(rule)
+    params: dict[str, Any] = {}
+    if rule.keys:
+        cond = f"n.{key} IN $keys"
+        params["keys"] = list(rule.keys)
+    else:
+        assert rule.cutoff is not None
+        cond = f"n.{tp} < $cutoff"
+        params["cutoff"] = t(rule.cutoff)
+        if rule.exempt_keys:
+            cond += f" AND NOT n.{key} IN $exempt"
+            params["exempt"] = list(rule.exempt_keys)
+        for i, (a, b) in enumerate(rule.exempt_ranges):
+            cond += f" AND NOT (n.{tp} >= $rf{i} AND n.{tp} < $rt{i})"
+            params[f"rf{i}"], params[f"rt{i}"] = t(a), t(b)
+    if rule.mode == "soft_delete":
+        cond += f" AND (n.{DELETED_AT} IS NULL OR n.{DELETED_AT} > $at)"
+        params["at"] = t(rule.at)
+    return cond, params
+
+
+def _action(rule: PurgeNodes) -> str:
+    return f"SET n.{DELETED_AT} = $at" if rule.mode == "soft_delete" else "DETACH DELETE n"
+
+
+def _remember(rules: Rules, purge: PurgeNodes) -> None:
+    if purge.lift:
+        for by_id in rules.values():
+            by_id.pop(purge.rule, None)
+    else:
+        rules.setdefault(purge.label, {})[purge.rule] = purge
+
+
+def _from_rows(texts: Sequence[Any]) -> Rules:
+    rules: Rules = {}
+    for text in texts:
+        _remember(rules, PurgeNodes.from_json(str(text)))
+    return rules
+
+
+# --- LadybugDB ------------------------------------------------------------------------------------------
+
+
+def _ladybug_rules(store: LadybugStore) -> Rules:
+    rules: Rules | None = getattr(store, _ATTR, None)
+    if rules is None:
+        rows = store._run("MATCH (r:RetentionEvent) WHERE r.rule <> '' RETURN r.rule ORDER BY r.ts, r.id")
+        rules = _from_rows([r[0] for r in rows])
+        setattr(store, _ATTR, rules)
+    return rules
+
+
+def _ladybug_column(store: LadybugStore, label: str) -> None:
+    """LadybugDB tables have fixed columns: add `deleted_at` to a label a soft delete marks."""
+    store._run(f"ALTER TABLE {label} ADD IF NOT EXISTS {DELETED_AT} TIMESTAMP")
+    store._prepared.clear()  # statements prepared against the table as it was
+
+
+def before_apply_ladybug(store: LadybugStore, ops: Sequence[GraphOp]) -> Sequence[GraphOp]:
+    purges, rest = split(ops)
+    if not purges:
+        return rest
+    with store._mutex:
+        rules = _ladybug_rules(store)
+    for purge in purges:
+        with store._mutex:
+            _remember(rules, purge)
+        if not purge.lift:
+            purge_ladybug(store, purge)
+    return rest
+
+
+def purge_ladybug(store: LadybugStore, rule: PurgeNodes, batch: int = BATCH) -> int:
+    """Apply one rule to the stored records, BATCH at a time; returns the records purged."""
+    key, _ = _check(rule)
+    if rule.mode == "soft_delete":
+        with store._mutex:
+            _ladybug_column(store, rule.label)
+    cond, params = criteria(rule, naive=True)
+    done = 0
+    while True:
+        with store._mutex:
+            store._check_open()
+            ks = [r[0] for r in store._run(
+                f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params,
+            )]  # fmt: skip
+            if ks:
+                store._run(
+                    f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}",
+                    {"ks": ks, **({"at": params["at"]} if "at" in params else {})},
+                )
+        done += len(ks)
+        if len(ks) < batch:
+            return done
+
+
+def enforce_ladybug(store: LadybugStore, folded: FoldedBatch) -> None:
+    """Inside apply's transaction: the rules, on the records of `folded` (see the module docstring)."""
+    rules = _ladybug_rules(store)
+    for label, by_id in rules.items():
+        written = folded.nodes.get(label)
+        if not written or not by_id:
+            continue
+        key = NODES[label].key
+        for rule in by_id.values():
+            cond, params = criteria(rule, naive=True)
+            store._run(
+                f"MATCH (n:{label}) WHERE n.{key} IN $written AND {cond} {_action(rule)}",
+                {**params, "written": list(written)},
+            )
+
+
+# --- Neo4j ----------------------------------------------------------------------------------------------
+
+
+def _neo4j_rules(store: Neo4jStore) -> Rules:
+    rules: Rules | None = getattr(store, _ATTR, None)
+    if rules is None:
+        with store._session() as s:
+            texts = [
+                r["rule"]
+                for r in s.run("MATCH (r:RetentionEvent) WHERE r.rule <> '' RETURN r.rule AS rule ORDER BY r.ts, r.id")
+            ]  # fmt: skip
+        rules = _from_rows(texts)
+        setattr(store, _ATTR, rules)
+    return rules
+
+
+def before_apply_neo4j(store: Neo4jStore, ops: Sequence[GraphOp]) -> Sequence[GraphOp]:
+    purges, rest = split(ops)
+    if not purges:
+        return rest
+    rules = _neo4j_rules(store)
+    for purge in purges:
+        _remember(rules, purge)
+        if not purge.lift:
+            purge_neo4j(store, purge)
+    return rest
+
+
+def purge_neo4j(store: Neo4jStore, rule: PurgeNodes, batch: int = BATCH) -> int:
+    key, _ = _check(rule)
+    cond, params = criteria(rule, naive=False)
+    done = 0
+
+    def one(tx: neo4j.ManagedTransaction) -> int:
+        ks = [r[0] for r in tx.run(f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params)]
+        if ks:
+            tx.run(f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}", {**params, "ks": ks}).consume()
+        return len(ks)
+
+    while True:
+        with store._session() as s:
+            n = s.execute_write(one)
+        done += n
+        if n < batch:
+            return done
+
+
+def enforce_neo4j(store: Neo4jStore, tx: neo4j.ManagedTransaction, written: Mapping[str, Mapping[str, Any]]) -> None:
+    rules = _neo4j_rules(store)
+    for label, by_id in rules.items():
+        keys = written.get(label)
+        if not keys or not by_id:
+            continue
+        key = NODES[label].key
+        for rule in by_id.values():
+            cond, params = criteria(rule, naive=False)
+            tx.run(
+                f"MATCH (n:{label}) WHERE n.{key} IN $written AND {cond} {_action(rule)}",
+                {**params, "written": list(keys)},
+            ).consume()
