@@ -21,11 +21,7 @@ SOURCE = "processors.retention"
 
 
 def decide(raw: Envelope, payload: EventPayload, table: Table) -> list[Envelope]:
-    return [
-        raw.model_copy(
-            update={"id": event_id(SOURCE, raw.id), "source": SOURCE, "causation_id": raw.id}
-        )
-    ]
+    return [raw.model_copy(update={"id": event_id(SOURCE, raw.id), "source": SOURCE, "causation_id": raw.id})]
 
 
 ROUTES: tuple[Route, ...] = (
@@ -35,8 +31,7 @@ ROUTES: tuple[Route, ...] = (
         sink=EVENTS_RETENTION,
         table="retention",
         decide={
-            t.TYPE: decide
-            for t in (RetentionApplied, RetentionExempted, ArchiveRestored, RetentionFailed)
+            t.TYPE: decide for t in (RetentionApplied, RetentionExempted, ArchiveRestored, RetentionFailed)
         },
     ),
 )

@@ -119,6 +119,7 @@ def fold(ops: Iterable[GraphOp]) -> FoldedBatch:
                 seen_rels.add(op)
                 rels.setdefault(op.type, []).append(op)
             continue
+        assert isinstance(op, UpsertNode)  # validate() refused a PurgeNodes
         schema = NODES[op.label]
         latest = schema.latest
         by_key = nodes.get(op.label)

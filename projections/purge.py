@@ -46,23 +46,32 @@ class PurgeNodes:
     def to_json(self) -> str:
         return orjson.dumps(
             {
-                "rule": self.rule, "label": self.label, "mode": self.mode, "at": _iso(self.at),
+                "rule": self.rule,
+                "label": self.label,
+                "mode": self.mode,
+                "at": _iso(self.at),
                 "time_property": self.time_property,
                 "cutoff": None if self.cutoff is None else _iso(self.cutoff),
-                "keys": list(self.keys), "exempt_keys": list(self.exempt_keys),
+                "keys": list(self.keys),
+                "exempt_keys": list(self.exempt_keys),
                 "exempt_ranges": [[_iso(a), _iso(b)] for a, b in self.exempt_ranges],
-            }  # fmt: skip
+            }
         ).decode()
 
     @classmethod
     def from_json(cls, text: str) -> PurgeNodes:
         d: dict[str, Any] = orjson.loads(text)
         return cls(
-            rule=d["rule"], label=d["label"], mode=d["mode"], at=_dt(d["at"]),
-            time_property=d["time_property"], cutoff=None if d["cutoff"] is None else _dt(d["cutoff"]),
-            keys=tuple(d["keys"]), exempt_keys=tuple(d["exempt_keys"]),
+            rule=d["rule"],
+            label=d["label"],
+            mode=d["mode"],
+            at=_dt(d["at"]),
+            time_property=d["time_property"],
+            cutoff=None if d["cutoff"] is None else _dt(d["cutoff"]),
+            keys=tuple(d["keys"]),
+            exempt_keys=tuple(d["exempt_keys"]),
             exempt_ranges=tuple((_dt(a), _dt(b)) for a, b in d["exempt_ranges"]),
-        )  # fmt: skip
+        )
 
 
 def _iso(t: datetime) -> str:

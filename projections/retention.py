@@ -28,31 +28,59 @@ def policy_key(host: str, policy: str) -> str:
 
 def rule_of(p: RetentionApplied) -> PurgeNodes:
     return PurgeNodes(
-        rule=p.run_id, label=p.label, mode=p.action, at=p.ts, time_property=p.time_property,
-        cutoff=p.cutoff, keys=p.keys, exempt_keys=p.exempt_keys, exempt_ranges=p.exempt_ranges,
-    )  # fmt: skip
+        rule=p.run_id,
+        label=p.label,
+        mode=p.action,
+        at=p.ts,
+        time_property=p.time_property,
+        cutoff=p.cutoff,
+        keys=p.keys,
+        exempt_keys=p.exempt_keys,
+        exempt_ranges=p.exempt_ranges,
+    )
 
 
 def project_applied(event: Envelope, p: RetentionApplied) -> list[GraphOp]:
     rule = None if p.dry_run else rule_of(p)
     run: dict[str, Any] = {
-        "host": event.host, "policy": p.policy, "label": p.label, "action": p.action, "dry_run": p.dry_run,
-        "ts": p.ts, "cutoff": p.cutoff, "records": p.records, "bytes": p.bytes, "oldest": p.oldest,
-        "newest": p.newest, "kept": orjson.dumps(p.kept, option=orjson.OPT_SORT_KEYS).decode(),
-        "archive": p.archive, "archive_url": p.archive_url, "archive_sha256": p.archive_sha256,
+        "host": event.host,
+        "policy": p.policy,
+        "label": p.label,
+        "action": p.action,
+        "dry_run": p.dry_run,
+        "ts": p.ts,
+        "cutoff": p.cutoff,
+        "records": p.records,
+        "bytes": p.bytes,
+        "oldest": p.oldest,
+        "newest": p.newest,
+        "kept": orjson.dumps(p.kept, option=orjson.OPT_SORT_KEYS).decode(),
+        "archive": p.archive,
+        "archive_url": p.archive_url,
+        "archive_sha256": p.archive_sha256,
         "rule": "" if rule is None else rule.to_json(),
-    }  # fmt: skip
+    }
     key = policy_key(event.host, p.policy)
     ops: list[GraphOp] = [
         UpsertNode("RetentionEvent", p.run_id, run),
-        UpsertNode("RetentionPolicy", key, {"host": event.host, "name": p.policy, "label": p.label,
-                                             "action": p.action})  # fmt: skip
+        UpsertNode(
+            "RetentionPolicy",
+            key,
+            {"host": event.host, "name": p.policy, "label": p.label, "action": p.action},
+        )
         if p.dry_run
         else UpsertNode(
-            "RetentionPolicy", key,
-            {"host": event.host, "name": p.policy, "label": p.label, "action": p.action,
-             "last_applied": p.ts, "records_removed": p.records},
-        ),  # fmt: skip
+            "RetentionPolicy",
+            key,
+            {
+                "host": event.host,
+                "name": p.policy,
+                "label": p.label,
+                "action": p.action,
+                "last_applied": p.ts,
+                "records_removed": p.records,
+            },
+        ),
         UpsertRel("APPLIED", "RetentionEvent", p.run_id, "RetentionPolicy", key),
     ]
     if rule is not None:
@@ -63,10 +91,19 @@ def project_applied(event: Envelope, p: RetentionApplied) -> list[GraphOp]:
 def project_exempted(event: Envelope, p: RetentionExempted) -> list[GraphOp]:
     return [
         UpsertNode(
-            "RetentionExemption", p.exemption_id,
-            {"host": event.host, "label": p.label, "record_key": p.key, "tag": p.tag, "from_ts": p.from_ts,
-             "to_ts": p.to_ts, "reason": p.reason, "created_at": p.ts},
-        )  # fmt: skip
+            "RetentionExemption",
+            p.exemption_id,
+            {
+                "host": event.host,
+                "label": p.label,
+                "record_key": p.key,
+                "tag": p.tag,
+                "from_ts": p.from_ts,
+                "to_ts": p.to_ts,
+                "reason": p.reason,
+                "created_at": p.ts,
+            },
+        )
     ]
 
 
@@ -78,9 +115,8 @@ def _typed(label: str, record: dict[str, Any]) -> dict[str, Any]:
         prop = node.by_name.get(name)
         if prop is None or name == node.key:
             continue
-        if prop.type == "TIMESTAMP" and isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        out[name] = value
+        typed_ = prop.type == "TIMESTAMP" and isinstance(value, str)
+        out[name] = datetime.fromisoformat(value) if typed_ else value
     return out
 
 

@@ -19,7 +19,6 @@ from pydantic_settings import (
 
 from watchman.domains.alerts import AlertSettings
 from watchman.domains.backups import BackupSettings
-from watchman.domains.retention import RetentionSettings
 from watchman.domains.configfiles import ConfigFilesSettings
 from watchman.domains.containers import DockerSettings
 from watchman.domains.exposure import ExposureSettings
@@ -29,6 +28,7 @@ from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.permissions import PermissionSettings
 from watchman.domains.resources import ResourceSettings
+from watchman.domains.retention import RetentionSettings
 from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 from watchman.domains.vulnerabilities import VulnerabilitySettings

@@ -5,7 +5,7 @@ label; docs/domains/retention.md)."""
 
 from __future__ import annotations
 
-from projections.named import NamedQuery, Param
+from projections.named import NamedQuery, Param, with_constants
 
 # The labels that grow with time (one node per thing that happened), each with its `ts`.
 TIMED = ("LogEvent", "ServiceMetrics", "Event", "Login", "SudoCommand", "ObsidianSyncEvent", "ConfigVersion")
@@ -32,17 +32,20 @@ QUERIES: tuple[NamedQuery, ...] = (
     NamedQuery(
         "exempted-records",
         "Show me exempted records (exemptions added through the API: record, tag, date range; and why)",
-        "MATCH (x:RetentionExemption) RETURN x.id AS id, x.label AS label, x.record_key AS record, x.tag AS tag, "
+        "MATCH (x:RetentionExemption) RETURN x.id AS id, x.label AS label, x.record_key AS record, "
+        "x.tag AS tag, "
         "x.from_ts AS from_ts, x.to_ts AS to_ts, x.reason AS reason, x.created_at AS created_at "
         "ORDER BY created_at, id",
     ),
     NamedQuery(
         "oldest-data",
-        "What's the oldest data in the system? (per growing label: the oldest and newest record and how many)",
+        "What's the oldest data in the system? (per growing label: oldest, newest, how many)",
         " UNION ALL ".join(
             f"MATCH (n:{label}) WITH count(n) AS records, min(n.ts) AS oldest, max(n.ts) AS newest "
-            f"WHERE records > 0 RETURN '{label}' AS label, oldest, newest, records"
-            for label in TIMED
+            f"WHERE records > 0 RETURN $label{i} AS label, oldest, newest, records"
+            for i, label in enumerate(TIMED)
         ),
+        (),
+        with_constants(**{f"label{i}": label for i, label in enumerate(TIMED)}),
     ),
 )

@@ -143,9 +143,13 @@ def purge_ladybug(store: LadybugStore, rule: PurgeNodes, batch: int = BATCH) -> 
     while True:
         with store._mutex:
             store._check_open()
-            ks = [r[0] for r in store._run(
-                f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params,
-            )]  # fmt: skip
+            ks = [
+                r[0]
+                for r in store._run(
+                    f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}",
+                    params,
+                )
+            ]
             if ks:
                 store._run(
                     f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}",
@@ -181,8 +185,10 @@ def _neo4j_rules(store: Neo4jStore) -> Rules:
         with store._session() as s:
             texts = [
                 r["rule"]
-                for r in s.run("MATCH (r:RetentionEvent) WHERE r.rule <> '' RETURN r.rule AS rule ORDER BY r.ts, r.id")
-            ]  # fmt: skip
+                for r in s.run(
+                    "MATCH (r:RetentionEvent) WHERE r.rule <> '' RETURN r.rule AS rule ORDER BY r.ts, r.id"
+                )
+            ]
         rules = _from_rows(texts)
         setattr(store, _ATTR, rules)
     return rules
@@ -206,9 +212,14 @@ def purge_neo4j(store: Neo4jStore, rule: PurgeNodes, batch: int = BATCH) -> int:
     done = 0
 
     def one(tx: neo4j.ManagedTransaction) -> int:
-        ks = [r[0] for r in tx.run(f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params)]
+        ks = [
+            r[0]
+            for r in tx.run(f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params)
+        ]
         if ks:
-            tx.run(f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}", {**params, "ks": ks}).consume()
+            tx.run(
+                f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}", {**params, "ks": ks}
+            ).consume()
         return len(ks)
 
     while True:
@@ -219,7 +230,9 @@ def purge_neo4j(store: Neo4jStore, rule: PurgeNodes, batch: int = BATCH) -> int:
             return done
 
 
-def enforce_neo4j(store: Neo4jStore, tx: neo4j.ManagedTransaction, written: Mapping[str, Mapping[str, Any]]) -> None:
+def enforce_neo4j(
+    store: Neo4jStore, tx: neo4j.ManagedTransaction, written: Mapping[str, Mapping[str, Any]]
+) -> None:
     rules = _neo4j_rules(store)
     for label, by_id in rules.items():
         keys = written.get(label)

@@ -75,7 +75,7 @@ import schemas.events.backups  # isort: skip
 import schemas.events.scheduler  # isort: skip
 import schemas.events.exposure  # isort: skip
 import schemas.events.permissions  # isort: skip
-import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
+import schemas.events.vulnerabilities  # isort: skip
 import schemas.events.retention  # noqa: F401  # isort: skip
 
 __all__ = [

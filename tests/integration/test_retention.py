@@ -30,9 +30,16 @@ def _logged(i: int) -> Envelope:
     ts = NOW - timedelta(hours=HOURS * (i + 1))
     p = ServiceLogged(unit="app.service", message=f"line {i}", level="error")
     return Envelope(
-        id=event_id("test-retention", i), type=p.TYPE, schema_version=p.VERSION, host="h", source="test",
-        ts=ts, observed_at=ts, subject="app.service", payload=p.model_dump(mode="json"),
-    )  # fmt: skip
+        id=event_id("test-retention", i),
+        type=p.TYPE,
+        schema_version=p.VERSION,
+        host="h",
+        source="test",
+        ts=ts,
+        observed_at=ts,
+        subject="app.service",
+        payload=p.model_dump(mode="json"),
+    )
 
 
 class Rig:
@@ -42,7 +49,9 @@ class Rig:
         self.graph = LadybugStore(root / "live")
         self.pipe = EmbeddedPipeline(self.log, self.graph, [], host="h", batch_size=300, clock=lambda: NOW)
         opts: dict[str, object] = {"settings": settings, "data_dir": root}
-        self.pipe.commands.ctx.options = dict.fromkeys(("ApplyRetention", "ExemptRecords", "RestoreArchive"), opts)
+        self.pipe.commands.ctx.options = dict.fromkeys(
+            ("ApplyRetention", "ExemptRecords", "RestoreArchive"), opts
+        )
         self.pipe.commands.ctx.graph = lambda c, p: self.graph.query(c, p).dicts()
         self.n = 0
 
@@ -75,8 +84,12 @@ class Rig:
 
 def dump(store: LadybugStore) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, key in (("LogEvent", "id"), ("RetentionEvent", "id"), ("RetentionPolicy", "key"),
-                       ("RetentionExemption", "id")):  # fmt: skip
+    for label, key in (
+        ("LogEvent", "id"),
+        ("RetentionEvent", "id"),
+        ("RetentionPolicy", "key"),
+        ("RetentionExemption", "id"),
+    ):
         rows = store.query(f"MATCH (n:{label}) RETURN n ORDER BY n.{key}").rows
         out[label] = [{k: v for k, v in r[0].items() if not k.startswith("_")} for r in rows]
     out["LOGGED_BY"] = sorted(store.query("MATCH (a:LogEvent)-[:LOGGED_BY]->(s) RETURN a.id").rows)
@@ -85,12 +98,25 @@ def dump(store: LadybugStore) -> dict[str, Any]:
 
 def _settings(archive_url: str, strategy: str = "archive") -> RetentionSettings:
     return RetentionSettings(
-        enforcement_schedule="", archive_url=archive_url,
-        policies={"logs": PolicySettings(label="LogEvent", retention_days=90, purge_strategy=strategy,  # type: ignore[arg-type]
-                                         keep_monthly=3)},
-        exemptions=({"label": "LogEvent", "from": NOW - timedelta(days=200), "to": NOW - timedelta(days=190),
-                     "reason": "incident window"},),  # type: ignore[arg-type]
-    )  # fmt: skip
+        enforcement_schedule="",
+        archive_url=archive_url,
+        policies={
+            "logs": PolicySettings(
+                label="LogEvent",
+                retention_days=90,
+                purge_strategy=strategy,  # type: ignore[arg-type]
+                keep_monthly=3,
+            )
+        },
+        exemptions=(
+            {
+                "label": "LogEvent",
+                "from": NOW - timedelta(days=200),
+                "to": NOW - timedelta(days=190),
+                "reason": "incident window",
+            },
+        ),  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture
@@ -106,21 +132,35 @@ def test_a_year_through_an_archive_policy_exact_counts_replay_and_restore(rig: R
     exempt = envs[500]  # 250 days old: one record exemption
     tagged = envs[600]  # tagged (exempt_tagged = true by default)
     rig.command(ExemptRecords(issued_by="t", label="LogEvent", key=exempt.id, exemption_reason="legal hold"))
-    rig.command(ExemptRecords(issued_by="t", label="LogEvent", key=tagged.id, tag="incident-7",
-                              exemption_reason="incident 7"))  # fmt: skip
+    rig.command(
+        ExemptRecords(
+            issued_by="t", label="LogEvent", key=tagged.id, tag="incident-7", exemption_reason="incident 7"
+        )
+    )
 
     # Preview: nothing removed; the reasons add up to the whole history.
     out = rig.command(ApplyRetention(issued_by="t", dry_run=True))
     assert out["status"] == "succeeded", out
-    [preview] = rig.q("MATCH (e:RetentionEvent) WHERE e.dry_run = true RETURN e.records AS records, e.kept AS kept")
+    [preview] = rig.q(
+        "MATCH (e:RetentionEvent) WHERE e.dry_run = true RETURN e.records AS records, e.kept AS kept"
+    )
     import orjson
 
     kept = orjson.loads(preview["kept"])
-    newer = 90 * 24 // HOURS - 1  # strictly newer than the cutoff (the record at the cutoff is older-or-equal)
+    newer = (
+        90 * 24 // HOURS - 1
+    )  # strictly newer than the cutoff (the record at the cutoff is older-or-equal)
     assert kept["newer than 90 days"] == newer + 1 or kept["newer than 90 days"] == newer
     ranged = 10 * 24 // HOURS
-    assert kept["exempt: date range " + str((NOW - timedelta(days=200)).date()) + ".."
-                + str((NOW - timedelta(days=190)).date())] == ranged  # fmt: skip
+    assert (
+        kept[
+            "exempt: date range "
+            + str((NOW - timedelta(days=200)).date())
+            + ".."
+            + str((NOW - timedelta(days=190)).date())
+        ]
+        == ranged
+    )
     assert kept["exempt: record id"] == 1
     assert kept["exempt: tagged"] == 1
     assert kept["keep_monthly 3: newest of its month"] == 3
@@ -134,8 +174,10 @@ def test_a_year_through_an_archive_policy_exact_counts_replay_and_restore(rig: R
     assert out["status"] == "succeeded", out
     left = rig.count("MATCH (n:LogEvent) RETURN count(n) AS n")
     assert left == 730 - removed
-    runs = rig.q("MATCH (e:RetentionEvent)-[:APPLIED]->(p:RetentionPolicy) WHERE e.dry_run = false "
-                 "RETURN e.records AS records, e.archive AS archive, p.name AS policy")  # fmt: skip
+    runs = rig.q(
+        "MATCH (e:RetentionEvent)-[:APPLIED]->(p:RetentionPolicy) WHERE e.dry_run = false "
+        "RETURN e.records AS records, e.archive AS archive, p.name AS policy"
+    )
     assert sum(r["records"] for r in runs) == removed and {r["policy"] for r in runs} == {"logs"}
     assert all((tmp_path / "archive" / r["archive"]).is_file() for r in runs)
     assert rig.count("MATCH (n:LogEvent {id: $id}) RETURN count(n) AS n", id=exempt.id) == 1
@@ -160,8 +202,16 @@ def test_a_year_through_an_archive_policy_exact_counts_replay_and_restore(rig: R
 
 
 def test_soft_delete_marks_and_replay_equals_live(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, _settings("", "hard_delete").model_copy(update={
-        "policies": {"logs": PolicySettings(label="LogEvent", retention_days=30, purge_strategy="soft_delete")}}))  # fmt: skip
+    rig = Rig(
+        tmp_path,
+        _settings("", "hard_delete").model_copy(
+            update={
+                "policies": {
+                    "logs": PolicySettings(label="LogEvent", retention_days=30, purge_strategy="soft_delete")
+                }
+            }
+        ),
+    )
     try:
         rig.history(200)
         out = rig.command(ApplyRetention(issued_by="t", dry_run=False, confirm="purge"))
@@ -185,20 +235,27 @@ def test_archive_round_trip_on_real_s3(tmp_path: Path) -> None:
     for name, value in (("s3.access", ACCESS_KEY), ("s3.secret", SECRET_KEY)):
         (secrets / name).write_text(value)
         os.chmod(secrets / name, 0o600)
-    url = (f"s3://{BUCKET}/{fresh_prefix()}?endpoint={ENDPOINT}&access_key=secret:s3.access"
-           "&secret_key=secret:s3.secret&create_bucket=1")  # fmt: skip
+    url = (
+        f"s3://{BUCKET}/{fresh_prefix()}?endpoint={ENDPOINT}&access_key=secret:s3.access"
+        "&secret_key=secret:s3.secret&create_bucket=1"
+    )
     rig = Rig(tmp_path, _settings(url))
     try:
         rig.history(300)
         out = rig.command(ApplyRetention(issued_by="t", dry_run=False, confirm="purge"))
         assert out["status"] == "succeeded", out
-        runs = rig.q("MATCH (e:RetentionEvent) WHERE e.dry_run = false RETURN e.records AS records, "
-                     "e.archive AS archive, e.archive_url AS url")  # fmt: skip
+        runs = rig.q(
+            "MATCH (e:RetentionEvent) WHERE e.dry_run = false RETURN e.records AS records, "
+            "e.archive AS archive, e.archive_url AS url"
+        )
         removed = sum(r["records"] for r in runs)
         assert removed > 0 and all("secret:" in r["url"] and SECRET_KEY not in r["url"] for r in runs)
         assert rig.count("MATCH (n:LogEvent) RETURN count(n) AS n") == 300 - removed
         for r in runs:
-            assert rig.command(RestoreArchive(issued_by="t", archive=r["archive"], confirm="restore"))["status"] == "succeeded"
+            assert (
+                rig.command(RestoreArchive(issued_by="t", archive=r["archive"], confirm="restore"))["status"]
+                == "succeeded"
+            )
         assert rig.count("MATCH (n:LogEvent) RETURN count(n) AS n") == 300
         for f in tmp_path.rglob("*"):
             if f.is_file() and f.name != "secrets" and "secrets" not in f.parts:

@@ -26,6 +26,7 @@ from watchman.api.routers import (
     packages,
     query,
     resources,
+    retention,
     runners,
 )
 from watchman.api.server import ApiServer
@@ -43,6 +44,7 @@ ROUTERS = (
     resources.router,
     configfiles.router,
     backups.router,
+    retention.router,
     runners.router,
 )
 

@@ -11,7 +11,7 @@ and the enforcement schedule (docs/domains/retention.md).
     [retention.policies.LogEvent]         # the policy's name; `label` defaults to it
     retention_days = 30
     purge_strategy = "archive"
-    keep_monthly = 12                     # keep the newest record of each of the last 12 months (restic's rule)
+    keep_monthly = 12                     # the newest record of each of the last 12 months (restic's)
     exempt_tagged = true                  # records tagged through an exemption stay
 
     [[retention.exemptions]]
@@ -140,11 +140,15 @@ def sources(settings: Settings, cursors: CursorStore) -> list[Source]:
     from watchman.scheduler import ScheduledJob, ScheduleSource
 
     cmd = ApplyRetention(
-        issued_by="scheduler", reason=f"enforcement_schedule {r.enforcement_schedule}",
-        dry_run=r.dry_run, confirm="" if r.dry_run else PURGE_CONFIRM,
-    )  # fmt: skip
+        issued_by="scheduler",
+        reason=f"enforcement_schedule {r.enforcement_schedule}",
+        dry_run=r.dry_run,
+        confirm="" if r.dry_run else PURGE_CONFIRM,
+    )
     job = ScheduledJob("enforce", r.enforcement_schedule, cmd, r.timezone)
-    return [ScheduleSource(SCHEDULER, settings.host, [job], cursors.get(ScheduleSource.cursor_name(SCHEDULER)))]
+    return [
+        ScheduleSource(SCHEDULER, settings.host, [job], cursors.get(ScheduleSource.cursor_name(SCHEDULER)))
+    ]
 
 
 def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
@@ -158,8 +162,13 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
     r = settings.retention
     if not r.enabled:
         return [("retention", "disabled")]
-    out = [("retention", f"schedule {r.enforcement_schedule or 'on demand'}"
-                         f"{' (dry run)' if r.dry_run else ''}; archive {redact_url(r.archive_url) or 'none'}")]  # fmt: skip
+    out = [
+        (
+            "retention",
+            f"schedule {r.enforcement_schedule or 'on demand'}"
+            f"{' (dry run)' if r.dry_run else ''}; archive {redact_url(r.archive_url) or 'none'}",
+        )
+    ]
     for name, p in sorted(r.policies.items()):
         if p.enabled:
             out.append((f"retention {name}", f"{r.label(name, p)}: {r.strategy(p)} after {r.days(p)} days"))

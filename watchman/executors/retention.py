@@ -38,11 +38,17 @@ RESTORE_PART = 2_000  # records per ArchiveRestored
 def _emit(command: Envelope, ctx: ExecContext, payload: EventPayload, ts: datetime, *extra: object) -> None:
     env = Envelope(
         id=event_id("retention-executor", command.id, payload.TYPE, *extra),
-        type=payload.TYPE, schema_version=payload.VERSION, host=ctx.host, source=SOURCE, ts=ts,
-        observed_at=ctx.now(), subject=str(getattr(payload, "policy", "") or payload.TYPE),
-        causation_id=command.id, correlation_id=command.correlation_id or command.id,
+        type=payload.TYPE,
+        schema_version=payload.VERSION,
+        host=ctx.host,
+        source=SOURCE,
+        ts=ts,
+        observed_at=ctx.now(),
+        subject=str(getattr(payload, "policy", "") or payload.TYPE),
+        causation_id=command.id,
+        correlation_id=command.correlation_id or command.id,
         payload=payload.model_dump(mode="json"),
-    )  # fmt: skip
+    )
     ctx.emitted.append((RAW_RETENTION.name, env))
 
 
@@ -70,7 +76,10 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
     if ctx.graph is None:
         return CommandRejected, "this process does not own the graph: retention runs in the embedded daemon"
     if not payload.dry_run and payload.confirm != PURGE_CONFIRM:
-        return CommandRejected, f'a purge removes records: confirm with "{PURGE_CONFIRM}" (or ask for dry_run)'
+        return (
+            CommandRejected,
+            f'a purge removes records: confirm with "{PURGE_CONFIRM}" (or ask for dry_run)',
+        )
     query = ctx.graph
     now = payload.slot or command.ts
     try:
@@ -84,23 +93,48 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
         try:
             plan = engine.plan(query, settings, name, policy, now, exempt)
         except engine.RetentionError as exc:
-            _emit(command, ctx, RetentionFailed(policy=name, label=policy.label or name, error=str(exc), ts=now,
-                                                command_id=command.id), now, name)  # fmt: skip
+            _emit(
+                command,
+                ctx,
+                RetentionFailed(
+                    policy=name, label=policy.label or name, error=str(exc), ts=now, command_id=command.id
+                ),
+                now,
+                name,
+            )
             lines.append(f"{name}: {exc}")
             failed = True
             continue
         base = {
-            "policy": name, "label": plan.label, "action": plan.action, "dry_run": payload.dry_run, "ts": now,
-            "time_property": plan.time_property, "cutoff": plan.cutoff, "oldest": plan.oldest,
-            "newest": plan.newest, "kept": plan.kept, "command_id": command.id,
-        }  # fmt: skip
+            "policy": name,
+            "label": plan.label,
+            "action": plan.action,
+            "dry_run": payload.dry_run,
+            "ts": now,
+            "time_property": plan.time_property,
+            "cutoff": plan.cutoff,
+            "oldest": plan.oldest,
+            "newest": plan.newest,
+            "kept": plan.kept,
+            "command_id": command.id,
+        }
         verb = "would remove" if payload.dry_run else "removed"
         if payload.dry_run or plan.action != "archive" or plan.records == 0:
             run_id = event_id("retention", command.id, name)
-            _emit(command, ctx, RetentionApplied(
-                run_id=run_id, **base, exempt_keys=plan.exempt_keys, exempt_ranges=plan.exempt_ranges,
-                records=plan.records, bytes=plan.bytes,
-            ), now, name)  # fmt: skip
+            _emit(
+                command,
+                ctx,
+                RetentionApplied(
+                    run_id=run_id,
+                    **base,
+                    exempt_keys=plan.exempt_keys,
+                    exempt_ranges=plan.exempt_ranges,
+                    records=plan.records,
+                    bytes=plan.bytes,
+                ),
+                now,
+                name,
+            )
             lines.append(f"{name}: {verb} {plan.records} {plan.label} ({plan.bytes} bytes)")
             continue
         try:
@@ -109,20 +143,42 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
             for part, page in enumerate(engine.records_to_archive(query, plan)):
                 run_id = event_id("retention", command.id, name, part)
                 key = f"retention/{plan.label}/{now:%Y%m%dT%H%M%SZ}-{name}-{run_id[:12]}.jsonl.gz"
-                got = engine.write_archive(target, key, plan.label, page,
-                                           {"run_id": run_id, "policy": name, "host": ctx.host})  # fmt: skip
+                got = engine.write_archive(
+                    target, key, plan.label, page, {"run_id": run_id, "policy": name, "host": ctx.host}
+                )
                 from watchman.storage import redact_url
 
-                _emit(command, ctx, RetentionApplied(
-                    run_id=run_id, **base, keys=got.keys, records=got.records, bytes=got.bytes, archive=key,
-                    archive_url=redact_url(settings.archive_url), archive_sha256=got.sha256,
-                ), now, name, part)  # fmt: skip
+                _emit(
+                    command,
+                    ctx,
+                    RetentionApplied(
+                        run_id=run_id,
+                        **base,
+                        keys=got.keys,
+                        records=got.records,
+                        bytes=got.bytes,
+                        archive=key,
+                        archive_url=redact_url(settings.archive_url),
+                        archive_sha256=got.sha256,
+                    ),
+                    now,
+                    name,
+                    part,
+                )
                 done += got.records
             lines.append(f"{name}: archived and removed {done} {plan.label}")
         except Exception as exc:  # storage down, verification failed: nothing more is removed
             error = redact(f"{type(exc).__name__}: {exc}")
-            _emit(command, ctx, RetentionFailed(policy=name, label=plan.label, error=error[:2000], ts=now,
-                                                command_id=command.id), now, name, "failed")  # fmt: skip
+            _emit(
+                command,
+                ctx,
+                RetentionFailed(
+                    policy=name, label=plan.label, error=error[:2000], ts=now, command_id=command.id
+                ),
+                now,
+                name,
+                "failed",
+            )
             lines.append(f"{name}: archive failed, nothing more removed: {error}")
             failed = True
     return (CommandFailed if failed else CommandSucceeded), "; ".join(lines) or "no policies"
@@ -138,10 +194,16 @@ def exempt_records(command: Envelope, payload: CommandPayload, ctx: ExecContext)
     if payload.key and not payload.label:
         return CommandRejected, "a record exemption names its label"
     ex = RetentionExempted(
-        exemption_id=event_id("retention-exemption", command.id), label=payload.label, key=payload.key,
-        tag=payload.tag, from_ts=payload.from_ts, to_ts=payload.to_ts, reason=payload.exemption_reason,
-        ts=command.ts, command_id=command.id,
-    )  # fmt: skip
+        exemption_id=event_id("retention-exemption", command.id),
+        label=payload.label,
+        key=payload.key,
+        tag=payload.tag,
+        from_ts=payload.from_ts,
+        to_ts=payload.to_ts,
+        reason=payload.exemption_reason,
+        ts=command.ts,
+        command_id=command.id,
+    )
     _emit(command, ctx, ex, command.ts)
     return CommandSucceeded, f"exemption {ex.exemption_id}"
 
@@ -165,7 +227,20 @@ def restore_archive(command: Envelope, payload: CommandPayload, ctx: ExecContext
     parts = max(1, -(-len(records) // RESTORE_PART))
     for i in range(parts):
         chunk = tuple(records[i * RESTORE_PART : (i + 1) * RESTORE_PART])
-        _emit(command, ctx, ArchiveRestored(run_id=str(manifest["run_id"]), archive=payload.archive, label=label,
-                                            part=i, parts=parts, records=chunk, ts=command.ts,
-                                            command_id=command.id), command.ts, i)  # fmt: skip
+        _emit(
+            command,
+            ctx,
+            ArchiveRestored(
+                run_id=str(manifest["run_id"]),
+                archive=payload.archive,
+                label=label,
+                part=i,
+                parts=parts,
+                records=chunk,
+                ts=command.ts,
+                command_id=command.id,
+            ),
+            command.ts,
+            i,
+        )
     return CommandSucceeded, f"restored {len(records)} {label} from {payload.archive}"

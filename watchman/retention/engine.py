@@ -67,18 +67,32 @@ class Plan:
 
     def rule(self, run_id: str, at: datetime, keys: Sequence[str] = ()) -> PurgeNodes:
         return PurgeNodes(
-            rule=run_id, label=self.label, mode="archive" if keys else self.action,  # type: ignore[arg-type]
-            at=at, time_property=self.time_property, cutoff=None if keys else self.cutoff, keys=tuple(keys),
-            exempt_keys=() if keys else self.exempt_keys, exempt_ranges=() if keys else self.exempt_ranges,
-        )  # fmt: skip
+            rule=run_id,
+            label=self.label,
+            mode="archive" if keys else self.action,  # type: ignore[arg-type]
+            at=at,
+            time_property=self.time_property,
+            cutoff=None if keys else self.cutoff,
+            keys=tuple(keys),
+            exempt_keys=() if keys else self.exempt_keys,
+            exempt_ranges=() if keys else self.exempt_ranges,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "policy": self.policy, "label": self.label, "action": self.action, "retention_days": self.days,
-            "cutoff": self.cutoff.isoformat(), "records": self.records, "bytes": self.bytes,
-            "oldest": _iso(self.oldest), "newest": _iso(self.newest), "kept": self.kept,
-            "exempt_records": len(self.exempt_keys), "exempt_ranges": len(self.exempt_ranges),
-        }  # fmt: skip
+            "policy": self.policy,
+            "label": self.label,
+            "action": self.action,
+            "retention_days": self.days,
+            "cutoff": self.cutoff.isoformat(),
+            "records": self.records,
+            "bytes": self.bytes,
+            "oldest": _iso(self.oldest),
+            "newest": _iso(self.newest),
+            "kept": self.kept,
+            "exempt_records": len(self.exempt_keys),
+            "exempt_ranges": len(self.exempt_ranges),
+        }
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -94,12 +108,20 @@ def exemptions(query: Query, settings: RetentionSettings) -> list[Exemption]:
     out = [Exemption(e.label, e.key, e.tag, e.from_ts, e.to_ts, e.reason) for e in settings.exemptions]
     rows = query(
         "MATCH (x:RetentionExemption) RETURN x.label AS label, x.record_key AS key, x.tag AS tag, "
-        "x.from_ts AS from_ts, x.to_ts AS to_ts, x.reason AS reason ORDER BY x.id", {},
-    )  # fmt: skip
+        "x.from_ts AS from_ts, x.to_ts AS to_ts, x.reason AS reason ORDER BY x.id",
+        {},
+    )
     for r in rows:
-        out.append(Exemption(r["label"] or "", r["key"] or "", r["tag"] or "",
-                             r["from_ts"] and _aware(r["from_ts"]), r["to_ts"] and _aware(r["to_ts"]),
-                             r["reason"] or ""))  # fmt: skip
+        out.append(
+            Exemption(
+                r["label"] or "",
+                r["key"] or "",
+                r["tag"] or "",
+                r["from_ts"] and _aware(r["from_ts"]),
+                r["to_ts"] and _aware(r["to_ts"]),
+                r["reason"] or "",
+            )
+        )
     return out
 
 
@@ -124,9 +146,13 @@ def _months(oldest: datetime, cutoff: datetime) -> Iterator[tuple[datetime, date
 
 
 def plan(
-    query: Query, settings: RetentionSettings, name: str, p: PolicySettings, now: datetime,
+    query: Query,
+    settings: RetentionSettings,
+    name: str,
+    p: PolicySettings,
+    now: datetime,
     exempt: Sequence[Exemption] = (),
-) -> Plan:  # fmt: skip
+) -> Plan:
     """What policy `name` removes at `now`, and why the rest stays (see the module docstring)."""
     label = settings.label(name, p)
     node = NODES.get(label)
@@ -138,11 +164,17 @@ def plan(
     mine = [e for e in exempt if not e.label or e.label == label]
     keys = {e.key for e in mine if e.key and not e.tag}
     tagged = {e.key for e in mine if e.key and e.tag}
-    ranges = tuple(sorted((_aware(e.from_ts), _aware(e.to_ts)) for e in mine
-                          if not e.key and e.from_ts is not None and e.to_ts is not None))  # fmt: skip
+    ranges = tuple(
+        sorted(
+            (_aware(e.from_ts), _aware(e.to_ts))
+            for e in mine
+            if not e.key and e.from_ts is not None and e.to_ts is not None
+        )
+    )
     older = {"cutoff": out.cutoff}
-    total = _one(query, f"MATCH (n:{label}) WHERE n.{tp} < $cutoff RETURN count(n) AS n, min(n.{tp}) AS oldest",
-                 older)  # fmt: skip
+    total = _one(
+        query, f"MATCH (n:{label}) WHERE n.{tp} < $cutoff RETURN count(n) AS n, min(n.{tp}) AS oldest", older
+    )
     newer = _one(query, f"MATCH (n:{label}) WHERE n.{tp} >= $cutoff RETURN count(n) AS n", older)
     if newer.get("n"):
         out.kept[f"newer than {days} days"] = int(newer["n"])
@@ -150,52 +182,80 @@ def plan(
     if p.keep_monthly and total.get("n"):
         snaps = []
         for a, b in _months(_aware(total["oldest"]), out.cutoff):
-            row = _one(query, f"MATCH (n:{label}) WHERE n.{tp} >= $a AND n.{tp} < $b RETURN n.{key} AS k, "
-                              f"n.{tp} AS t ORDER BY t DESC, k LIMIT 1", {"a": a, "b": b})  # fmt: skip
+            row = _one(
+                query,
+                f"MATCH (n:{label}) WHERE n.{tp} >= $a AND n.{tp} < $b RETURN n.{key} AS k, "
+                f"n.{tp} AS t ORDER BY t DESC, k LIMIT 1",
+                {"a": a, "b": b},
+            )
             if row:
                 snaps.append(Snapshot(str(row["k"]), _aware(row["t"])))
         decided = keep_apply(snaps, KeepPolicy(monthly=p.keep_monthly), now)
         monthly = {d.snapshot.id for d in decided if d.keep}
-    for reason, ks in (("exempt: record id", keys), ("exempt: tagged", tagged if p.exempt_tagged else set()),
-                       (f"keep_monthly {p.keep_monthly}: newest of its month", monthly)):  # fmt: skip
+    for reason, ks in (
+        ("exempt: record id", keys),
+        ("exempt: tagged", tagged if p.exempt_tagged else set()),
+        (f"keep_monthly {p.keep_monthly}: newest of its month", monthly),
+    ):
         if ks:
-            row = _one(query, f"MATCH (n:{label}) WHERE n.{key} IN $ks AND n.{tp} < $cutoff RETURN count(n) AS n",
-                       {"ks": sorted(ks), **older})  # fmt: skip
+            row = _one(
+                query,
+                f"MATCH (n:{label}) WHERE n.{key} IN $ks AND n.{tp} < $cutoff RETURN count(n) AS n",
+                {"ks": sorted(ks), **older},
+            )
             if row.get("n"):
                 out.kept[reason] = int(row["n"])
     for a, b in ranges:
-        row = _one(query, f"MATCH (n:{label}) WHERE n.{tp} >= $a AND n.{tp} < $b AND n.{tp} < $cutoff "
-                          "RETURN count(n) AS n", {"a": a, "b": b, **older})  # fmt: skip
+        row = _one(
+            query,
+            f"MATCH (n:{label}) WHERE n.{tp} >= $a AND n.{tp} < $b AND n.{tp} < $cutoff RETURN count(n) AS n",
+            {"a": a, "b": b, **older},
+        )
         if row.get("n"):
             out.kept[f"exempt: date range {a.date()}..{b.date()}"] = int(row["n"])
     out.exempt_keys = tuple(sorted(keys | (tagged if p.exempt_tagged else set()) | monthly))
     out.exempt_ranges = ranges
     cond, params = criteria(out.rule("plan", now), naive=False)
     try:
-        row = _one(query, f"MATCH (n:{label}) WHERE {cond} RETURN count(n) AS n, min(n.{tp}) AS oldest, "
-                          f"max(n.{tp}) AS newest", params)  # fmt: skip
+        row = _one(
+            query,
+            f"MATCH (n:{label}) WHERE {cond} RETURN count(n) AS n, min(n.{tp}) AS oldest, "
+            f"max(n.{tp}) AS newest",
+            params,
+        )
     except Exception as exc:  # LadybugDB: no deleted_at column before the first soft delete of a label
         if out.action != "soft_delete" or DELETED_AT not in str(exc):
             raise
         plain = out.rule("plan", now)
         cond, params = criteria(PurgeNodes(**{**plain.__dict__, "mode": "hard_delete"}), naive=False)
-        row = _one(query, f"MATCH (n:{label}) WHERE {cond} RETURN count(n) AS n, min(n.{tp}) AS oldest, "
-                          f"max(n.{tp}) AS newest", params)  # fmt: skip
+        row = _one(
+            query,
+            f"MATCH (n:{label}) WHERE {cond} RETURN count(n) AS n, min(n.{tp}) AS oldest, "
+            f"max(n.{tp}) AS newest",
+            params,
+        )
     out.records = int(row.get("n") or 0)
     if out.records:
         out.oldest, out.newest = _aware(row["oldest"]), _aware(row["newest"])
         sample = query(f"MATCH (n:{label}) WHERE {cond} RETURN n LIMIT {SAMPLE}", params)
         size = sum(len(_line(r["n"])) for r in sample)
         out.bytes = round(size / max(1, len(sample)) * out.records)
-    soft = int(total.get("n") or 0) - out.records - sum(v for k, v in out.kept.items() if not k.startswith("newer"))
+    soft = (
+        int(total.get("n") or 0)
+        - out.records
+        - sum(v for k, v in out.kept.items() if not k.startswith("newer"))
+    )
     if out.action == "soft_delete" and soft > 0:
         out.kept["already soft-deleted"] = soft
     return out
 
 
 def _line(record: Mapping[str, Any]) -> bytes:
-    props = {k: (_aware(v).isoformat() if isinstance(v, datetime) else v)
-             for k, v in sorted(record.items()) if not k.startswith("_") and v is not None}  # fmt: skip
+    props = {
+        k: (_aware(v).isoformat() if isinstance(v, datetime) else v)
+        for k, v in sorted(record.items())
+        if not k.startswith("_") and v is not None
+    }
     return orjson.dumps(props) + b"\n"
 
 
@@ -205,8 +265,11 @@ def records_to_archive(query: Query, plan_: Plan) -> Iterator[list[dict[str, Any
     cond, params = criteria(plan_.rule("plan", plan_.cutoff), naive=False)
     after = ""
     while True:
-        rows = query(f"MATCH (n:{plan_.label}) WHERE {cond} AND n.{key} > $after RETURN n ORDER BY n.{key} "
-                     f"LIMIT {PAGE}", {**params, "after": after})  # fmt: skip
+        rows = query(
+            f"MATCH (n:{plan_.label}) WHERE {cond} AND n.{key} > $after RETURN n ORDER BY n.{key} "
+            f"LIMIT {PAGE}",
+            {**params, "after": after},
+        )
         if not rows:
             return
         page = [dict(r["n"]) for r in rows]
@@ -226,9 +289,12 @@ class Archived:
 
 
 def write_archive(
-    target: StorageTarget, object_key: str, label: str, records: Sequence[Mapping[str, Any]],
+    target: StorageTarget,
+    object_key: str,
+    label: str,
+    records: Sequence[Mapping[str, Any]],
     manifest: Mapping[str, Any],
-) -> Archived:  # fmt: skip
+) -> Archived:
     """Write, read back, verify (count and sha256); raises RetentionError when it does not verify."""
     key = NODES[label].key
     lines = b"".join(_line(r) for r in records)
@@ -238,8 +304,10 @@ def write_archive(
     target.put(object_key + ".manifest.json", io.BytesIO(orjson.dumps(meta)))
     count, got = read_back(target, object_key)
     if count != len(records) or got != digest:
-        raise RetentionError(f"archive {object_key} did not verify: {count} records, sha256 {got[:12]} "
-                             f"(wrote {len(records)}, {digest[:12]}); nothing was removed")  # fmt: skip
+        raise RetentionError(
+            f"archive {object_key} did not verify: {count} records, sha256 {got[:12]} "
+            f"(wrote {len(records)}, {digest[:12]}); nothing was removed"
+        )
     return Archived(object_key, len(records), len(lines), digest, tuple(str(r[key]) for r in records))
 
 
@@ -259,7 +327,9 @@ def read_archive(target: StorageTarget, object_key: str) -> tuple[dict[str, Any]
         raise RetentionError(f"archive {object_key} does not match its manifest's sha256")
     records = [orjson.loads(line) for line in lines.splitlines() if line]
     if len(records) != manifest["records"]:
-        raise RetentionError(f"archive {object_key}: {len(records)} records, manifest says {manifest['records']}")
+        raise RetentionError(
+            f"archive {object_key}: {len(records)} records, manifest says {manifest['records']}"
+        )
     return manifest, records
 
 
