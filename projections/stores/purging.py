@@ -132,31 +132,44 @@ def before_apply_ladybug(store: LadybugStore, ops: Sequence[GraphOp]) -> Sequenc
     return rest
 
 
+def _statement(rule: PurgeNodes, cond: str, batch: int) -> str:
+    """One batch of a purge: by the keys it names (looked up one by one: an IN over a long list would be
+    tested against every record), or by its criteria, BATCH records at a time. Returns the count."""
+    key = NODES[rule.label].key
+    if rule.keys:
+        return (
+            f"UNWIND $ks AS k MATCH (n:{rule.label} {{{key}: k}}) WHERE {cond} "
+            f"WITH n {_action(rule)} RETURN count(*)"
+        )
+    return f"MATCH (n:{rule.label}) WHERE {cond} WITH n LIMIT {int(batch)} {_action(rule)} RETURN count(*)"
+
+
+def _chunks(rule: PurgeNodes, batch: int) -> list[list[str]]:
+    return [list(rule.keys[i : i + batch]) for i in range(0, len(rule.keys), batch)] if rule.keys else []
+
+
 def purge_ladybug(store: LadybugStore, rule: PurgeNodes, batch: int = BATCH) -> int:
-    """Apply one rule to the stored records, BATCH at a time; returns the records purged."""
-    key, _ = _check(rule)
+    """Apply one rule to the stored records, BATCH at a time (each its own transaction, the store's lock
+    released between them); returns the records purged."""
+    _check(rule)
     if rule.mode == "soft_delete":
         with store._mutex:
             _ladybug_column(store, rule.label)
     cond, params = criteria(rule, naive=True)
+    statement = _statement(rule, cond, batch)
     done = 0
+    if rule.keys:
+        for ks in _chunks(rule, batch):
+            with store._mutex:
+                store._check_open()
+                done += int(store._run(statement, {**params, "ks": ks})[0][0])
+        return done
     while True:
         with store._mutex:
             store._check_open()
-            ks = [
-                r[0]
-                for r in store._run(
-                    f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}",
-                    params,
-                )
-            ]
-            if ks:
-                store._run(
-                    f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}",
-                    {"ks": ks, **({"at": params["at"]} if "at" in params else {})},
-                )
-        done += len(ks)
-        if len(ks) < batch:
+            n = int(store._run(statement, params)[0][0])
+        done += n
+        if n < batch:
             return done
 
 
@@ -171,7 +184,7 @@ def enforce_ladybug(store: LadybugStore, folded: FoldedBatch) -> None:
         for rule in by_id.values():
             cond, params = criteria(rule, naive=True)
             store._run(
-                f"MATCH (n:{label}) WHERE n.{key} IN $written AND {cond} {_action(rule)}",
+                f"UNWIND $written AS k MATCH (n:{label} {{{key}: k}}) WHERE {cond} {_action(rule)}",
                 {**params, "written": list(written)},
             )
 
@@ -207,24 +220,22 @@ def before_apply_neo4j(store: Neo4jStore, ops: Sequence[GraphOp]) -> Sequence[Gr
 
 
 def purge_neo4j(store: Neo4jStore, rule: PurgeNodes, batch: int = BATCH) -> int:
-    key, _ = _check(rule)
+    _check(rule)
     cond, params = criteria(rule, naive=False)
+    statement = _statement(rule, cond, batch)
+
+    def one(tx: neo4j.ManagedTransaction, extra: dict[str, Any]) -> int:
+        return int(tx.run(statement, {**params, **extra}).single(strict=True)[0])
+
     done = 0
-
-    def one(tx: neo4j.ManagedTransaction) -> int:
-        ks = [
-            r[0]
-            for r in tx.run(f"MATCH (n:{rule.label}) WHERE {cond} RETURN n.{key} LIMIT {int(batch)}", params)
-        ]
-        if ks:
-            tx.run(
-                f"MATCH (n:{rule.label}) WHERE n.{key} IN $ks {_action(rule)}", {**params, "ks": ks}
-            ).consume()
-        return len(ks)
-
+    if rule.keys:
+        for ks in _chunks(rule, batch):
+            with store._session() as s:
+                done += s.execute_write(one, {"ks": ks})
+        return done
     while True:
         with store._session() as s:
-            n = s.execute_write(one)
+            n = s.execute_write(one, {})
         done += n
         if n < batch:
             return done
@@ -242,6 +253,6 @@ def enforce_neo4j(
         for rule in by_id.values():
             cond, params = criteria(rule, naive=False)
             tx.run(
-                f"MATCH (n:{label}) WHERE n.{key} IN $written AND {cond} {_action(rule)}",
+                f"UNWIND $written AS k MATCH (n:{label} {{{key}: k}}) WHERE {cond} {_action(rule)}",
                 {**params, "written": list(keys)},
             ).consume()
