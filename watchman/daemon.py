@@ -41,6 +41,7 @@ from watchman.domains.alerts import delivery as alert_delivery
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
+from watchman.retention.log import enforce_log
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.values import decode_params, jsonable
@@ -344,6 +345,7 @@ class Daemon:
                     if self.alerting is not None:
                         self.alerting.step()
                     if time.monotonic() >= next_retention:
+                        enforce_log(self.log, self.settings.retention)  # [retention.topics], resources
                         self.log.enforce_retention()
                         next_retention = time.monotonic() + RETENTION_EVERY
                 except Exception as exc:

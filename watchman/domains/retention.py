@@ -14,6 +14,9 @@ and the enforcement schedule (docs/domains/retention.md).
     keep_monthly = 12                     # the newest record of each of the last 12 months (restic's)
     exempt_tagged = true                  # records tagged through an exemption stay
 
+    [retention.topics."watchman.raw.journal"]
+    retention_days = 3                    # a log topic's retention in place of the code's (embedded log)
+
     [[retention.exemptions]]
     label = "LogEvent"
     key = "3f2a..."                       # one record; or tag = "incident-42" with a key; or from/to
@@ -47,6 +50,15 @@ class PolicySettings(BaseModel):
     exempt_tagged: bool = True
     keep_metadata: bool = True  # the (:RetentionEvent) audit node stays whatever the strategy
     enabled: bool = True
+
+
+class TopicRetention(BaseModel):
+    """A log topic's retention in place of the code's (None keeps the code's; 0 = no limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retention_days: int | None = Field(None, ge=0)
+    retention_bytes: int | None = Field(None, ge=0)
 
 
 class ExemptionSettings(BaseModel):
@@ -93,6 +105,11 @@ class RetentionSettings(BaseModel):
     archive_url: str = ""
     policies: dict[str, PolicySettings] = Field(default_factory=lambda: dict(DEFAULT_POLICIES))
     exemptions: tuple[ExemptionSettings, ...] = ()
+    # Log topics (embedded log): `[retention.topics."watchman.raw.journal"] retention_days = 7`.
+    topics: dict[str, TopicRetention] = Field(default_factory=dict)
+    # The resources domain's interface: ResourcesSampled older than this many hours leave the log except the
+    # last of each hour (0 keeps every sample).
+    resources_keep_hours: int = Field(24, ge=0)
 
     @field_validator("policies")
     @classmethod
