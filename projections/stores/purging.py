@@ -134,7 +134,11 @@ def before_apply_ladybug(store: LadybugStore, ops: Sequence[GraphOp]) -> Sequenc
 
 def _statement(rule: PurgeNodes, cond: str, batch: int) -> str:
     """One batch of a purge: by the keys it names (looked up one by one: an IN over a long list would be
-    tested against every record), or by its criteria, BATCH records at a time. Returns the count."""
+    tested against every record), or by its criteria, BATCH records at a time. Returns the count.
+
+    Measured (LadybugDB, 300k LogEvents with a relationship each, 270k purged): scanning for the next
+    BATCH matches each time took 8.5 s; one scan for every matching key, then deleting by key lookups,
+    took 17.5 s (the per-key lookups cost more than the scans they save)."""
     key = NODES[rule.label].key
     if rule.keys:
         return (
