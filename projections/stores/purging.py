@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from projections.graph_ops import FoldedBatch, GraphOp
+from projections.graph_ops import FoldedBatch, FoldedNode, GraphOp
 from projections.purge import BATCH, DELETED_AT, PurgeNodes
 from schemas.graph import NODES
 
@@ -177,6 +177,37 @@ def purge_ladybug(store: LadybugStore, rule: PurgeNodes, batch: int = BATCH) -> 
             return done
 
 
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def _may_match(rule: PurgeNodes, written: Mapping[str, FoldedNode]) -> list[str]:
+    """The written keys the rule could purge, judged in Python first: most batches write new records,
+    newer than every cutoff, and a rule per day of the year must not cost a statement per batch each.
+    A record whose write does not tell its time is left to the store to judge."""
+    if rule.keys:
+        names = _key_set(rule)
+        return [k for k in written if k in names]
+    assert rule.cutoff is not None
+    cutoff = _utc(rule.cutoff)
+    out = []
+    for k, node in written.items():
+        t = node.props.get(rule.time_property)
+        if not isinstance(t, datetime) or _utc(t) < cutoff:
+            out.append(k)
+    return out
+
+
+_KEY_SETS: dict[str, frozenset[str]] = {}
+
+
+def _key_set(rule: PurgeNodes) -> frozenset[str]:
+    found = _KEY_SETS.get(rule.rule)
+    if found is None:
+        found = _KEY_SETS[rule.rule] = frozenset(rule.keys)
+    return found
+
+
 def enforce_ladybug(store: LadybugStore, folded: FoldedBatch) -> None:
     """Inside apply's transaction: the rules, on the records of `folded` (see the module docstring)."""
     rules = _ladybug_rules(store)
@@ -186,10 +217,13 @@ def enforce_ladybug(store: LadybugStore, folded: FoldedBatch) -> None:
             continue
         key = NODES[label].key
         for rule in by_id.values():
+            candidates = _may_match(rule, written)
+            if not candidates:
+                continue
             cond, params = criteria(rule, naive=True)
             store._run(
                 f"UNWIND $written AS k MATCH (n:{label} {{{key}: k}}) WHERE {cond} {_action(rule)}",
-                {**params, "written": list(written)},
+                {**params, "written": candidates},
             )
 
 
@@ -246,7 +280,7 @@ def purge_neo4j(store: Neo4jStore, rule: PurgeNodes, batch: int = BATCH) -> int:
 
 
 def enforce_neo4j(
-    store: Neo4jStore, tx: neo4j.ManagedTransaction, written: Mapping[str, Mapping[str, Any]]
+    store: Neo4jStore, tx: neo4j.ManagedTransaction, written: Mapping[str, Mapping[str, FoldedNode]]
 ) -> None:
     rules = _neo4j_rules(store)
     for label, by_id in rules.items():
@@ -255,8 +289,11 @@ def enforce_neo4j(
             continue
         key = NODES[label].key
         for rule in by_id.values():
+            candidates = _may_match(rule, keys)
+            if not candidates:
+                continue
             cond, params = criteria(rule, naive=False)
             tx.run(
                 f"UNWIND $written AS k MATCH (n:{label} {{{key}: k}}) WHERE {cond} {_action(rule)}",
-                {**params, "written": list(keys)},
+                {**params, "written": candidates},
             ).consume()
