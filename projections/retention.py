@@ -41,7 +41,9 @@ def rule_of(p: RetentionApplied) -> PurgeNodes:
 
 
 def project_applied(event: Envelope, p: RetentionApplied) -> list[GraphOp]:
-    rule = None if p.dry_run else rule_of(p)
+    # An archive removes exactly the keys it archived: one that archived nothing leaves no rule (a rule by
+    # cutoff would remove a late record that was never archived).
+    rule = None if p.dry_run or (p.action == "archive" and not p.keys) else rule_of(p)
     run: dict[str, Any] = {
         "host": event.host,
         "policy": p.policy,

@@ -93,6 +93,10 @@ def test_applied_projects_audit_nodes_and_the_rule_unless_dry_run() -> None:
     assert [p.rule for p in purges] == ["r1"] and purges[0].cutoff == T - timedelta(days=30)
     fold(rest)  # the rest is valid graph ops
     assert UpsertRel("APPLIED", "RetentionEvent", "r1", "RetentionPolicy", "h/logs") in rest
+    nothing = applied(action="archive")  # an archive that archived nothing
+    assert split(project_applied(env(nothing), nothing))[0] == []
+    archived = applied(action="archive", keys=("k1",))
+    assert [p.keys for p in split(project_applied(env(archived), archived))[0]] == [("k1",)]
     dry = project_applied(env(applied(dry_run=True)), applied(dry_run=True))
     assert split(dry)[0] == []
     with pytest.raises(TypeError, match="PurgeNodes"):
