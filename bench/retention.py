@@ -129,8 +129,7 @@ def run(work: Path, *, nodes: int) -> Section:
         f"removed {purged:,} (every one older than the cutoff) in batches of {BATCH:,}, each its own "
         f"transaction; {len(during)} queries answered during it, {len(before)} in the 5 s before.",
         "The query loop asks about 2 queries/s (it sleeps 0.5 s between them); the query scans a service's "
-        "LogEvents (163-277 ms p99 at 1M nodes before the purge). At 10 queries/s it held the store most of "
-        "the time and the purge of 900k took 68 s instead of 54 s or less (measured 2026-12-04, load ~6).",
+        "LogEvents (160-280 ms p99 at 1M nodes before the purge).",
         "The queries go to the store directly (the store's lock is taken per batch). In the daemon the "
         "projection step holds the pipeline's graph lock for its whole batch, so a purge that arrives in "
         "one batch holds queries for as long as it runs (docs/domains/retention.md).",
