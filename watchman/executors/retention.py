@@ -87,6 +87,7 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
         exempt = engine.exemptions(query, settings)
     except engine.RetentionError as exc:
         return CommandRejected, str(exc)
+    _config_exemptions(command, ctx, settings, query, now)
     lines: list[str] = []
     failed = False
     for name, policy in chosen:
@@ -182,6 +183,35 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
             lines.append(f"{name}: archive failed, nothing more removed: {error}")
             failed = True
     return (CommandFailed if failed else CommandSucceeded), "; ".join(lines) or "no policies"
+
+
+def _config_exemptions(
+    command: Envelope, ctx: ExecContext, settings: object, query: object, now: datetime
+) -> None:
+    """The exemptions of watchman.toml, into the graph once each (an id from their content), so that every
+    exemption in force is visible there, not only those added through the API."""
+    from watchman.domains.retention import RetentionSettings
+
+    assert isinstance(settings, RetentionSettings) and callable(query)
+    if not settings.exemptions:
+        return
+    known = {r["id"] for r in query("MATCH (x:RetentionExemption) RETURN x.id AS id", {})}
+    for e in settings.exemptions:
+        xid = event_id("retention-exemption-config", e.label, e.key, e.tag, e.from_ts, e.to_ts, e.reason)
+        if xid in known:
+            continue
+        ex = RetentionExempted(
+            exemption_id=xid,
+            label=e.label,
+            key=e.key,
+            tag=e.tag,
+            from_ts=e.from_ts,
+            to_ts=e.to_ts,
+            reason=e.reason,
+            ts=now,
+            command_id=command.id,
+        )
+        _emit(command, ctx, ex, now, xid)
 
 
 @executor(ExemptRecords.TYPE)
