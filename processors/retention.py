@@ -11,6 +11,7 @@ from schemas.events.base import EventPayload
 from schemas.events.retention import (
     EVENTS_RETENTION,
     RAW_RETENTION,
+    ArchiveExpired,
     ArchiveRestored,
     RetentionApplied,
     RetentionExempted,
@@ -31,7 +32,8 @@ ROUTES: tuple[Route, ...] = (
         sink=EVENTS_RETENTION,
         table="retention",
         decide={
-            t.TYPE: decide for t in (RetentionApplied, RetentionExempted, ArchiveRestored, RetentionFailed)
+            t.TYPE: decide
+            for t in (RetentionApplied, RetentionExempted, ArchiveRestored, ArchiveExpired, RetentionFailed)
         },
     ),
 )

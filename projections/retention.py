@@ -18,7 +18,13 @@ from projections.graph_ops import GraphOp, UpsertNode, UpsertRel
 from projections.projecting import Project, typed
 from projections.purge import PurgeNodes
 from schemas.envelope import Envelope
-from schemas.events.retention import ArchiveRestored, RetentionApplied, RetentionExempted, RetentionFailed
+from schemas.events.retention import (
+    ArchiveExpired,
+    ArchiveRestored,
+    RetentionApplied,
+    RetentionExempted,
+    RetentionFailed,
+)
 from schemas.graph import NODES
 
 
@@ -133,6 +139,10 @@ def project_restored(event: Envelope, p: ArchiveRestored) -> list[GraphOp]:
     return ops
 
 
+def project_expired(event: Envelope, p: ArchiveExpired) -> list[GraphOp]:
+    return [UpsertNode("RetentionEvent", p.run_id, {"archive_expired_at": p.ts})]
+
+
 def project_failed(event: Envelope, p: RetentionFailed) -> list[GraphOp]:
     return []  # an alert (ALERTS), nothing in the graph
 
@@ -141,5 +151,6 @@ PROJECTORS: dict[str, Project] = {
     RetentionApplied.TYPE: typed(RetentionApplied, project_applied),
     RetentionExempted.TYPE: typed(RetentionExempted, project_exempted),
     ArchiveRestored.TYPE: typed(ArchiveRestored, project_restored),
+    ArchiveExpired.TYPE: typed(ArchiveExpired, project_expired),
     RetentionFailed.TYPE: typed(RetentionFailed, project_failed),
 }

@@ -158,6 +158,24 @@ class ArchiveRestored(EventPayload):
 
 
 @register
+class ArchiveExpired(EventPayload):
+    """An archive older than `archive_keep_days` was deleted from the archive storage."""
+
+    TYPE: ClassVar[str] = "ArchiveExpired"
+    VERSION: ClassVar[int] = 1
+
+    run_id: str
+    archive: str
+    ts: datetime
+    command_id: str = ""
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return utc(v)
+
+
+@register
 class RetentionFailed(EventPayload):
     """A policy could not be applied (an archive that did not verify: nothing was removed)."""
 
@@ -234,6 +252,7 @@ RETENTION_EVENT = NodeLabel(
         Prop("archive_url", "STRING"),
         Prop("archive_sha256", "STRING"),
         Prop("restored_at", "TIMESTAMP", "max"),
+        Prop("archive_expired_at", "TIMESTAMP", "max"),  # the archive was deleted (archive_keep_days)
         Prop("rule", "STRING"),  # JSON of the purge rule; "" once lifted (restored) or for a dry run
     ),
     description="One application of a policy: what it removed, by which rule; key the run id.",

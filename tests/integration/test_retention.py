@@ -63,9 +63,9 @@ class Rig:
         self.pipe.drain()
         return envs
 
-    def command(self, payload: CommandPayload) -> dict[str, Any]:
+    def command(self, payload: CommandPayload, at: datetime = NOW) -> dict[str, Any]:
         self.n += 1
-        cmd = command_envelope(payload, host="h", source="test", issued_at=NOW, dedup_key=f"t{self.n}")
+        cmd = command_envelope(payload, host="h", source="test", issued_at=at, dedup_key=f"t{self.n}")
         self.log.append(COMMANDS.name, [envelope_record(cmd)])
         self.pipe.drain()
         rows = self.q("MATCH (c:Command {id: $id}) RETURN c.status AS status, c.detail AS detail", id=cmd.id)
@@ -326,3 +326,33 @@ def test_neo4j_replay_after_purge_equals_live(tmp_path: Path) -> None:
     finally:
         fresh.close()
         rig.log.close()
+
+
+def test_archives_older_than_archive_keep_days_are_deleted(tmp_path: Path) -> None:
+    settings = _settings(f"file://{tmp_path / 'archive'}").model_copy(update={"archive_keep_days": 1})
+    rig = Rig(tmp_path, settings)
+    try:
+        rig.history(300)
+        assert (
+            rig.command(ApplyRetention(issued_by="t", dry_run=False, confirm="purge"))["status"]
+            == "succeeded"
+        )
+        left = rig.count("MATCH (n:LogEvent) RETURN count(n) AS n")
+        objects = sorted(p.name for p in (tmp_path / "archive").rglob("*") if p.is_file())
+        assert objects and len(objects) % 2 == 0  # each archive and its manifest
+        later = NOW + timedelta(days=2)
+        out = rig.command(ApplyRetention(issued_by="t", dry_run=False, confirm="purge"), at=later)
+        assert (
+            out["status"] == "succeeded"
+            and f"{len(objects) // 2} archive(s) older than 1 days" in out["detail"]
+        )
+        now_there = {p.name for p in (tmp_path / "archive").rglob("*") if p.is_file()}
+        assert not now_there & set(objects)  # the first run's archives went (the second run made new ones)
+        expired = rig.q(
+            "MATCH (e:RetentionEvent) WHERE e.archive_expired_at IS NOT NULL RETURN e.archive AS a"
+        )
+        assert sorted(r["a"].rsplit("/", 1)[-1] for r in expired) == [o for o in objects if o.endswith(".gz")]
+        # The records stay removed (the second run removed 2 more days' worth, 4 records).
+        assert rig.count("MATCH (n:LogEvent) RETURN count(n) AS n") == left - 2 * 24 // HOURS
+    finally:
+        rig.close()

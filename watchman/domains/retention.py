@@ -103,6 +103,7 @@ class RetentionSettings(BaseModel):
     retention_days: int = Field(90, ge=0)
     purge_strategy: Strategy = "hard_delete"
     archive_url: str = ""
+    archive_keep_days: int = Field(0, ge=0)  # archives older than this are deleted by a purge run; 0 = kept
     policies: dict[str, PolicySettings] = Field(default_factory=lambda: dict(DEFAULT_POLICIES))
     exemptions: tuple[ExemptionSettings, ...] = ()
     # Log topics (embedded log): `[retention.topics."watchman.raw.journal"] retention_days = 7`.

@@ -9,7 +9,7 @@ written and verified (read back: count and sha256) before the RetentionApplied t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.envelope import Envelope, event_id
@@ -20,6 +20,7 @@ from schemas.events.retention import (
     RAW_RETENTION,
     RESTORE_CONFIRM,
     ApplyRetention,
+    ArchiveExpired,
     ArchiveRestored,
     ExemptRecords,
     RestoreArchive,
@@ -182,7 +183,52 @@ def apply_retention(command: Envelope, payload: CommandPayload, ctx: ExecContext
             )
             lines.append(f"{name}: archive failed, nothing more removed: {error}")
             failed = True
+    if not payload.dry_run and settings.archive_keep_days and settings.archive_url:
+        try:
+            n = _expire_archives(command, ctx, settings, data_dir, now)
+            lines.append(f"{n} archive(s) older than {settings.archive_keep_days} days deleted")
+        except Exception as exc:
+            lines.append(f"archive expiry failed: {redact(f'{type(exc).__name__}: {exc}')}")
+            failed = True
     return (CommandFailed if failed else CommandSucceeded), "; ".join(lines) or "no policies"
+
+
+def _expire_archives(
+    command: Envelope, ctx: ExecContext, settings: object, data_dir: Path | None, now: datetime
+) -> int:
+    """Delete the archives whose time (in their key) is older than archive_keep_days; their records
+    stay removed (the rule is not lifted); the RetentionEvent says when its archive went."""
+    import orjson
+
+    from watchman.domains.retention import RetentionSettings
+
+    assert isinstance(settings, RetentionSettings)
+    target = _target(settings.archive_url, data_dir)
+    limit = now - timedelta(days=settings.archive_keep_days)
+    n = 0
+    for info in list(target.list("retention/")):
+        if not info.key.endswith(".jsonl.gz"):
+            continue
+        stamp = info.key.rsplit("/", 1)[-1].split("-", 1)[0]
+        try:
+            made = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue  # not an archive of ours
+        if made >= limit:
+            continue
+        with target.get(info.key + ".manifest.json") as f:
+            run_id = str(orjson.loads(f.read())["run_id"])
+        target.delete(info.key)
+        target.delete(info.key + ".manifest.json")
+        _emit(
+            command,
+            ctx,
+            ArchiveExpired(run_id=run_id, archive=info.key, ts=now, command_id=command.id),
+            now,
+            info.key,
+        )
+        n += 1
+    return n
 
 
 def _config_exemptions(
