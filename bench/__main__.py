@@ -26,6 +26,7 @@ from bench import (
     profiling,
     replay,
     resources,
+    retention,
     scale,
     storm,
     timetravel,
@@ -62,6 +63,7 @@ BENCHMARKS = (
     "cve",
     "fido2",
     "timetravel",
+    "retention",
 )
 # Benchmarks that use the shared Kafka and Neo4j from infra/ (each holds the tests' lock while it does).
 NEEDS_SERVERS = ("distributed",)
@@ -125,6 +127,9 @@ benchmarks:
   all       all of the above but storm and backup (it drives the machine flat out for minutes: run it on its
   fido2     a FIDO2 hmac-secret derivation through python-fido2's client (software key), and 256 MiB
             encrypted to 2 keys + recovery and decrypted (baseline: pyrage, one recipient).
+  retention N (--retention-nodes, 1,000,000) LogEvent nodes in LadybugDB, 90 % of them purged (hard
+            delete in batches) while a query runs in a loop: seconds (target 1M <= 60 s, pro rata) and the
+            query's p50/p99 during the purge beside before it. Not part of all.
   cve       a 100,000-record OSV all.zip imported (parse, decide, project into LadybugDB) and the
             time to match 1,000 installed packages against it (a first snapshot, an upgrade).
   all       all of the above but storm and cve (storm drives the machine flat out for minutes: run it on its
@@ -221,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--storm-seconds", type=seconds, help="how long the storm blows (60; --quick 10)")
     ap.add_argument("--storm-logins", type=positive, default=1000, help="failed logins/s in the storm (1000)")
     ap.add_argument(
+        "--retention-nodes",
+        type=positive,
+        help="LogEvent nodes the retention bench purges 90 %% of (1,000,000)",
+    )
+    ap.add_argument(
         "--backup-mb", type=positive, help="MB of files the backup bench backs up (1024; --quick 128)"
     )
     ap.add_argument("--storm-lines", type=positive, default=5000, help="chatty journal lines/s (5000)")
@@ -268,12 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     latency_seconds = args.latency_seconds or (10.0 if quick else 45.0)
     use_servers = not args.no_servers
-    on_their_own = {"storm", "mcp", "obsidian"}
+    # Not part of `all`: the storm and CVE benches take long on their own; time travel and retention
+    # default to 1M records.
+    on_their_own = {"storm", "cve", "timetravel", "retention"}
     chosen = set(BENCHMARKS[1:]) - on_their_own if args.benchmark == "all" else {args.benchmark}
-    chosen = set(BENCHMARKS[1:]) - {"storm", "backup"} if args.benchmark == "all" else {args.benchmark}
-    chosen = (
-        set(BENCHMARKS[1:]) - {"storm", "cve", "timetravel"} if args.benchmark == "all" else {args.benchmark}
-    )
     if not use_servers:
         chosen -= set(NEEDS_SERVERS)
     replay_sizes = args.replay_events or (
@@ -328,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.sections.append(mcp.run(work, probes=50 if quick else 200))
         if "cve" in chosen:
             report.sections.append(cve.run(work))
+        if "retention" in chosen:
+            nodes = args.retention_nodes or (50_000 if quick else 1_000_000)
+            report.sections.append(retention.run(work, nodes=nodes))
             stamp()
         if "fido2" in chosen:
             size_mb = 8 if args.events else 64 if quick else 256  # --events: a small (smoke) run

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from projections.purge import PurgeNodes
 from schemas.graph import NODES, RELS
 from schemas.model import NodeLabel, RelType
 
@@ -35,7 +36,8 @@ class UpsertRel:
     to_key: str
 
 
-GraphOp = UpsertNode | UpsertRel
+# PurgeNodes (retention, projections/purge.py): the stores take it out before fold().
+GraphOp = UpsertNode | UpsertRel | PurgeNodes
 
 
 def _merge(rule: str, old: Any, new: Any, newer: bool) -> Any:
@@ -76,6 +78,8 @@ _VALID_RELS: dict[tuple[str, str, str], RelType] = {}
 
 def validate(op: GraphOp) -> None:
     """Reject operations the graph schema does not declare: a typo must fail loudly, not write junk."""
+    if isinstance(op, PurgeNodes):
+        raise TypeError("a PurgeNodes is applied by the store (projections/stores/purging.py), not folded")
     if isinstance(op, UpsertNode):
         node = NODES.get(op.label)
         if node is None:
@@ -115,6 +119,7 @@ def fold(ops: Iterable[GraphOp]) -> FoldedBatch:
                 seen_rels.add(op)
                 rels.setdefault(op.type, []).append(op)
             continue
+        assert isinstance(op, UpsertNode)  # validate() refused a PurgeNodes
         schema = NODES[op.label]
         latest = schema.latest
         by_key = nodes.get(op.label)

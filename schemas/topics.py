@@ -20,6 +20,7 @@ from schemas.events import (
     packages,
     permissions,
     resources,
+    retention,
     runners,
     scheduler,
     security,
@@ -50,6 +51,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     permissions,
     exposure,
     fido2,
+    retention,
 )
 
 # How every Kafka producer compresses its batches. Measured on raw journal + metrics records

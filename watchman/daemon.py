@@ -41,6 +41,7 @@ from watchman.executors.backups import restore_metrics as restore_backup_metrics
 from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
 from watchman.replay import replay_into_place
+from watchman.retention.log import enforce_log
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.values import decode_params, jsonable
@@ -175,6 +176,7 @@ class Daemon:
         pipeline.commands.ctx.services["rebuild_graph"] = self._rebuild_for_command
         pipeline.commands.ctx.services["graph_copy"] = self._graph_copy  # a backup of kind ladybug
         pipeline.commands.ctx.options = executor_options(self.settings)
+        pipeline.commands.ctx.graph = lambda c, p: self.query(c, p, read_only=True).dicts()
         self.sources = sources
         return pipeline
 
@@ -358,6 +360,7 @@ class Daemon:
                     if self.alerting is not None:
                         self.alerting.step()
                     if time.monotonic() >= next_retention:
+                        enforce_log(self.log, self.settings.retention)  # [retention.topics], resources
                         self.log.enforce_retention()
                         next_retention = time.monotonic() + RETENTION_EVERY
                 except Exception as exc:

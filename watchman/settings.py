@@ -29,6 +29,7 @@ from watchman.domains.obsidian import ObsidianSettings
 from watchman.domains.packages import PackageSources
 from watchman.domains.permissions import PermissionSettings
 from watchman.domains.resources import ResourceSettings
+from watchman.domains.retention import RetentionSettings
 from watchman.domains.runners import RunnerSettings
 from watchman.domains.services import AuthLogSettings, JournaldSettings, ServicesSettings
 from watchman.domains.timetravel import TimeTravelSettings
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     resources: ResourceSettings = ResourceSettings()
     configfiles: ConfigFilesSettings = ConfigFilesSettings()
     backups: BackupSettings = BackupSettings()
+    retention: RetentionSettings = RetentionSettings()
     git_runners: RunnerSettings = RunnerSettings()
     vulnerabilities: VulnerabilitySettings = VulnerabilitySettings()
     permissions: PermissionSettings = PermissionSettings()

@@ -16,6 +16,7 @@ from watchman.domains import (
     backups,
     configfiles,
     fido2,
+    retention,
     runners,
     services,
 )
@@ -121,5 +122,6 @@ def executor_options(settings: Settings) -> dict[str, dict[str, object]]:
         **configfiles.executor_options(settings),
         **backups.executor_options(settings),
         **fido2.executor_options(settings),
+        **retention.executor_options(settings),
         **runners.executor_options(settings),
     }

@@ -19,6 +19,7 @@ from typing import Any
 import ladybug
 
 from projections.graph_ops import FoldedNode, GraphOp, UpsertRel, fold
+from projections.stores import purging
 from projections.stores.base import GraphStore, MissingEndpoint, QueryResult, ReadOnlyViolation
 from projections.stores.cypher_guard import LADYBUG, check
 from projections.stores.ddl import (
@@ -283,6 +284,7 @@ class LadybugStore(GraphStore):
     # --- writes --------------------------------------------------------------------------------------
 
     def apply(self, ops: Sequence[GraphOp], positions: Mapping[str, int]) -> None:
+        ops = purging.before_apply_ladybug(self, ops)  # retention purges (their own batches), as rules
         folded = fold(ops)  # validates every op before the transaction starts
         started = time.perf_counter()
         with self._mutex:
@@ -295,6 +297,7 @@ class LadybugStore(GraphStore):
                 }
                 for rels in folded.rels.values():
                     self._upsert_rels(rels, folded.nodes, created)
+                purging.enforce_ladybug(self, folded)  # a purged record written again stays purged
                 if positions:
                     self._upsert_nodes(POSITION, [_position(name, off) for name, off in positions.items()])
             except BaseException:

@@ -15,6 +15,7 @@ import neo4j.time
 from neo4j.exceptions import ClientError, DriverError, Neo4jError
 
 from projections.graph_ops import GraphOp, UpsertRel, fold
+from projections.stores import purging
 from projections.stores.base import GraphStore, MissingEndpoint, QueryResult, ReadOnlyViolation
 from projections.stores.cypher_guard import NEO4J, check
 from projections.stores.ddl import (
@@ -233,6 +234,7 @@ class Neo4jStore(GraphStore):
     # --- writes --------------------------------------------------------------------------------------
 
     def apply(self, ops: Sequence[GraphOp], positions: Mapping[str, int]) -> None:
+        ops = purging.before_apply_neo4j(self, ops)  # retention purges (their own batches), as rules
         folded = fold(ops)  # validates every op before the transaction starts
         nodes = [
             (self._node_stmt(NODES[label]), self._rows(NODES[label], node_rows(NODES[label], batch.values())))
@@ -251,6 +253,7 @@ class Neo4jStore(GraphStore):
             for pair, statement, rows in rels:
                 if tx.run(statement, {"rows": rows}).single(strict=True)["n"] != len(rows):
                     self._missing_endpoint(tx, pair, rows)
+            purging.enforce_neo4j(self, tx, folded.nodes)  # a purged record written again stays purged
             for statement, rows in nodes_after:
                 tx.run(statement, {"rows": rows}).consume()
 

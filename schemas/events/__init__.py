@@ -76,7 +76,8 @@ import schemas.events.scheduler  # isort: skip
 import schemas.events.exposure  # isort: skip
 import schemas.events.fido2  # isort: skip
 import schemas.events.permissions  # isort: skip
-import schemas.events.vulnerabilities  # noqa: F401  # isort: skip
+import schemas.events.vulnerabilities  # isort: skip
+import schemas.events.retention  # noqa: F401  # isort: skip
 
 __all__ = [
     "OBSERVED_EVENT_BY_STATE",

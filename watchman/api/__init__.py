@@ -27,6 +27,7 @@ from watchman.api.routers import (
     packages,
     query,
     resources,
+    retention,
     runners,
     timetravel,
 )
@@ -45,6 +46,7 @@ ROUTERS = (
     resources.router,
     configfiles.router,
     backups.router,
+    retention.router,
     runners.router,
     fido2.router,
     timetravel.router,

@@ -21,6 +21,7 @@ from watchman.cli import (
     replay,
     report,
     resources,
+    retention,
     run,
     runners,
     status,
@@ -85,6 +86,8 @@ app.add_typer(resources.app, name="resources")
 configfiles.extend(config.app)  # the tracked config files join `watchman config` (history, diff, ...)
 app.add_typer(backups.app, name="backup")
 app.add_typer(runners.app, name="runners")
+app.add_typer(retention.app, name="retention")
+app.add_typer(retention.archive_app, name="archive")
 app.add_typer(cve.app, name="cve")
 app.add_typer(report.app, name="report")
 app.add_typer(fido2.app, name="fido2")

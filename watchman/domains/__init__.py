@@ -18,6 +18,7 @@ from watchman.domains import (
     packages,
     permissions,
     resources,
+    retention,
     runners,
     services,
     timetravel,
@@ -42,4 +43,5 @@ DOMAINS: tuple[ModuleType, ...] = (
     exposure,
     fido2,
     timetravel,
+    retention,
 )

@@ -8,9 +8,10 @@ keeps one id, so the audit trail holds it once).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from producers.source import Source
 from schemas.envelope import Envelope
@@ -36,6 +37,9 @@ class ExecContext:
     # appends them with the command's outcome, in the same transaction, and the domain's processor
     # decides its events from them (executors that only need an outcome leave this alone).
     emitted: list[tuple[str, Envelope]] = field(default_factory=list)
+    # Read-only Cypher on the graph (cypher, params) -> rows as dicts, where this process owns the graph
+    # (the embedded daemon); None elsewhere. Retention plans and archives with it.
+    graph: Callable[[str, Mapping[str, Any]], list[dict[str, Any]]] | None = None
 
 
 Executor = Callable[[Envelope, CommandPayload, ExecContext], Outcome]
@@ -63,3 +67,4 @@ from watchman.executors import configfiles  # noqa: E402, F401  # isort: skip
 from watchman.executors import backups  # noqa: E402, F401  # isort: skip
 from watchman.executors import runners  # noqa: E402, F401  # isort: skip
 from watchman.executors import fido2  # noqa: E402, F401  # isort: skip
+from watchman.executors import retention  # noqa: E402, F401  # isort: skip
