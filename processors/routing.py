@@ -49,9 +49,13 @@ class Route:
     def handle(self, value: bytes, table: Table) -> list[Envelope]:
         """Decode one raw record (upcasting older versions) and decide; raises one of DECODE_ERRORS.
 
-        Both hosts (the embedded pipeline and the Faust agents) call exactly this.
+        Both hosts (the embedded pipeline and the Faust agents) call this, or handle_envelope.
         """
-        env = Envelope.from_json(value)
+        return self.handle_envelope(Envelope.from_json(value), table)
+
+    def handle_envelope(self, env: Envelope, table: Table) -> list[Envelope]:
+        """`handle` for a record whose envelope is already decoded (the embedded pipeline's own, from
+        watchman.pipeline.EncodedEnvelopes): the payload is still validated (and upcast) here."""
         payload = decode_payload(env.type, env.schema_version, env.payload)
         decide = self.decide.get(env.type)
         if decide is None:
