@@ -49,13 +49,9 @@ class Route:
     def handle(self, value: bytes, table: Table) -> list[Envelope]:
         """Decode one raw record (upcasting older versions) and decide; raises one of DECODE_ERRORS.
 
-        Both hosts (the embedded pipeline and the Faust agents) call this, or handle_envelope.
+        Both hosts (the embedded pipeline and the Faust agents) call exactly this.
         """
-        return self.handle_envelope(Envelope.from_json(value), table)
-
-    def handle_envelope(self, env: Envelope, table: Table) -> list[Envelope]:
-        """`handle` for a record whose envelope is already decoded (the embedded pipeline's own, from
-        watchman.pipeline.EncodedEnvelopes): the payload is still validated (and upcast) here."""
+        env = Envelope.from_json(value)
         payload = decode_payload(env.type, env.schema_version, env.payload)
         decide = self.decide.get(env.type)
         if decide is None:

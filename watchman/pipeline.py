@@ -9,7 +9,6 @@ Each stage step is one transaction, so a kill at any moment loses nothing and du
 from __future__ import annotations
 
 import logging
-import math
 import select
 import threading
 import time
@@ -44,74 +43,12 @@ def envelope_record(env: Envelope) -> Record:
     return Record(env.key, env.to_json(), {"type": env.type, "schema_version": str(env.schema_version)})
 
 
-def _json_native(value: object) -> bool:
-    """True if JSON gives `value` back exactly: dicts with str keys, lists, str, int, bool, None and
-    finite floats. (A datetime, tuple or enum in a payload comes back as another type, and NaN as null.)
-    Written out flat: it runs for every record the pipeline writes."""
-    t = type(value)
-    if t is dict:
-        for k, v in value.items():  # type: ignore[attr-defined]
-            tv = type(v)
-            if type(k) is not str:
-                return False
-            if tv is str or tv is int or tv is bool or v is None:
-                continue
-            if not _json_native(v):
-                return False
-        return True
-    if t is list:
-        for v in value:  # type: ignore[attr-defined]
-            tv = type(v)
-            if tv is str or tv is int or tv is bool or v is None:
-                continue
-            if not _json_native(v):
-                return False
-        return True
-    if t is str or t is int or t is bool or value is None:
-        return True
-    if t is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    return False
-
-
-class EncodedEnvelopes:
-    """The envelopes this process just wrote to the log, by their exact bytes (embedded pipeline only).
-
-    The next stage reads each record back a moment later (ingest -> process -> project within one step),
-    and decoding it again (JSON, then pydantic validation of the envelope) cost about a tenth of the
-    pipeline. A record whose bytes are here is the envelope that was encoded into them; one that is not
-    (after a restart, or evicted: at most `limit` are kept, oldest out first) is decoded from its bytes.
-    Only envelopes whose payload JSON gives back unchanged are kept, so both ways give the same envelope;
-    the payload itself is still validated by whoever reads it. Used by one thread (the pipeline's).
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._by_value: dict[bytes, Envelope] = {}
-
-    def record(self, env: Envelope) -> Record:
-        rec = envelope_record(env)
-        if _json_native(env.payload):
-            by_value = self._by_value
-            by_value[rec.value] = env
-            if len(by_value) > self.limit:
-                del by_value[next(iter(by_value))]
-        return rec
-
-    def get(self, value: bytes) -> Envelope | None:
-        return self._by_value.get(value)
-
-    def decode(self, value: bytes) -> Envelope:
-        env = self._by_value.get(value)
-        return Envelope.from_json(value) if env is None else env
-
-
 def dead_record(dead: DeadLetter) -> Record:
     return Record(f"{dead.host}/{dead.source}", dead.model_dump_json().encode(), {"type": "DeadLetter"})
 
 
-def decode(value: bytes, known: EncodedEnvelopes | None = None) -> tuple[Envelope, object]:
-    env = Envelope.from_json(value) if known is None else known.decode(value)
+def decode(value: bytes) -> tuple[Envelope, object]:
+    env = Envelope.from_json(value)
     return env, decode_payload(env.type, env.schema_version, env.payload)
 
 
@@ -171,16 +108,8 @@ class Ingestor:
     spool, drained to Kafka by the Forwarder, so a broker outage loses nothing.
     """
 
-    def __init__(
-        self,
-        log_: SqliteLog,
-        sources: Sequence[Source],
-        *,
-        batch_size: int = 2000,
-        encoded: EncodedEnvelopes | None = None,
-    ) -> None:
+    def __init__(self, log_: SqliteLog, sources: Sequence[Source], *, batch_size: int = 2000) -> None:
         self.log = log_
-        self._record = envelope_record if encoded is None else encoded.record
         self.sources = list(sources)
         self.batch_size = batch_size
         self.cursors = CursorStore(log_)
@@ -200,7 +129,7 @@ class Ingestor:
                     continue
                 poll = self.pacer.poll(src, self.batch_size)
                 if poll.observations:
-                    self.log.append(src.topic.name, [self._record(e) for e in poll.observations])
+                    self.log.append(src.topic.name, [envelope_record(e) for e in poll.observations])
                     metrics.EVENTS_IN.labels("ingest", src.topic.name, src.name).inc(len(poll.observations))
                     metrics.EVENTS_OUT.labels("ingest", src.topic.name).inc(len(poll.observations))
                 if poll.dead:
@@ -237,10 +166,7 @@ class EmbeddedPipeline:
         self.log = log_
         self.graph = graph
         metrics.PROJECTION_APPLY_SECONDS.labels(type(graph).__name__)
-        # Raw and domain records, each read back by the next stage of the same step: 4 batches is room for
-        # a step's ingest (batch_size lines per source) and its process outputs.
-        self.encoded = EncodedEnvelopes(4 * batch_size)
-        self.ingestor = Ingestor(log_, sources, batch_size=batch_size, encoded=self.encoded)
+        self.ingestor = Ingestor(log_, sources, batch_size=batch_size)
         self.commands = CommandRunner(log_, host, sources, clock=clock)
         for route in ROUTES:
             metrics.prime_stage("process", route.source.name, route.name, tuple(t.name for t in route.sinks))
@@ -248,7 +174,6 @@ class EmbeddedPipeline:
             metrics.prime_stage("project", topic.name, "projections", ("graph",))
         self.host = host
         self.batch_size = batch_size
-        self._tables: dict[str, SqliteTable] = {}  # processor tables, kept for their hot keys
         self.clock = clock
         # Held while the graph is written, so queries from other threads see whole batches.
         self.graph_lock = threading.RLock()
@@ -268,9 +193,7 @@ class EmbeddedPipeline:
 
     def _process_route(self, route: Route, counts: StepCounts) -> int:
         topic = route.source.name
-        table = self._tables.get(route.table)
-        if table is None:
-            table = self._tables[route.table] = SqliteTable(self.log, route.table, hot_keys=HOT_KEYS)
+        table = SqliteTable(self.log, route.table)
         committed = self.log.committed(route.name, topic)
         starts = self.log.start_offsets(topic)
         done = 0
@@ -280,59 +203,34 @@ class EmbeddedPipeline:
             if not records:
                 continue
             started = time.perf_counter()
-            try:
-                self._decide_batch(route, table, p, records, counts)
-            except BaseException:
-                table.discard()
-                raise
-            if self.log.in_transaction:  # inside a caller's transaction, which may still roll back
-                table.discard()
-            else:
-                table.committed()
+            with self.log.transaction(), table.batch():
+                out: list[Envelope] = []
+                dead: list[DeadLetter] = []
+                for r in records:
+                    try:
+                        out.extend(route.handle(r.value, table))
+                    except DECODE_ERRORS as exc:
+                        dead.append(self._dead(route.name, f"{topic}/{p}/{r.offset}", exc, r.value))
+                for sink in route.sinks:
+                    records_out = [envelope_record(e) for e in out if route.sink_for(e) is sink]
+                    self.log.append(sink.name, records_out)
+                    if records_out:
+                        metrics.EVENTS_OUT.labels("process", sink.name).inc(len(records_out))
+                self.log.append(DLQ.name, [dead_record(d) for d in dead])
+                self.log.commit(route.name, topic, {p: records[-1].offset + 1})
             metrics.EVENTS_IN.labels("process", topic, route.name).inc(len(records))
+            if dead:
+                metrics.DEAD_LETTERS.labels("process", route.name).inc(len(dead))
             metrics.BATCH_SECONDS.labels("process").observe(time.perf_counter() - started)
             done += len(records)
+            counts.dead += len(dead)
         return done
-
-    def _decide_batch(
-        self, route: Route, table: SqliteTable, p: int, records: list[StoredRecord], counts: StepCounts
-    ) -> None:
-        """Decide one partition's batch; its outputs, dead letters, table writes and position in one
-        transaction."""
-        topic = route.source.name
-        with self.log.transaction(), table.batch():
-            out: list[Envelope] = []
-            dead: list[DeadLetter] = []
-            known = self.encoded.get
-            for r in records:
-                try:
-                    env = known(r.value)
-                    out.extend(
-                        route.handle(r.value, table) if env is None else route.handle_envelope(env, table)
-                    )
-                except DECODE_ERRORS as exc:
-                    dead.append(self._dead(route.name, f"{topic}/{p}/{r.offset}", exc, r.value))
-            for sink in route.sinks:
-                records_out = [self.encoded.record(e) for e in out if route.sink_for(e) is sink]
-                self.log.append(sink.name, records_out)
-                if records_out:
-                    metrics.EVENTS_OUT.labels("process", sink.name).inc(len(records_out))
-            self.log.append(DLQ.name, [dead_record(d) for d in dead])
-            self.log.commit(route.name, topic, {p: records[-1].offset + 1})
-        if dead:
-            metrics.DEAD_LETTERS.labels("process", route.name).inc(len(dead))
-        counts.dead += len(dead)
 
     def project_once(self) -> StepCounts:
         counts = StepCounts()
         with self.graph_lock:
             counts.projected = project_topics(
-                self.log,
-                self.graph,
-                DOMAIN_TOPICS,
-                self.batch_size,
-                on_dead=self._append_dead,
-                known=self.encoded,
+                self.log, self.graph, DOMAIN_TOPICS, self.batch_size, on_dead=self._append_dead
             )
         return counts
 
@@ -388,26 +286,17 @@ class EmbeddedPipeline:
         self.ingestor.close()
 
 
-# Processor table keys whose committed values each table keeps in memory across batches (~4 KB each for
-# the packages processor, the largest: ~32 MB for it).
-HOT_KEYS = 8192
-
 OnDead = Callable[[str, str, Exception, bytes], None]
 
 
 def project_records(
-    topic: str,
-    partition: int,
-    records: Iterable[StoredRecord],
-    on_dead: OnDead,
-    known: EncodedEnvelopes | None = None,
+    topic: str, partition: int, records: Iterable[StoredRecord], on_dead: OnDead
 ) -> list[GraphOp]:
-    """Decode domain records and project them into graph operations; undecodable ones to `on_dead`.
-    `known`: envelopes this process encoded, used instead of decoding their bytes again."""
+    """Decode domain records and project them into graph operations; undecodable ones to `on_dead`."""
     ops: list[GraphOp] = []
     for r in records:
         try:
-            env, payload = decode(r.value, known)
+            env, payload = decode(r.value)
             fn = PROJECTORS.get(env.type)
             if fn is None:
                 raise UnknownEventType(f"no projection for {env.type}")
@@ -425,7 +314,6 @@ def project_topics(
     batch_size: int,
     *,
     on_dead: OnDead,
-    known: EncodedEnvelopes | None = None,
 ) -> int:
     """Apply the next batch of every domain partition past the graph's recorded positions, atomically.
 
@@ -442,7 +330,7 @@ def project_topics(
             name = graph_position_name(topic.name, p)
             offset = max(applied.get(name, -1) + 1, starts.get(p, 0))
             records = bus.read(topic.name, p, offset, batch_size)
-            ops.extend(project_records(topic.name, p, records, on_dead, known))
+            ops.extend(project_records(topic.name, p, records, on_dead))
             if records:
                 positions[name] = records[-1].offset
                 n += len(records)

@@ -18,20 +18,13 @@ class SqliteTable:
     every call is a statement on the log.
     """
 
-    def __init__(self, log: SqliteLog, name: str, *, hot_keys: int = 0) -> None:
+    def __init__(self, log: SqliteLog, name: str) -> None:
         self._log = log
         self._ns = f"table:{name}"
         # While in batch(): key -> stored JSON (None: absent), and the keys written since it began. Bytes,
         # not objects, so a get returns a fresh object exactly as decoded from what a set would have stored.
         self._cache: dict[str, bytes | None] | None = None
         self._dirty: dict[str, None] = {}  # insertion-ordered: writes go out in a stable order
-        # Across batches (hot_keys > 0): the committed value of up to `hot_keys` recently used keys, so a
-        # batch reads only keys it has not seen lately (a point query each: they dominated the process
-        # stage of long backfills). Filled by committed() once the batch's transaction has COMMITTED,
-        # emptied by discard() when it did not; oldest used out first.
-        self._hot_keys = hot_keys
-        self._hot: dict[str, bytes | None] = {}
-        self._last: dict[str, bytes | None] = {}  # the last batch's values, until committed()/discard()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -45,31 +38,14 @@ class SqliteTable:
         if self._cache is not None:
             yield
             return
-        self._cache, self._dirty, self._last = {}, {}, {}
+        self._cache, self._dirty = {}, {}
         try:
             yield
             cache = self._cache
             # One executemany for the batch instead of one statement per key.
             self._log.kv_write_many(self._ns, [(key, cache[key]) for key in self._dirty])
-            if self._hot_keys:
-                self._last = cache
         finally:
             self._cache, self._dirty = None, {}
-
-    def committed(self) -> None:
-        """The transaction holding the last batch() committed: keep its keys' values for the next ones.
-        Call it only after the OUTERMOST transaction committed (a nested one can still roll back)."""
-        last, hot = self._last, self._hot
-        self._last = {}
-        for key, raw in last.items():
-            hot.pop(key, None)  # re-inserted at the end: the most recently used
-            hot[key] = raw
-        while len(hot) > self._hot_keys:
-            del hot[next(iter(hot))]
-
-    def discard(self) -> None:
-        """The transaction holding the last batch() did not commit: forget every value kept across batches."""
-        self._last, self._hot = {}, {}
 
     def _raw(self, key: str) -> bytes | None:
         cache = self._cache
@@ -77,8 +53,7 @@ class SqliteTable:
             return self._log.kv_get(self._ns, key)
         if key in cache:
             return cache[key]
-        hot = self._hot
-        raw = cache[key] = hot[key] if key in hot else self._log.kv_get(self._ns, key)
+        raw = cache[key] = self._log.kv_get(self._ns, key)
         return raw
 
     def get(self, key: str) -> Any | None:
@@ -88,9 +63,6 @@ class SqliteTable:
     def set(self, key: str, value: Any) -> None:
         raw = orjson.dumps(value)
         if self._cache is None:
-            self._hot.pop(
-                key, None
-            )  # written outside a batch: commits whenever the caller's transaction does
             self._log.kv_put(self._ns, key, raw)
         else:
             self._cache[key] = raw
@@ -98,7 +70,6 @@ class SqliteTable:
 
     def delete(self, key: str) -> None:
         if self._cache is None:
-            self._hot.pop(key, None)
             self._log.kv_delete(self._ns, key)
         else:
             self._cache[key] = None

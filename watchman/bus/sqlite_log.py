@@ -99,11 +99,6 @@ class SqliteLog(Bus):
                     self._rollback()
                     raise
 
-    @property
-    def in_transaction(self) -> bool:
-        """True inside transaction(): what is written now may still roll back."""
-        return self._depth > 0
-
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK
         # would fail and hide the error that matters.
