@@ -34,8 +34,23 @@ def patch() -> None:
     faust.App.__init__ = init_app  # type: ignore[method-assign]
 
 
+def only_routes() -> None:
+    """BENCH_WORKER_ROUTES=name,name: the worker runs only these routes' agents (a trial: what do the
+    other domains' idle agents, tables and changelog topics cost the packages agent?)."""
+    import os
+
+    names = os.environ.get("BENCH_WORKER_ROUTES")
+    if not names:
+        return
+    import processors.faust_app
+
+    keep = set(names.split(","))
+    processors.faust_app.ROUTES = [r for r in processors.faust_app.ROUTES if r.name in keep]
+
+
 def main() -> None:
     patch()
+    only_routes()
     from watchman.cli import main as watchman
 
     sys.argv = ["watchman", *sys.argv[1:]]
