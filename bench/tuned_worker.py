@@ -43,9 +43,11 @@ def only_routes() -> None:
     if not names:
         return
     import processors.faust_app
+    from processors.registry import ROUTES
 
     keep = set(names.split(","))
-    processors.faust_app.ROUTES = [r for r in processors.faust_app.ROUTES if r.name in keep]
+    # create_app reads the module's global ROUTES (imported from the registry) when it builds the agents
+    setattr(processors.faust_app, "ROUTES", tuple(r for r in ROUTES if r.name in keep))  # noqa: B010
 
 
 def main() -> None:
