@@ -455,6 +455,10 @@ def run(
                 domain=t_domain,
                 worker_module="bench.tuned_worker",
             )
+            say(
+                f"distributed: tuned worker {tuned.seconds:.1f} s (worker leg {_leg(tuned, 'worker')} s) "
+                f"against {plain.seconds:.1f} s (worker leg {_leg(plain, 'worker')} s) as shipped"
+            )
         say(f"distributed: {run_.events:,} events in {run_.seconds:.1f} s; baseline 1, raw aiokafka producer")
         kafka_s, loop_s = raw_producer_seconds(s, raws)
         say("distributed: baseline 2, minimal UNWIND MERGE loader into Neo4j")
