@@ -39,6 +39,8 @@ TARGET = Target(">=", 20_000, "events/s")
 TARGET_VS_LOADER = Target(">=", 0.8, "× minimal loader")
 TARGET_REPLAY_1M = 60.0
 BASELINE_TOPIC = servers.BENCH_TOPIC_PREFIX + "baseline.raw"
+BASELINE_OUT_TOPIC = servers.BENCH_TOPIC_PREFIX + "baseline.raw.out"  # deleted with it (a prefix)
+TARGET_WORKER_VS_LOOP = Target(">=", 0.5, "× raw consume → produce loop")
 LOADER_BATCH = 2000  # the projector's batch (settings.batch_size default)
 FAUST_GROUP = "watchman"  # processors.faust_app.APP_ID: the worker's consumer group
 
@@ -214,9 +216,60 @@ async def _produce_raw(kafka: str, records: Sequence[Record]) -> float:
         await producer.stop()
 
 
-def raw_producer_seconds(s: servers.Servers, records: Sequence[Record]) -> float:
+async def _consume_produce(kafka: str, total: int) -> float:
+    """Baseline 3: the floor of the worker leg. A plain aiokafka loop reads the raw records baseline 1
+    wrote (getmany batches, no group: partitions assigned, from the start) and sends each value on to
+    another topic with the producer's guarantees, then waits for every ack. No decoding, no deciding."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
     try:
-        return asyncio.run(_produce_raw(s.kafka, records))
+        await admin.create_topics([NewTopic(BASELINE_OUT_TOPIC, EVENTS_PACKAGES.partitions, 1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        compression_type=COMPRESSION,
+    )
+    await consumer.start()
+    await producer.start()
+    try:
+        consumer.assign([TopicPartition(BASELINE_TOPIC, p) for p in range(RAW_PACKAGES.partitions)])
+        started = time.perf_counter()
+        seen = 0
+        futures = []
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            for messages in batches.values():
+                for m in messages:
+                    futures.append(await producer.send(BASELINE_OUT_TOPIC, m.value, key=m.key))
+                seen += len(messages)
+        await producer.flush()
+        await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def raw_producer_seconds(s: servers.Servers, records: Sequence[Record]) -> tuple[float, float]:
+    """Baseline 1 (produce the raw records) and baseline 3 (consume them and produce them on), seconds."""
+
+    async def both() -> tuple[float, float]:
+        produce = await _produce_raw(s.kafka, records)
+        return produce, await _consume_produce(s.kafka, len(records))
+
+    try:
+        return asyncio.run(both())
     finally:
         servers.delete_topics(s, BASELINE_TOPIC)
 
@@ -240,30 +293,31 @@ MERGE (e)-[:HAPPENED_ON]->(h)
 
 
 def loader_rows(domain: Sequence[Envelope]) -> list[dict[str, Any]]:
-    rows = []
+    """One row per event: apt's and dpkg's tellings of a change re-emit its event (same id), and the
+    product writes each event's node once per batch; so does the loader, with the last telling's values
+    (the product's graph ends with those too), at the place of the first."""
+    rows: dict[str, dict[str, Any]] = {}
     for env in domain:
         p = decode_payload(env.type, env.schema_version, env.payload)
         assert isinstance(p, PackageChanged)
         version = p.new_version if p.new_version is not None else p.old_version
-        rows.append(
-            {
-                "id": env.id,
-                "type": env.type,
-                "ts": env.ts,
-                "host": env.host,
-                "skey": software_key(env.host, p.ecosystem, p.package, p.arch, p.native_arch),
-                "ecosystem": p.ecosystem,
-                "name": p.package,
-                "arch": p.arch,
-                "version": version,
-                "old_version": p.old_version,
-                "state": STATE_AFTER[p.action],
-                "action": p.action,
-                "summary": summary(p),
-                "source": ",".join(p.sources),
-            }
-        )
-    return rows
+        rows[env.id] = {
+            "id": env.id,
+            "type": env.type,
+            "ts": env.ts,
+            "host": env.host,
+            "skey": software_key(env.host, p.ecosystem, p.package, p.arch, p.native_arch),
+            "ecosystem": p.ecosystem,
+            "name": p.package,
+            "arch": p.arch,
+            "version": version,
+            "old_version": p.old_version,
+            "state": STATE_AFTER[p.action],
+            "action": p.action,
+            "summary": summary(p),
+            "source": ",".join(p.sources),
+        }
+    return list(rows.values())
 
 
 def _load(tx: Any, rows: list[dict[str, Any]]) -> None:
@@ -401,8 +455,12 @@ def run(
                 domain=t_domain,
                 worker_module="bench.tuned_worker",
             )
+            say(
+                f"distributed: tuned worker {tuned.seconds:.1f} s (worker leg {_leg(tuned, 'worker')} s) "
+                f"against {plain.seconds:.1f} s (worker leg {_leg(plain, 'worker')} s) as shipped"
+            )
         say(f"distributed: {run_.events:,} events in {run_.seconds:.1f} s; baseline 1, raw aiokafka producer")
-        kafka_s = raw_producer_seconds(s, raws)
+        kafka_s, loop_s = raw_producer_seconds(s, raws)
         say("distributed: baseline 2, minimal UNWIND MERGE loader into Neo4j")
         rows = loader_rows(domain)
         loader_s, loader_events = loader_seconds(s, rows)
@@ -431,9 +489,24 @@ def run(
             baseline_label="hand-written UNWIND MERGE into the same Neo4j, events/s",
             target=TARGET_VS_LOADER,
             target_on="ratio",
-            note=f"loader: {len(rows):,} domain records in {loader_s:.1f} s, {loader_events:,} Event nodes",
+            note=f"loader: {len(rows):,} events (one row each, from {len(domain):,} domain records) in "
+            f"{loader_s:.1f} s, {loader_events:,} Event nodes",
         ),
     ]
+    if worker_s := run_.legs.get("worker"):
+        section.figures.append(
+            Figure(
+                "Faust worker leg vs raw consume → produce loop",
+                len(raws) / worker_s,
+                "raw records/s",
+                baseline=len(raws) / loop_s,
+                baseline_label="aiokafka getmany → send of the same raw records, records/s",
+                target=TARGET_WORKER_VS_LOOP,
+                target_on="ratio",
+                note=f"worker leg done {worker_s:.1f} s after the start (it cannot end before the "
+                f"producer's leg); loop {loop_s:.1f} s",
+            )
+        )
     section.details += [
         f"Workload: apt history.log + dpkg.log from tests.support.histories, {run_.changes:,} changes, "
         f"{run_.log_lines:,} log lines, {len(raws):,} raw records, {len(domain):,} domain records. "
@@ -461,9 +534,14 @@ def run(
         f"the {len(raws):,} raw records, prepared in memory, to its own topic `{BASELINE_TOPIC}` "
         f"({RAW_PACKAGES.partitions} partitions), {fmt(kafka_s)} s: the floor of the Kafka leg.",
         "",
+        f"Baseline 3: one aiokafka consumer (partitions assigned, getmany of up to 2000) reading "
+        f"baseline 1's topic and sending each record on with the same producer settings, "
+        f"{fmt(loop_s)} s until every send was acknowledged: the floor of the worker leg.",
+        "",
         f"Baseline 2: one Cypher statement (UNWIND … MERGE Host, Software, Event and the three "
         f"relationships, SET the properties) per batch of {LOADER_BATCH} domain records, one managed "
-        "transaction each, into a wiped Neo4j with the product's constraints; rows prepared in memory. "
+        "transaction each, into a wiped Neo4j with the product's constraints; rows prepared in memory, "
+        "one per event (the last of its tellings). "
         "No merge rules (first_seen/last_seen kept by min/max), no positions: the floor of the graph leg.",
         "",
         "| records | Event nodes after replay | replay s | read + decode from Kafka s | records/s |",

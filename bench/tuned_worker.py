@@ -34,8 +34,25 @@ def patch() -> None:
     faust.App.__init__ = init_app  # type: ignore[method-assign]
 
 
+def only_routes() -> None:
+    """BENCH_WORKER_ROUTES=name,name: the worker runs only these routes' agents (a trial: what do the
+    other domains' idle agents, tables and changelog topics cost the packages agent?)."""
+    import os
+
+    names = os.environ.get("BENCH_WORKER_ROUTES")
+    if not names:
+        return
+    import processors.faust_app
+    from processors.registry import ROUTES
+
+    keep = set(names.split(","))
+    # create_app reads the module's global ROUTES (imported from the registry) when it builds the agents
+    setattr(processors.faust_app, "ROUTES", tuple(r for r in ROUTES if r.name in keep))  # noqa: B010
+
+
 def main() -> None:
     patch()
+    only_routes()
     from watchman.cli import main as watchman
 
     sys.argv = ["watchman", *sys.argv[1:]]

@@ -13,7 +13,10 @@ from pydantic_core import PydanticSerializationError
 
 def utc(ts: datetime) -> datetime:
     """Return ts as an aware UTC datetime; naive datetimes are taken to be UTC already."""
-    if ts.tzinfo is None:
+    tz = ts.tzinfo
+    if tz is UTC:  # already what we return (most values: the validators made them): no new object
+        return ts
+    if tz is None:
         return ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC)
 
