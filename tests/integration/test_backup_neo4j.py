@@ -54,6 +54,12 @@ class Private:
     def admin(self) -> list[str]:
         return [*self.env, SERVICES, "neo4j-admin"]
 
+    def run(self, cypher: str) -> None:
+        import neo4j
+
+        with neo4j.GraphDatabase.driver(f"bolt://127.0.0.1:{self.bolt}", auth=("neo4j", PASSWORD)) as d:
+            d.execute_query(cypher)
+
     def nodes(self) -> int:
         import neo4j
 
@@ -115,6 +121,16 @@ def test_stop_dump_start_with_its_downtime_and_neo4j_checks_the_dump(
     )  # fmt: skip
     assert check.returncode != 0
 
-    with pytest.raises(service.JobError, match="not loaded in place"):
+    # In place: refused without the phrase; with it, stop -> load -> start gives back the dumped graph.
+    with pytest.raises(service.JobError, match="confirm with"):
         service.restore(job, manifest.id, target_dir="", in_place=True, confirm="",
                         now=lambda: datetime.now(UTC), observe=seen.append)  # fmt: skip
+    assert private.nodes() == 25  # nothing was stopped
+    private.run("UNWIND range(1, 5) AS i CREATE (:Thing {i: 100 + i})")
+    assert private.nodes() == 30
+    phrase = service.in_place_phrase(manifest.id)
+    service.restore(job, manifest.id, target_dir="", in_place=True, confirm=phrase,
+                    now=lambda: datetime.now(UTC), observe=seen.append)  # fmt: skip
+    assert private.nodes() == 25
+    restored = seen[-1]
+    assert (restored.stage, restored.in_place) == ("restored", True)

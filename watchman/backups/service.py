@@ -442,6 +442,49 @@ def neo4j_dump(job: Job) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _neo4j_in_place(
+    job: Job,
+    backup_id: str,
+    *,
+    confirm: str,
+    now: Callable[[], datetime],
+    observe: Observe,
+    command_id: str,
+    progress: archive.Progress | None,
+) -> archive.CheckResult:
+    """Load a dump into the live database: the dump is restored and checked in a private scratch
+    directory first (nothing is stopped for a backup that does not verify), then stop ->
+    `neo4j-admin database load --overwrite-destination=true` -> start (start also after a failed load).
+    The projector's position lives in the graph, so a projector started again resumes from the dump's
+    position and projects what came after it from the log."""
+    if confirm != in_place_phrase(backup_id):
+        raise JobError(
+            f"loading a dump replaces the live Neo4j database: confirm with {in_place_phrase(backup_id)!r}"
+        )
+    s = job.settings
+    if not s.stop_command or not s.start_command:
+        raise JobError("loading a dump in place needs the job's stop_command and start_command")
+    job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="load-", dir=job.scratch))
+    try:
+        m = archive.read_manifest(job.target, prefix(job, backup_id), identities(job))
+        result = archive.check(job.target, m, identities(job), restore_to=tmp, progress=progress)
+        t0 = time.monotonic()
+        try:
+            _run(job, "stop_command", s.stop_command)
+            _run(job, "neo4j-admin database load",
+                 [*s.neo4j_admin, "database", "load", s.database, f"--from-path={tmp / 'neo4j'}",
+                  "--overwrite-destination=true"])  # fmt: skip
+        finally:
+            _run(job, "start_command", s.start_command)
+            job.downtime_s = round(time.monotonic() - t0, 3)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    observe(_obs(job, "restored", backup_id, now(), command_id, files=result.files, bytes=result.bytes,
+                 restored_to=f"neo4j:{s.database}", in_place=True, downtime_s=job.downtime_s))  # fmt: skip
+    return result
+
+
 def _check_neo4j(job: Job, m: archive.Manifest) -> None:
     """A dump also passes Neo4j's own consistency check, run on the restored dump (not the live database)."""
     job.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -571,10 +614,8 @@ def restore(
             "replaces the log and rebuilds the graph by replay (or restore it --to a directory)"
         )
     if in_place and job.settings.kind == "neo4j":
-        raise JobError(
-            "a Neo4j dump is not loaded in place by The Watchman: restore it --to DIR, stop Neo4j, then "
-            "`neo4j-admin database load --from-path=DIR/neo4j <database> --overwrite-destination=true`"
-        )
+        return _neo4j_in_place(job, backup_id, confirm=confirm, now=now, observe=observe,
+                               command_id=command_id, progress=progress)  # fmt: skip
     if in_place and job.settings.kind == "ladybug":
         raise JobError(
             "the graph is not restored in place (the daemon holds it, and the event log rebuilds it: "
