@@ -144,12 +144,19 @@ def serve_api(settings: Settings, backend: ProcessBackend, listen: str) -> ApiSe
     return server
 
 
-def _ensure_topics(bus: Bus, stop: threading.Event) -> bool:
-    """Create the registry's topics (the partition counts Faust expects), waiting for the broker."""
+def _ensure_topics(bus: Bus, stop: threading.Event, settings: Settings) -> bool:
+    """Create the registry's topics (the partition counts Faust expects), waiting for the broker, and
+    give every topic its retention: the code's, or `[retention.topics]`'s (existing topics too)."""
+    from watchman.bus.kafka import KafkaBus
+    from watchman.retention.log import effective_topics
+
+    topics = effective_topics(settings.retention, TOPICS.values())
     delay = 0.5
     while not stop.is_set():
         try:
-            bus.ensure_topics(TOPICS.values())
+            bus.ensure_topics(topics)
+            if isinstance(bus, KafkaBus):
+                bus.set_topic_configs(topics)
             return True
         except Exception as exc:
             log.warning("cannot create topics yet (%s); retrying in %.1fs", exc, delay)
@@ -265,7 +272,7 @@ def run_projector(
         bus.append(DLQ.name, [dead_record(dead)])
 
     try:
-        _ensure_topics(bus, stop)
+        _ensure_topics(bus, stop, settings)
         graph.ensure_schema()
         api = serve_api(settings, backend, api_listen)
         delay = 0.5
@@ -342,7 +349,7 @@ def run_worker(
     from processors.faust_app import APP_ID, Progress, create_app
 
     bus = open_bus(settings.bus_url)
-    _ensure_topics(bus, threading.Event())
+    _ensure_topics(bus, threading.Event(), settings)
     progress = Progress()
     app = create_app(
         settings.bus_url, host=settings.host, datadir=settings.data_dir / "faust", progress=progress

@@ -127,6 +127,33 @@ def test_existing_topic_is_left_alone(kbus: KafkaBus) -> None:
     assert _topic_config(t.name)["retention.ms"] == str(86_400_000)
 
 
+def test_set_topic_configs_gives_an_existing_topic_its_declared_retention(kbus: KafkaBus) -> None:
+    """[retention.topics] on Kafka: the worker and the projector set every topic's configs at start."""
+    from watchman.domains.retention import RetentionSettings, TopicRetention
+    from watchman.retention.log import effective_topics
+
+    t = _fresh("override", retention_days=30)
+    kbus.ensure_topics([t])
+    shorter = replace(t, retention_days=7, retention_bytes=64 * 2**20)
+    kbus.set_topic_configs([shorter])
+    got = _topic_config(t.name)
+    assert (got["retention.ms"], got["retention.bytes"]) == (str(7 * 86_400_000), str(64 * 2**20))
+    assert got["segment.bytes"] == str(16 * 2**20) and got["cleanup.policy"] == "delete"
+    # Back to the declared Topic: AlterConfigs replaces the whole set, the size limit goes with it.
+    kbus.set_topic_configs([t])
+    got = kbus.describe_topic_configs(t.name)
+    assert (got["retention.ms"], got["retention.bytes"]) == (str(30 * 86_400_000), "-1")
+    # What the worker computes from the settings: an override for one topic, the code's for the rest.
+    settings = RetentionSettings(topics={t.name: TopicRetention(retention_days=3)})
+    other = _fresh("untouched", retention_days=5)
+    assert [(x.name, x.retention_days) for x in effective_topics(settings, [t, other])] == [
+        (t.name, 3),
+        (other.name, 5),
+    ]
+    with pytest.raises(ValueError, match="unknown topic"):
+        effective_topics(RetentionSettings(topics={"no.such.topic": TopicRetention(retention_days=1)}), [t])
+
+
 def test_a_topic_the_broker_refuses_is_a_clear_error(opened: list[KafkaBus]) -> None:
     bus = KafkaBus(BOOTSTRAP, replication_factor=3)  # the test broker is a single node
     opened.append(bus)

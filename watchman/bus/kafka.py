@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     TopicAlreadyExistsError,
     for_code,
@@ -59,7 +60,42 @@ class KafkaBus(KafkaClients, Bus):
         log.info("created topics %s on %s", ", ".join(t.name for t in missing), self.bootstrap)
         await self._wait_for_leaders([t.name for t in missing])
 
-    def _new_topic(self, t: Topic) -> Any:
+    def set_topic_configs(self, topics: Iterable[Topic]) -> None:
+        """Give existing topics the retention (and cleanup, segment size) their Topic says: a topic
+        created by an earlier release, or before `[retention.topics]` changed, keeps what it was created
+        with otherwise. AlterConfigs replaces a topic's dynamic configs as a whole, so every config a new
+        topic gets is sent."""
+        self._run(self._set_topic_configs(list(topics)))
+
+    async def _set_topic_configs(self, topics: list[Topic]) -> None:
+        if not topics:
+            return
+        admin = await self._admin_client()
+        resources = [ConfigResource(ConfigResourceType.TOPIC, t.name, self.topic_configs(t)) for t in topics]
+        for response in await admin.alter_configs(resources):
+            for code, message, _type, name in response.resources:
+                if code != 0:
+                    detail = message or for_code(code).__name__
+                    raise RuntimeError(
+                        f"cannot set the configs of topic {name} on {self.bootstrap}: {detail}"
+                    )
+
+    def describe_topic_configs(self, name: str) -> dict[str, str]:
+        """A topic's configs as the broker reports them (defaults included)."""
+        return self._run(self._describe_topic_configs(name))
+
+    async def _describe_topic_configs(self, name: str) -> dict[str, str]:
+        admin = await self._admin_client()
+        out: dict[str, str] = {}
+        for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]):
+            for code, message, _type, _name, entries in response.resources:
+                if code != 0:
+                    raise RuntimeError(f"cannot describe topic {name}: {message or for_code(code).__name__}")
+                for entry in entries:
+                    out[entry[0]] = entry[1]
+        return out
+
+    def topic_configs(self, t: Topic) -> dict[str, str]:
         configs = {
             "retention.ms": str(-1 if t.retention_days is None else t.retention_days * 86_400_000),
             "cleanup.policy": t.cleanup,
@@ -69,7 +105,10 @@ class KafkaBus(KafkaClients, Bus):
             # Kafka deletes whole closed segments (1 GiB by default): a segment of a quarter of the
             # limit keeps a partition within ~1.25 x retention.bytes instead of limit + 1 GiB.
             configs["segment.bytes"] = str(min(max(t.retention_bytes // 4, SEGMENT_MIN), SEGMENT_MAX))
-        return NewTopic(t.name, t.partitions, self.replication_factor, topic_configs=configs)
+        return configs
+
+    def _new_topic(self, t: Topic) -> Any:
+        return NewTopic(t.name, t.partitions, self.replication_factor, topic_configs=self.topic_configs(t))
 
     async def _wait_for_leaders(self, names: list[str]) -> None:
         # CreateTopics returns once the controller has the topic; the broker's metadata follows a

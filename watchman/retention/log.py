@@ -4,8 +4,9 @@ resources domain's compaction interface (docs/domains/resources.md): a `Resource
 the day's aggregates, so a replay rebuilds the same hourly and daily points.
 
 The daemon calls `enforce_log` with the log's own retention pass (hourly), before it: the overrides are in
-the log's topics table when `SqliteLog.enforce_retention` deletes by it. Kafka (distributed) keeps the code's
-retention: an override there needs AlterConfigs on existing topics (not done; docs/domains/retention.md).
+the log's topics table when `SqliteLog.enforce_retention` deletes by it. On Kafka (distributed) the worker and
+the projector set every topic's retention to `effective_topics` at their start (AlterConfigs on existing
+topics: watchman/distributed.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def topic_overrides(settings: RetentionSettings, topics: Iterable[Topic]) -> lis
         size = t.retention_bytes if o.retention_bytes is None else (o.retention_bytes or None)
         out.append(replace(t, retention_days=days, retention_bytes=size))
     return out
+
+
+def effective_topics(settings: RetentionSettings, topics: Iterable[Topic]) -> list[Topic]:
+    """Every topic with its retention: `[retention.topics]`'s where it names one, else the code's."""
+    overridden = {t.name: t for t in topic_overrides(settings, topics)} if settings.enabled else {}
+    return [overridden.get(t.name, t) for t in topics]
 
 
 Sample = tuple[int, str, datetime, datetime]  # offset, type, ts, hour
