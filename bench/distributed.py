@@ -32,7 +32,8 @@ from schemas.events.packages import EVENTS_PACKAGES, RAW_PACKAGES
 from schemas.topics import COMPRESSION, TOPICS
 from tests.support.histories import History, generate, write
 from watchman.bus.base import Record
-from watchman.pipeline import decode, envelope_record
+from watchman.pipeline import envelope_record
+from watchman.projecting import decode
 from watchman.replay import rebuild
 
 TARGET = Target(">=", 20_000, "events/s")

@@ -26,7 +26,8 @@ from schemas.events.packages import EVENTS_PACKAGES
 from schemas.topics import TOPICS
 from tests.support.histories import generate
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.pipeline import decode, envelope_record
+from watchman.pipeline import envelope_record
+from watchman.projecting import decode
 from watchman.replay import rebuild
 from watchman.wiring import open_graph
 

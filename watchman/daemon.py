@@ -38,8 +38,9 @@ from watchman.check import (
 from watchman.degraded import DISK_FULL, FIRST_DELAY, MAX_DELAY, Degraded, is_disk_full, require_room
 from watchman.domains.alerts import delivery as alert_delivery
 from watchman.executors.backups import restore_metrics as restore_backup_metrics
-from watchman.pipeline import EmbeddedPipeline, envelope_record, report_projection_lag, wait_for_input
+from watchman.pipeline import EmbeddedPipeline, envelope_record, wait_for_input
 from watchman.private_files import check_token_file, secure_data_dir
+from watchman.projecting import report_projection_lag
 from watchman.replay import replay_into_place
 from watchman.retention.log import enforce_log
 from watchman.settings import Settings

@@ -36,16 +36,9 @@ from watchman.domains.alerts import delivery as alert_delivery
 from watchman.executors.backups import restore_metrics as restore_backup_metrics
 from watchman.forwarder import GROUP as FORWARDER_GROUP
 from watchman.forwarder import Forwarder
-from watchman.pipeline import (
-    Ingestor,
-    dead_record,
-    envelope_record,
-    graph_position_name,
-    project_topics,
-    report_projection_lag,
-    wait_for_input,
-)
+from watchman.pipeline import Ingestor, dead_record, envelope_record, wait_for_input
 from watchman.private_files import check_token_file
+from watchman.projecting import graph_position_name, project_topics, report_projection_lag
 from watchman.settings import Settings
 from watchman.state import CursorStore
 from watchman.wiring import build_sources, executor_options, open_bus, open_settings_graph

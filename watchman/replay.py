@@ -12,7 +12,7 @@ from projections.stores.base import GraphStore
 from schemas.topics import DOMAIN_TOPICS
 from watchman.bus.base import Bus
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.pipeline import OnDead, graph_position_name, project_records
+from watchman.projecting import OnDead, graph_position_name, project_records
 from watchman.wiring import graph_path, open_graph
 
 log = logging.getLogger(__name__)

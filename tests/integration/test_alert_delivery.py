@@ -21,7 +21,8 @@ from tests.support.alertmanager import Alertmanager, Receiver, running_alertmana
 from watchman.alerting.stage import GROUP, AlertDelivery
 from watchman.alerting.targets import AlertmanagerTarget, WebhookTarget
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.pipeline import envelope_record, project_topics
+from watchman.pipeline import envelope_record
+from watchman.projecting import project_topics
 from watchman.wiring import open_graph
 
 HOST = "testhost"

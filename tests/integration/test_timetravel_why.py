@@ -41,7 +41,8 @@ from tests.support import journal as j
 from tests.support.journal import Entries, build_journal
 from tests.support.netns import NetNS, netns
 from watchman.bus.sqlite_log import SqliteLog
-from watchman.pipeline import envelope_record, project_topics
+from watchman.pipeline import envelope_record
+from watchman.projecting import project_topics
 from watchman.timetravel.cut import TimeMachine
 from watchman.timetravel.service import rows_query
 from watchman.timetravel.why import explain
