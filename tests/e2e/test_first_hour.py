@@ -26,9 +26,10 @@ def test_run_lists_only_sources_that_exist_and_says_how_many_more_are_watched(in
     _one_change(instance)
     err = instance.cli("run", "--once").stderr
     assert f"apt:{instance.apt_log}" in err and f"dpkg:{instance.dpkg_log}" in err
-    # dnf, dnf.rpm, dnf5 and the Homebrew prefix of the test config do not exist
+    # dnf, dnf.rpm, dnf5 and the Homebrew prefix of the test config do not exist, nor the FIDO2 keyring
+    # (no key enrolled yet)
     assert "dnf" not in err and "brew:" not in err
-    assert "watching 4 more paths that do not exist yet" in err
+    assert "watching 5 more paths that do not exist yet" in err
     # Not on a terminal: no line is broken at 80 columns.
     assert any(line.startswith("watchman: admin API on ") and "/docs;" in line for line in err.splitlines())
 

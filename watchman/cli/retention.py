@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from watchman.cli.common import EXIT_OK, err, get_settings, out
+from watchman.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, err, get_settings, out
 
 app = typer.Typer(
     help="Retention: the policies, a preview that explains, purges and exemptions.\n\n"
@@ -29,10 +29,47 @@ archive_app = typer.Typer(
 )
 
 
-def _api() -> Any:
+def _api(required: bool = True) -> Any:
+    """The running daemon's admin API; without one, a clear error (purges, exemptions and restores are
+    commands the daemon executes), or None when the caller can do without it."""
     from watchman.api_client import ApiClient
 
-    return ApiClient.connect(get_settings())
+    api = ApiClient.connect(get_settings())
+    if api is None and required:
+        err.print(
+            "error: no running daemon answers (its api.url): purges, exemptions and restores are carried out "
+            "by `watchman run`; start it first",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_ERROR)
+    return api
+
+
+def _offline_preview(policy: str) -> dict[str, Any]:
+    """The preview without a daemon: the same plan, read from the graph directly (read-only)."""
+    from datetime import UTC, datetime
+
+    from watchman.retention import engine
+    from watchman.wiring import open_settings_graph
+
+    s = get_settings()
+    settings = s.retention
+    with open_settings_graph(s) as store:
+
+        def query(cypher: str, params: Any) -> list[dict[str, Any]]:
+            return store.query(cypher, dict(params), read_only=True).dicts()
+
+        now = datetime.now(UTC)
+        try:
+            exempt = engine.exemptions(query, settings)
+            plans = [
+                engine.plan(query, settings, n, p, now, exempt).as_dict()
+                for n, p in engine.policies(settings, policy)
+            ]
+        except engine.RetentionError as exc:
+            err.print(f"error: {exc}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+    return {"now": now.isoformat(), "policies": plans}
 
 
 def _await(api: Any, accepted: dict[str, Any]) -> int:
@@ -50,7 +87,12 @@ def _show(data: Any) -> None:
 @app.command("policies")
 def policies() -> None:
     """The retention policies in force (defaults filled in).  Example: watchman retention policies"""
-    _show(_api().get("/admin/retention/policies"))
+    from watchman.retention import engine
+
+    api = _api(required=False)
+    _show(
+        api.get("/admin/retention/policies") if api is not None else engine.describe(get_settings().retention)
+    )
 
 
 @app.command("preview")
@@ -59,7 +101,11 @@ def preview(policy: Annotated[str, typer.Option(help="one policy ('' = all)")] =
     Example: watchman retention preview --policy LogEvent"""
     from urllib.parse import quote
 
-    _show(_api().get(f"/admin/retention/preview?policy={quote(policy)}&dry_run=true"))
+    api = _api(required=False)
+    if api is None:
+        _show(_offline_preview(policy))
+        return
+    _show(api.get(f"/admin/retention/preview?policy={quote(policy)}&dry_run=true"))
 
 
 @app.command("purge")

@@ -125,6 +125,28 @@ def exemptions(query: Query, settings: RetentionSettings) -> list[Exemption]:
     return out
 
 
+def describe(s: RetentionSettings) -> dict[str, Any]:
+    """The policies as configured (defaults filled in), the schedule and the exemptions of watchman.toml:
+    what `GET /admin/retention/policies` and `watchman retention policies` show."""
+    return {
+        "enforcement_schedule": s.enforcement_schedule,
+        "dry_run": s.dry_run,
+        "policies": [
+            {
+                "policy": n,
+                "label": s.label(n, p),
+                "retention_days": s.days(p),
+                "purge_strategy": s.strategy(p),
+                "keep_monthly": p.keep_monthly,
+                "exempt_tagged": p.exempt_tagged,
+                "enabled": p.enabled,
+            }
+            for n, p in sorted(s.policies.items())
+        ],
+        "exemptions": [e.model_dump(mode="json") for e in s.exemptions],
+    }
+
+
 def policies(settings: RetentionSettings, name: str = "") -> list[tuple[str, PolicySettings]]:
     chosen = [(n, p) for n, p in sorted(settings.policies.items()) if p.enabled and (not name or n == name)]
     if name and not chosen:

@@ -81,24 +81,9 @@ def _settings(backend: Backend) -> Any:
 @router.get("/admin/retention/policies")
 def policies(caller: Caller, backend: CurrentBackend) -> dict[str, Any]:
     """The policies as configured (defaults filled in), the schedule and the exemptions of watchman.toml."""
-    s = _settings(backend)
-    return {
-        "enforcement_schedule": s.enforcement_schedule,
-        "dry_run": s.dry_run,
-        "policies": [
-            {
-                "policy": n,
-                "label": s.label(n, p),
-                "retention_days": s.days(p),
-                "purge_strategy": s.strategy(p),
-                "keep_monthly": p.keep_monthly,
-                "exempt_tagged": p.exempt_tagged,
-                "enabled": p.enabled,
-            }
-            for n, p in sorted(s.policies.items())
-        ],
-        "exemptions": [e.model_dump(mode="json") for e in s.exemptions],
-    }
+    from watchman.retention import engine
+
+    return engine.describe(_settings(backend))
 
 
 @router.get("/admin/retention/preview", responses={400: {"model": Problem}})
