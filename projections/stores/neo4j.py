@@ -212,13 +212,25 @@ class Neo4jStore(GraphStore):
             session.execute_write(lambda tx: tx.run(f"MATCH (p:{POSITION.label}) DELETE p").consume())
             # Dropped before the data: deleting then needs no index maintenance. Dropping a constraint
             # drops its index; the token lookup indexes are the server's own.
-            for kind, show in (
-                ("CONSTRAINT", "SHOW CONSTRAINTS YIELD name RETURN name"),
-                ("INDEX", "SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' RETURN name"),
-            ):
-                for name in [r["name"] for r in session.run(show)]:
-                    escaped = name.replace("`", "``")
-                    session.run(f"DROP {kind} `{escaped}` IF EXISTS").consume()
+            # An index a constraint owns is dropped with it: never by name (a constraint created
+            # meanwhile, by a projector's ensure_schema, made DROP INDEX fail with IndexDropFailed).
+            # Rounds until none is left, for the same reason.
+            for _ in range(5):
+                left = 0
+                for kind, show in (
+                    ("CONSTRAINT", "SHOW CONSTRAINTS YIELD name RETURN name"),
+                    (
+                        "INDEX",
+                        "SHOW INDEXES YIELD name, type, owningConstraint "
+                        "WHERE type <> 'LOOKUP' AND owningConstraint IS NULL RETURN name",
+                    ),
+                ):
+                    for name in [r["name"] for r in session.run(show)]:
+                        left += 1
+                        escaped = name.replace("`", "``")
+                        session.run(f"DROP {kind} `{escaped}` IF EXISTS").consume()
+                if not left:
+                    break
             # CALL … IN TRANSACTIONS needs an auto-commit transaction: session.run, not execute_write.
             # Relationships first, in batches of their own: DETACH DELETE of a node deletes all its
             # relationships in one transaction, and the Host node has one per event (seen: Neo4j with

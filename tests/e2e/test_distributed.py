@@ -123,7 +123,15 @@ def test_distributed_gives_the_same_answers_as_embedded(tmp_path: Path, recent_h
     assert _event_count(dist) == expected
     status = orjson.loads(dist.cli("status", "--json").stdout)
     assert status["deployment"] == "distributed"
-    assert status["graph_lag"] == 0
+    lag = {
+        f"{name}/{p}": end
+        for name, meta in status["topics"].items()
+        if name.startswith("watchman.events.")
+        for p, end in meta["end_offsets"].items()
+        if end
+    }
+    positions = dist.query("MATCH (p:_Position) RETURN p.name AS name, p.offset AS offset")
+    assert status["graph_lag"] == 0, f"end offsets {lag}; graph positions {positions}"
     # What the README calls caught up: every consumer at lag 0.
     assert status["consumers"] and all(c["lag"] == 0 for c in status["consumers"].values())
     assert status["spooled"] == 0
