@@ -35,6 +35,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`servers` marks a module, never a test alone: the lock is taken per module (_servers_exclusive),
+    so a test marked by itself ran on the shared servers without it (it wiped Neo4j under another
+    module's feet in CI)."""
+    for item in items:
+        own = [m for m in item.own_markers if m.name == "servers"]
+        module = item.getparent(pytest.Module)
+        if own and module is not None and module.get_closest_marker("servers") is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: mark the module (pytestmark = pytest.mark.servers), not the test"
+            )
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _servers_exclusive(request: pytest.FixtureRequest) -> Iterator[None]:
     """Two test runs on one machine (two developers, a developer and a helper) share one Kafka and one

@@ -24,6 +24,10 @@ from watchman.domains.retention import PolicySettings, RetentionSettings
 from watchman.pipeline import EmbeddedPipeline, envelope_record
 from watchman.replay import rebuild
 
+# test_neo4j_replay_after_purge_equals_live wipes the shared Neo4j: the whole module takes the servers'
+# lock (a mark on the function alone took none, and wiped Neo4j under test_distributed in CI).
+pytestmark = pytest.mark.servers
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 HOURS = 12  # a LogEvent every 12 hours for a year: 730
 
@@ -294,7 +298,6 @@ NEO4J = (
 )
 
 
-@pytest.mark.servers
 def test_neo4j_replay_after_purge_equals_live(tmp_path: Path) -> None:
     from projections.stores.neo4j import Neo4jStore
 
